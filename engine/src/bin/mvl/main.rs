@@ -1,0 +1,5 @@
+//! `mvl`: the MedVisionLlama Studio command line (see `engine::cli`).
+
+fn main() -> std::process::ExitCode {
+    engine::cli::run(std::env::args_os(), &mut engine::cli::Output::stdout())
+}

@@ -1,0 +1,31 @@
+//! Parsers for command-line values such as `128` or `96,96,48`.
+
+/// Parses "N" (a cube) or "X,Y,Z" into a grid size.
+pub fn parse_size(text: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<&str> = text.split([',', 'x']).map(str::trim).collect();
+    let numbers: Vec<usize> = parts
+        .iter()
+        .map(|p| {
+            p.parse::<usize>()
+                .map_err(|_| format!("{p:?} is not a whole number"))
+        })
+        .collect::<Result<_, _>>()?;
+    match numbers.as_slice() {
+        [n] => Ok([*n; 3]),
+        [x, y, z] => Ok([*x, *y, *z]),
+        _ => Err(format!("{text:?}: give one size (128) or three (96,96,48)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("128"), Ok([128; 3]));
+        assert_eq!(parse_size("96,80,40"), Ok([96, 80, 40]));
+        assert!(parse_size("1,2").is_err());
+        assert!(parse_size("a").is_err());
+    }
+}

@@ -1,0 +1,445 @@
+//! Preprocessing, cached: reorient to RAS+, resample to the model grid (trilinear for images,
+//! nearest for labels), select channels, normalise intensities by modality. Outputs go to a
+//! folder with a manifest; cases whose source files and settings have not changed are reused, so
+//! training never redoes this work.
+
+use super::{DataError, Task, create_dir, write_json_atomically};
+use crate::volume::{
+    DataType, Geometry, Interpolation, Modality, NiftiImage, Volume, WriteOptions, model_grid, normalize_mri,
+    percentile, read_nifti, reorient_to_canonical, resample, write_nifti,
+};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The manifest's file name in the output folder.
+pub const PREPROCESS_MANIFEST: &str = "preprocess.json";
+/// Bump when the outputs of the same settings would change; old caches are then rebuilt.
+const PREPROCESS_VERSION: u32 = 1;
+/// Foreground intensities sampled per training case for the CT statistics.
+const CT_SAMPLES_PER_CASE: usize = 20_000;
+/// Lower and upper foreground percentiles CT is clipped to.
+const CT_CLIP_PERCENTILES: (f64, f64) = (0.5, 99.5);
+
+/// Preprocessing settings; part of the cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessOptions {
+    /// Model grid size (x, y, z).
+    pub size: [usize; 3],
+    /// Channels to keep, in order; `None` keeps all.
+    pub channels: Option<Vec<usize>>,
+}
+
+impl Default for PreprocessOptions {
+    fn default() -> Self {
+        Self {
+            size: [128, 128, 128],
+            channels: None,
+        }
+    }
+}
+
+/// Dataset-level CT statistics of one channel (nnU-Net's approach: the same clip and scale for
+/// every case, computed from the training labels' foreground).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CtStatistics {
+    /// 0.5th foreground percentile.
+    pub clip_low: f64,
+    /// 99.5th foreground percentile.
+    pub clip_high: f64,
+    /// Mean of the clipped foreground.
+    pub mean: f64,
+    /// Standard deviation of the clipped foreground.
+    pub std: f64,
+}
+
+/// A source file's identity for the cache: size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Fingerprint {
+    bytes: u64,
+    modified_ns: u128,
+}
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    let metadata = std::fs::metadata(path).ok()?;
+    let modified = metadata
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(Fingerprint {
+        bytes: metadata.len(),
+        modified_ns: modified.as_nanos(),
+    })
+}
+
+/// One preprocessed case in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessedCase {
+    /// Case id.
+    pub id: String,
+    /// "training" or "test".
+    pub split: String,
+    /// Model-grid image (float32, channels on the 4th axis), relative to the output folder.
+    pub image: PathBuf,
+    /// Model-grid label (uint8), relative to the output folder.
+    pub label: Option<PathBuf>,
+    /// The original image file.
+    pub source_image: PathBuf,
+    /// The original label file.
+    pub source_label: Option<PathBuf>,
+    /// The scan's own grid: predictions are resampled back onto it.
+    pub source_geometry: Geometry,
+    /// The model grid (RAS+, `size` voxels covering the scan's field of view).
+    pub model_geometry: Geometry,
+    source_fingerprints: Vec<Option<Fingerprint>>,
+}
+
+/// `preprocess.json`: settings, statistics and cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreprocessedTask {
+    version: u32,
+    /// The settings used.
+    pub options: PreprocessOptions,
+    /// Modality of each kept channel.
+    pub modalities: Vec<String>,
+    /// Label value → name, from dataset.json.
+    pub labels: BTreeMap<u32, String>,
+    /// CT statistics per kept channel (`None` for MRI channels).
+    pub ct_statistics: Vec<Option<CtStatistics>>,
+    /// Every case.
+    pub cases: Vec<PreprocessedCase>,
+    /// The folder the manifest was read from (not stored).
+    #[serde(skip)]
+    pub root: PathBuf,
+}
+
+impl PreprocessedTask {
+    /// Reads the manifest of a preprocessed folder.
+    pub fn open(dir: &Path) -> Result<Self, DataError> {
+        let path = dir.join(PREPROCESS_MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|e| DataError::io("cannot read", &path, e))?;
+        let mut task: PreprocessedTask = serde_json::from_str(&text).map_err(|e| DataError::BadFile {
+            path: path.clone(),
+            reason: format!("not a preprocessing manifest ({e}); run `mvl preprocess` again"),
+        })?;
+        task.root = dir.to_path_buf();
+        Ok(task)
+    }
+
+    /// Loads a case's model-grid image and label.
+    pub fn load(&self, case: &PreprocessedCase) -> Result<(Volume, Option<Volume>), DataError> {
+        let image = read_nifti(&self.root.join(&case.image))?.volume;
+        let label = match &case.label {
+            Some(path) => Some(read_nifti(&self.root.join(path))?.volume),
+            None => None,
+        };
+        Ok((image, label))
+    }
+}
+
+/// What a preprocessing run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreprocessReport {
+    /// Cases computed now.
+    pub processed: usize,
+    /// Cases reused from the cache.
+    pub reused: usize,
+    /// The manifest written.
+    pub manifest: PathBuf,
+}
+
+/// Preprocesses every case of a task into `out` (see the module documentation), reusing
+/// outputs whose sources and settings are unchanged.
+pub fn preprocess_task(
+    task: &Task,
+    out: &Path,
+    options: &PreprocessOptions,
+) -> Result<PreprocessReport, DataError> {
+    if options.size.iter().any(|n| *n == 0 || *n > 1024) {
+        return Err(DataError::Invalid(format!(
+            "model grid size {:?}: each dimension must be 1–1024",
+            options.size
+        )));
+    }
+    let channels: Vec<usize> = match &options.channels {
+        Some(list) => list.clone(),
+        None => task.modalities.keys().copied().collect(),
+    };
+    if let Some(missing) = channels.iter().find(|c| !task.modalities.contains_key(c)) {
+        return Err(DataError::Invalid(format!(
+            "channel {missing} is not in dataset.json's modalities {:?}",
+            task.modalities
+        )));
+    }
+    let modalities: Vec<String> = channels.iter().map(|c| task.modalities[c].clone()).collect();
+    for folder in ["imagesTr", "labelsTr", "imagesTs"] {
+        create_dir(&out.join(folder))?;
+    }
+    let previous = PreprocessedTask::open(out)
+        .ok()
+        .filter(|p| p.version == PREPROCESS_VERSION && p.options == *options && p.modalities == modalities);
+    let source_prints = |case: &super::Case| {
+        std::iter::once(fingerprint(&case.image))
+            .chain(case.label.as_deref().map(fingerprint))
+            .collect::<Vec<_>>()
+    };
+    // CT statistics depend on every training case: reuse them only if no training source changed.
+    let training_unchanged = previous.as_ref().is_some_and(|p| {
+        task.training.iter().all(|case| {
+            p.cases
+                .iter()
+                .any(|c| c.id == case.id && c.source_fingerprints == source_prints(case))
+        }) && p.cases.iter().filter(|c| c.split == "training").count() == task.training.len()
+    });
+    let ct_statistics = match (&previous, training_unchanged) {
+        (Some(p), true) => p.ct_statistics.clone(),
+        _ => compute_ct_statistics(task, &channels)?,
+    };
+    let statistics_reused = previous
+        .as_ref()
+        .is_some_and(|p| p.ct_statistics == ct_statistics);
+    let jobs: Vec<(&super::Case, &str)> = task
+        .training
+        .iter()
+        .map(|c| (c, "training"))
+        .chain(task.test.iter().map(|c| (c, "test")))
+        .collect();
+    let results: Vec<Result<(PreprocessedCase, bool), DataError>> = jobs
+        .par_iter()
+        .map(|(case, split)| {
+            let prints = source_prints(case);
+            if statistics_reused
+                && let Some(cached) = previous
+                    .as_ref()
+                    .and_then(|p| p.cases.iter().find(|c| c.id == case.id))
+                && cached.source_fingerprints == prints
+                && cached.split == *split
+                && out.join(&cached.image).is_file()
+                && cached.label.as_ref().is_none_or(|l| out.join(l).is_file())
+            {
+                return Ok((cached.clone(), true));
+            }
+            let processed = preprocess_case(
+                case,
+                split,
+                out,
+                options,
+                &channels,
+                &modalities,
+                &ct_statistics,
+                prints,
+            )?;
+            Ok((processed, false))
+        })
+        .collect();
+    let mut cases = Vec::with_capacity(results.len());
+    let mut reused = 0;
+    for result in results {
+        let (case, was_reused) = result?;
+        reused += usize::from(was_reused);
+        cases.push(case);
+    }
+    let manifest = PreprocessedTask {
+        version: PREPROCESS_VERSION,
+        options: options.clone(),
+        modalities,
+        labels: task.labels.clone(),
+        ct_statistics,
+        cases,
+        root: out.to_path_buf(),
+    };
+    let manifest_path = out.join(PREPROCESS_MANIFEST);
+    write_json_atomically(&manifest_path, &manifest)?;
+    Ok(PreprocessReport {
+        processed: jobs.len() - reused,
+        reused,
+        manifest: manifest_path,
+    })
+}
+
+/// Reads a case's image (and label) in the scan's own grid, checking they match.
+fn load_pair(case: &super::Case) -> Result<(NiftiImage, Option<NiftiImage>), DataError> {
+    let image = read_nifti(&case.image)?;
+    let label = match &case.label {
+        Some(path) => {
+            let label = read_nifti(path)?;
+            if label.volume.shape() != image.volume.shape() {
+                return Err(DataError::Mismatch {
+                    path: path.clone(),
+                    reason: format!(
+                        "label shape {:?} differs from image shape {:?} ({}); re-export the label on the image's grid",
+                        label.volume.shape(),
+                        image.volume.shape(),
+                        case.image.display()
+                    ),
+                });
+            }
+            Some(label)
+        }
+        None => None,
+    };
+    Ok((image, label))
+}
+
+fn compute_ct_statistics(task: &Task, channels: &[usize]) -> Result<Vec<Option<CtStatistics>>, DataError> {
+    let ct_channels: Vec<(usize, usize)> = channels
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| Modality::from_name(&task.modalities[c]) == Modality::Ct)
+        .map(|(position, c)| (position, *c))
+        .collect();
+    let mut statistics = vec![None; channels.len()];
+    if ct_channels.is_empty() {
+        return Ok(statistics);
+    }
+    // Per case, an evenly strided sample of the foreground voxels of each CT channel.
+    let samples: Vec<Vec<Vec<f32>>> = task
+        .training
+        .par_iter()
+        .map(|case| -> Result<Vec<Vec<f32>>, DataError> {
+            let (image, label) = load_pair(case)?;
+            let Some(label) = label else {
+                return Ok(vec![Vec::new(); ct_channels.len()]);
+            };
+            let foreground: Vec<usize> = label
+                .volume
+                .voxels()
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(i, _)| i)
+                .collect();
+            let stride = (foreground.len() / CT_SAMPLES_PER_CASE).max(1);
+            Ok(ct_channels
+                .iter()
+                .map(|(_, c)| {
+                    let channel = image.volume.channel((*c).min(image.volume.channels() - 1));
+                    foreground.iter().step_by(stride).map(|i| channel[*i]).collect()
+                })
+                .collect())
+        })
+        .collect::<Result<_, _>>()?;
+    for (slot, (position, _)) in ct_channels.iter().enumerate() {
+        let mut values: Vec<f32> = samples
+            .iter()
+            .flat_map(|case| case[slot].iter().copied())
+            .collect();
+        if values.is_empty() {
+            // No labelled foreground: fall back to every voxel of the first case.
+            if let Some(case) = task.training.first().or(task.test.first()) {
+                values = read_nifti(&case.image)?.volume.channel(0).to_vec();
+            }
+        }
+        let clip_low = percentile(&values, CT_CLIP_PERCENTILES.0);
+        let clip_high = percentile(&values, CT_CLIP_PERCENTILES.1);
+        let clipped: Vec<f64> = values
+            .iter()
+            .map(|v| f64::from(*v).clamp(clip_low, clip_high))
+            .collect();
+        let mean = clipped.iter().sum::<f64>() / clipped.len().max(1) as f64;
+        let std =
+            (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / clipped.len().max(1) as f64).sqrt();
+        statistics[*position] = Some(CtStatistics {
+            clip_low,
+            clip_high,
+            mean,
+            std,
+        });
+    }
+    Ok(statistics)
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
+fn preprocess_case(
+    case: &super::Case,
+    split: &str,
+    out: &Path,
+    options: &PreprocessOptions,
+    channels: &[usize],
+    modalities: &[String],
+    ct_statistics: &[Option<CtStatistics>],
+    source_fingerprints: Vec<Option<Fingerprint>>,
+) -> Result<PreprocessedCase, DataError> {
+    let (image, label) = load_pair(case)?;
+    let source_geometry = image.volume.geometry();
+    if let Some(missing) = channels.iter().find(|c| **c >= image.volume.channels()) {
+        return Err(DataError::Mismatch {
+            path: case.image.clone(),
+            reason: format!(
+                "has {} channel(s); channel {missing} was asked for",
+                image.volume.channels()
+            ),
+        });
+    }
+    let channel_len = image.volume.channel_len();
+    let mut selected = Vec::with_capacity(channel_len * channels.len());
+    for c in channels {
+        selected.extend_from_slice(image.volume.channel(*c));
+    }
+    let selected = Volume::new(
+        image.volume.shape(),
+        channels.len(),
+        selected,
+        *image.volume.world_from_voxel(),
+    )
+    .map_err(|e| DataError::Invalid(e.to_string()))?;
+    let canonical = reorient_to_canonical(&selected);
+    let grid = model_grid(&canonical.geometry(), options.size);
+    let mut resampled = resample(&canonical, &grid, Interpolation::Linear, 0.0);
+    let model_len = grid.voxel_count();
+    for (position, modality) in modalities.iter().enumerate() {
+        let values = &mut resampled.voxels_mut()[position * model_len..(position + 1) * model_len];
+        match (
+            Modality::from_name(modality),
+            ct_statistics.get(position).copied().flatten(),
+        ) {
+            (Modality::Ct, Some(stats)) => {
+                let scale = if stats.std > 1e-8 { 1.0 / stats.std } else { 1.0 };
+                for v in values.iter_mut() {
+                    *v = ((f64::from(*v).clamp(stats.clip_low, stats.clip_high) - stats.mean) * scale) as f32;
+                }
+            }
+            _ => normalize_mri(values),
+        }
+    }
+    let image_relative = PathBuf::from(if split == "training" {
+        "imagesTr"
+    } else {
+        "imagesTs"
+    })
+    .join(format!("{}.nii", case.id));
+    write_nifti(
+        &out.join(&image_relative),
+        &resampled,
+        None,
+        WriteOptions::new(DataType::F32),
+    )?;
+    let label_relative = match &label {
+        Some(label) => {
+            let canonical_label = reorient_to_canonical(&label.volume);
+            let model_label = resample(&canonical_label, &grid, Interpolation::Nearest, 0.0);
+            let relative = PathBuf::from("labelsTr").join(format!("{}.nii", case.id));
+            write_nifti(
+                &out.join(&relative),
+                &model_label,
+                None,
+                WriteOptions::new(DataType::U8),
+            )?;
+            Some(relative)
+        }
+        None => None,
+    };
+    Ok(PreprocessedCase {
+        id: case.id.clone(),
+        split: split.to_string(),
+        image: image_relative,
+        label: label_relative,
+        source_image: case.image.clone(),
+        source_label: case.label.clone(),
+        source_geometry,
+        model_geometry: grid,
+        source_fingerprints,
+    })
+}

@@ -1,0 +1,419 @@
+//! Reading and writing NIfTI-1 volumes (`.nii`, `.nii.gz`), refusing bad input before it costs
+//! memory, and writing atomically.
+
+use super::Volume;
+use super::datatype::{DataType, encode_voxels, voxels_from_file_order};
+use super::header::{ByteOrder, HEADER_SIZE, NiftiHeader};
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The most voxels (all channels together) we agree to load: 2^30 voxels are 4 GiB as f32.
+/// Larger headers are refused before anything is allocated.
+pub const MAX_VOXELS: u64 = 1 << 30;
+/// The header and the 4-byte extension flag that precede the voxels of a plain `.nii`.
+const MIN_VOX_OFFSET: usize = HEADER_SIZE + 4;
+/// Extensions larger than this are refused (real ones are a few kilobytes).
+const MAX_EXTENSION_BYTES: usize = 64 << 20;
+/// Read buffer: large enough that the decompressor is never starved by system calls.
+const READ_BUFFER_BYTES: usize = 1 << 20;
+/// The two bytes every gzip stream begins with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Everything that can go wrong with a NIfTI file.
+#[derive(Debug, thiserror::Error)]
+pub enum NiftiError {
+    /// A problem with a named file.
+    #[error("{}: {problem}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: Box<NiftiError>,
+    },
+    /// The bytes are not a NIfTI-1 header.
+    #[error("not a NIfTI-1 file: {0}")]
+    NotNifti(String),
+    /// A valid NIfTI feature we do not handle.
+    #[error("unsupported NIfTI file: {0}")]
+    Unsupported(String),
+    /// The header's fields contradict each other or are out of range.
+    #[error("invalid NIfTI header: {0}")]
+    InvalidHeader(String),
+    /// The file ends before the data the header promises.
+    #[error("truncated file: {0}; the file is damaged or was not fully copied — copy or export it again")]
+    Truncated(String),
+    /// The gzip layer is damaged.
+    #[error(
+        "corrupt gzip stream ({0}); the file is damaged or was not fully downloaded — download or export it again"
+    )]
+    Gzip(String),
+    /// Values cannot be written as requested.
+    #[error("cannot write: {0}")]
+    Write(String),
+    /// An operating-system error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl NiftiError {
+    fn in_file(self, path: &Path) -> Self {
+        match self {
+            already @ NiftiError::InFile { .. } => already,
+            other => NiftiError::InFile {
+                path: path.to_path_buf(),
+                problem: Box::new(other),
+            },
+        }
+    }
+}
+
+/// A volume read from disk together with the header it came with.
+#[derive(Debug, Clone)]
+pub struct NiftiImage {
+    /// The header as stored (byte order, codes and all).
+    pub header: NiftiHeader,
+    /// The stored datatype.
+    pub datatype: DataType,
+    /// The voxels, scaled, and the geometry.
+    pub volume: Volume,
+}
+
+/// What the header says the voxel data is.
+#[derive(Debug, Clone, Copy)]
+pub struct DataLayout {
+    /// Spatial shape (x, y, z); 1 for missing axes of 2-D images.
+    pub shape: [usize; 3],
+    /// Number of volumes along the 4th axis (channels or time points).
+    pub channels: usize,
+    /// Voxel datatype.
+    pub datatype: DataType,
+    /// Byte offset of the first voxel.
+    pub vox_offset: usize,
+}
+
+impl DataLayout {
+    /// Bytes of voxel data.
+    pub fn data_bytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.channels * self.datatype.size_bytes()
+    }
+}
+
+/// Checks a header's dims, datatype and offset, refusing anything absurd before allocation.
+pub fn validate_header(header: &NiftiHeader) -> Result<DataLayout, NiftiError> {
+    let ndim = header.dim[0];
+    if !(1..=7).contains(&ndim) {
+        return Err(NiftiError::InvalidHeader(format!(
+            "dim[0] (number of dimensions) is {ndim}; it must be between 1 and 7"
+        )));
+    }
+    let ndim = ndim as usize;
+    let mut extents = [1usize; 7];
+    for (axis, slot) in extents.iter_mut().enumerate().take(ndim) {
+        let extent = header.dim[axis + 1];
+        if extent < 1 {
+            return Err(NiftiError::InvalidHeader(format!(
+                "dim[{}] is {extent}; every dimension must be at least 1",
+                axis + 1
+            )));
+        }
+        *slot = extent as usize;
+    }
+    if extents[4..].iter().any(|e| *e > 1) {
+        return Err(NiftiError::Unsupported(format!(
+            "{ndim}-D image with dims {:?}; only 3-D and 4-D (channels on the 4th axis) are supported",
+            &extents[..ndim]
+        )));
+    }
+    let total: u64 = extents.iter().map(|e| *e as u64).product();
+    if total > MAX_VOXELS {
+        return Err(NiftiError::InvalidHeader(format!(
+            "dims {:?} ask for {total} voxels, more than the {MAX_VOXELS} we load; the header is \
+             corrupt or the image must be cropped first",
+            &extents[..ndim]
+        )));
+    }
+    let datatype = DataType::from_code(header.datatype).ok_or_else(|| {
+        NiftiError::Unsupported(format!(
+            "voxel datatype {}; convert it to one of uint8, int8, int16, uint16, int32, uint32, \
+             int64, float32, float64",
+            DataType::describe_code(header.datatype)
+        ))
+    })?;
+    let bits = 8 * datatype.size_bytes() as i16;
+    if header.bitpix != bits {
+        return Err(NiftiError::InvalidHeader(format!(
+            "bitpix is {} but datatype {} has {bits} bits per voxel",
+            header.bitpix,
+            datatype.name()
+        )));
+    }
+    let offset = header.vox_offset;
+    if !offset.is_finite()
+        || offset < MIN_VOX_OFFSET as f32
+        || offset > (MIN_VOX_OFFSET + MAX_EXTENSION_BYTES) as f32
+    {
+        return Err(NiftiError::InvalidHeader(format!(
+            "vox_offset is {offset}; in a .nii file it must be at least {MIN_VOX_OFFSET}"
+        )));
+    }
+    Ok(DataLayout {
+        shape: [extents[0], extents[1], extents[2]],
+        channels: extents[3],
+        datatype,
+        vox_offset: offset as usize,
+    })
+}
+
+/// Opens a file, transparently gunzipping when it starts with the gzip magic (whatever its name).
+fn open_stream(path: &Path) -> Result<(Box<dyn Read>, bool, u64), NiftiError> {
+    let mut file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let mut magic = [0u8; 2];
+    let is_gzip = file.read_exact(&mut magic).is_ok() && magic == GZIP_MAGIC;
+    file.seek(SeekFrom::Start(0))?;
+    let buffered = BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    let stream: Box<dyn Read> = if is_gzip {
+        Box::new(MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    Ok((stream, is_gzip, file_len))
+}
+
+/// Maps a read error to a truncation or gzip error.
+fn read_failure(error: std::io::Error, is_gzip: bool, what: &str) -> NiftiError {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return NiftiError::Truncated(format!("the file ends inside the {what}"));
+    }
+    if is_gzip
+        && matches!(
+            error.kind(),
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+        )
+    {
+        return NiftiError::Gzip(error.to_string());
+    }
+    NiftiError::Io(error)
+}
+
+fn read_header_from(stream: &mut dyn Read, is_gzip: bool) -> Result<NiftiHeader, NiftiError> {
+    let mut bytes = [0u8; HEADER_SIZE];
+    stream
+        .read_exact(&mut bytes)
+        .map_err(|e| read_failure(e, is_gzip, "348-byte header"))?;
+    NiftiHeader::parse(&bytes)
+}
+
+/// Reads only the header of a NIfTI file (fast: the voxels are not decompressed).
+pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
+    let inner = || {
+        let (mut stream, is_gzip, _) = open_stream(path)?;
+        read_header_from(&mut stream, is_gzip)
+    };
+    inner().map_err(|e| e.in_file(path))
+}
+
+/// Reads a NIfTI-1 volume (`.nii` or `.nii.gz`, 3-D or 4-D, either byte order).
+pub fn read_nifti(path: &Path) -> Result<NiftiImage, NiftiError> {
+    read_nifti_inner(path).map_err(|e| e.in_file(path))
+}
+
+fn read_nifti_inner(path: &Path) -> Result<NiftiImage, NiftiError> {
+    let (mut stream, is_gzip, file_len) = open_stream(path)?;
+    let header = read_header_from(&mut stream, is_gzip)?;
+    let layout = validate_header(&header)?;
+    let data_bytes = layout.data_bytes();
+    if !is_gzip && (file_len as usize) < layout.vox_offset + data_bytes {
+        // Checked before allocating: a plain file's size is known up front.
+        return Err(NiftiError::Truncated(format!(
+            "dims {:?}×{} of {} need {} bytes of voxels from offset {}, but the file has {} bytes",
+            layout.shape,
+            layout.channels,
+            layout.datatype.name(),
+            data_bytes,
+            layout.vox_offset,
+            file_len
+        )));
+    }
+    let world_from_voxel = header.world_from_voxel();
+    if world_from_voxel.inverse().is_none() {
+        return Err(NiftiError::InvalidHeader(format!(
+            "the voxel-to-world affine {:?} is singular (a zero voxel size in pixdim or srow); \
+             fix the header's pixdim or sform",
+            world_from_voxel.0
+        )));
+    }
+    // Skip the extensions between the header and the voxels.
+    let skip = (layout.vox_offset - HEADER_SIZE) as u64;
+    std::io::copy(&mut (&mut stream).take(skip), &mut std::io::sink())
+        .map_err(|e| read_failure(e, is_gzip, "header extensions"))?;
+    // For gzip we cannot know the size before decompressing, so the buffer grows with the data
+    // actually present: a lying header cannot make us allocate more than the file expands to.
+    let mut raw = Vec::with_capacity(if is_gzip {
+        data_bytes.min(64 << 20)
+    } else {
+        data_bytes
+    });
+    (&mut stream)
+        .take(data_bytes as u64)
+        .read_to_end(&mut raw)
+        .map_err(|e| read_failure(e, is_gzip, "voxel data"))?;
+    if raw.len() < data_bytes {
+        return Err(NiftiError::Truncated(format!(
+            "dims {:?}×{} of {} need {} bytes of voxels, but only {} are present",
+            layout.shape,
+            layout.channels,
+            layout.datatype.name(),
+            data_bytes,
+            raw.len()
+        )));
+    }
+    let voxels = voxels_from_file_order(&raw, layout.datatype, header.byte_order, header.scaling());
+    drop(raw);
+    let volume = Volume::new(layout.shape, layout.channels, voxels, world_from_voxel)
+        .map_err(|e| NiftiError::InvalidHeader(e.to_string()))?;
+    Ok(NiftiImage {
+        header,
+        datatype: layout.datatype,
+        volume,
+    })
+}
+
+/// How to write a volume.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    /// Stored datatype; integer types are rounded and range-checked.
+    pub datatype: DataType,
+    /// Stored byte order.
+    pub byte_order: ByteOrder,
+}
+
+impl WriteOptions {
+    /// Little-endian in the given datatype.
+    pub fn new(datatype: DataType) -> Self {
+        Self {
+            datatype,
+            byte_order: ByteOrder::Little,
+        }
+    }
+}
+
+/// Tolerance under which a volume's affine counts as its reference header's affine (mm).
+const SAME_AFFINE_TOLERANCE_MM: f64 = 1e-5;
+
+/// Writes a volume as NIfTI-1, gzipped when the path ends in `.gz`, atomically (a temporary file
+/// in the same folder, renamed over the target only once complete).
+///
+/// With a `reference` header (the scan a label belongs to) every field of that header is kept —
+/// sform and qform codes, units, description, intent — and only the dims, datatype and scaling
+/// change; if the volume's affine is the reference's, the sform and qform are copied verbatim so
+/// the file reopens in exactly the same place in every tool.
+pub fn write_nifti(
+    path: &Path,
+    volume: &Volume,
+    reference: Option<&NiftiHeader>,
+    options: WriteOptions,
+) -> Result<(), NiftiError> {
+    write_nifti_inner(path, volume, reference, options).map_err(|e| e.in_file(path))
+}
+
+fn write_nifti_inner(
+    path: &Path,
+    volume: &Volume,
+    reference: Option<&NiftiHeader>,
+    options: WriteOptions,
+) -> Result<(), NiftiError> {
+    let datatype = options.datatype;
+    let (low, high) = datatype.range();
+    // Floats hold anything an f32 holds; integers must be finite and in range after rounding.
+    let does_not_fit = |v: &&f32| {
+        datatype.is_integer() && (!v.is_finite() || f64::from(v.round()) < low || f64::from(v.round()) > high)
+    };
+    if let Some(bad) = volume.voxels().iter().find(does_not_fit) {
+        return Err(NiftiError::Write(format!(
+            "value {bad} does not fit {}; choose a wider datatype (e.g. float32)",
+            datatype.name()
+        )));
+    }
+    let mut header = reference.cloned().unwrap_or_default();
+    header.byte_order = options.byte_order;
+    header.magic = super::header::MAGIC_SINGLE;
+    let [nx, ny, nz] = volume.shape();
+    let channels = volume.channels();
+    let to_dim = |n: usize| {
+        i16::try_from(n)
+            .map_err(|_| NiftiError::Write(format!("dimension {n} exceeds NIfTI-1's limit of 32767")))
+    };
+    header.dim = [3, to_dim(nx)?, to_dim(ny)?, to_dim(nz)?, 1, 1, 1, 1];
+    if channels > 1 {
+        header.dim[0] = 4;
+        header.dim[4] = to_dim(channels)?;
+    }
+    header.datatype = datatype.code();
+    header.bitpix = 8 * datatype.size_bytes() as i16;
+    header.vox_offset = MIN_VOX_OFFSET as f32;
+    header.scl_slope = 1.0;
+    header.scl_inter = 0.0;
+    header.cal_min = 0.0;
+    header.cal_max = 0.0;
+    header.glmin = 0;
+    header.glmax = 0;
+    let keep_reference_affine = reference.is_some_and(|r| {
+        r.world_from_voxel().max_abs_diff(volume.world_from_voxel()) < SAME_AFFINE_TOLERANCE_MM
+    });
+    if !keep_reference_affine {
+        header.set_affine(volume.world_from_voxel());
+    }
+    let mut bytes = header.to_bytes();
+    bytes.extend_from_slice(&[0, 0, 0, 0]); // no extensions
+    bytes.extend(encode_voxels(volume.voxels(), datatype, options.byte_order));
+    let gzip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    write_atomically(path, |file| {
+        if gzip {
+            let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            encoder.write_all(&bytes)?;
+            encoder.finish()?.flush()
+        } else {
+            file.write_all(&bytes)
+        }
+    })?;
+    Ok(())
+}
+
+/// Writes a file atomically: into a temporary file beside it, flushed to disk, then renamed over
+/// the target. A crash at any moment leaves either the old file or the new one, never half of one.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = folder.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut writer = std::io::BufWriter::with_capacity(READ_BUFFER_BYTES, File::create(&temporary)?);
+        write(&mut writer)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// Writes a label volume for a scan: the scan's header, the label's values as uint8 (or int16
+/// when a label value exceeds 255), gzipped if the path ends in `.gz`.
+pub fn write_label_like(path: &Path, label: &Volume, scan_header: &NiftiHeader) -> Result<(), NiftiError> {
+    let max = label.voxels().iter().fold(0f32, |m, v| m.max(*v));
+    let datatype = if max <= 255.0 { DataType::U8 } else { DataType::I16 };
+    write_nifti(path, label, Some(scan_header), WriteOptions::new(datatype))
+}

@@ -1,0 +1,43 @@
+//! Helpers shared by the end-to-end tests in `tests/tests/`: running the `mvl` CLI in-process
+//! with its output captured, and locating the committed fixtures.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+/// The committed fixtures folder.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A `Write` that appends to a shared buffer, so a test can read what the CLI printed.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `mvl ARGS…` in-process; returns whether it succeeded and what it printed.
+pub fn mvl(args: &[&str]) -> (bool, String) {
+    let buffer = SharedBuffer::default();
+    let mut output = engine::cli::Output::to_writer(Box::new(buffer.clone()));
+    let code = engine::cli::run(std::iter::once("mvl").chain(args.iter().copied()), &mut output);
+    drop(output);
+    let text = buffer
+        .0
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    (code == ExitCode::SUCCESS, text)
+}
