@@ -5,8 +5,11 @@
 
 pub mod cli;
 pub mod data;
+pub mod device;
 pub mod error;
+pub mod model;
 pub mod rng;
 pub mod volume;
+pub mod weights;
 
 pub use error::{Error, Result};

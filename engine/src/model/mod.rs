@@ -1,0 +1,24 @@
+//! The networks: ViT-Baseline and MedVisionLlama as one configurable model, its building
+//! blocks, and model statistics (parameters and FLOPs).
+
+mod config;
+pub mod init;
+mod llama;
+mod lora;
+mod network;
+mod stats;
+mod vit;
+
+pub use config::{
+    ConfigError, LLM_PROJECTIONS, LlmConfig, MapperKind, ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
+};
+pub use llama::{LlamaBlock, rms_norm};
+pub use lora::{FrozenLinear, LoraAdapter, lora_mapper};
+pub use network::{CaptureRequest, Captured, Mapper, MedVisionLlama, patchify, unpatchify};
+pub use stats::{ModelStats, model_stats};
+pub use vit::{VitBlock, torch_linear};
+
+#[cfg(test)]
+mod llama_tests;
+#[cfg(test)]
+mod network_tests;

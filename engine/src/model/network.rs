@@ -1,0 +1,299 @@
+//! MedVisionLlama (Kumar et al., arXiv 2410.02458) and ViT-Baseline as one configurable
+//! network. Reference implementation: the authors' PyTorch code (DESIGN.md §3 lists where it
+//! differs from the paper's text; presets in `configs/` reproduce either).
+//!
+//! patch embedding → [+pos] → encoder blocks (V_E) → VD1 → Llama block (+ residual) → VD2 →
+//! [+pos] → decoder blocks (V_D) → per-token linear head → un-patchify.
+
+use super::config::{MapperKind, ModelConfig, OutputKind, PosEmbedPlace};
+use super::init::{self, seed_for};
+use super::llama::LlamaBlock;
+use super::lora::{FrozenLinear, lora_mapper};
+use super::vit::{VitBlock, torch_linear};
+use crate::weights::LlamaLayerWeights;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Tensor, activation, backend::Backend};
+
+/// VD1 or VD2: a LoRA mapper or a plain linear layer.
+#[derive(Module, Debug)]
+pub struct Mapper<B: Backend> {
+    lora: Option<FrozenLinear<B>>,
+    linear: Option<Linear<B>>,
+}
+
+impl<B: Backend> Mapper<B> {
+    fn new(config: &ModelConfig, d_in: usize, d_out: usize, seed: u64, device: &B::Device) -> Self {
+        match config.mapper {
+            MapperKind::Lora => Self {
+                lora: Some(lora_mapper(
+                    d_in,
+                    d_out,
+                    config.mapper_rank,
+                    config.mapper_alpha,
+                    seed,
+                    device,
+                )),
+                linear: None,
+            },
+            MapperKind::Linear => Self {
+                lora: None,
+                linear: Some(torch_linear(d_in, d_out, seed, device)),
+            },
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[batch, tokens, in]` → `[batch, tokens, out]`
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match (&self.lora, &self.linear) {
+            (Some(lora), _) => lora.forward(x),
+            (None, Some(linear)) => linear.forward(x),
+            (None, None) => x,
+        }
+    }
+
+    fn frozen_count(&self) -> usize {
+        self.lora.as_ref().map_or(0, |l| l.frozen_count())
+    }
+}
+
+/// Which intermediate results a forward pass keeps (activation maps, DESIGN.md §6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureRequest {
+    /// Keep token features after V_E, VD1, the LLM, VD2 and V_D.
+    pub features: bool,
+    /// Keep the attention weights of (block, head); blocks count encoder first, then decoder.
+    pub attention: Option<(usize, usize)>,
+}
+
+/// Intermediate results of one forward pass; each `[batch, tokens, channels]`.
+#[derive(Debug, Clone)]
+pub struct Captured<B: Backend> {
+    /// After the patch embedding and the encoder blocks: V_E(X).
+    pub encoder: Option<Tensor<B, 3>>,
+    /// After VD1.
+    pub vd1: Option<Tensor<B, 3>>,
+    /// After the LLM block (and its residual).
+    pub llm: Option<Tensor<B, 3>>,
+    /// After VD2.
+    pub vd2: Option<Tensor<B, 3>>,
+    /// After the decoder blocks, before the head: V_D(Q).
+    pub decoder: Option<Tensor<B, 3>>,
+    /// Attention weights `[batch, query tokens, key tokens]` of the requested block and head.
+    pub attention: Option<Tensor<B, 3>>,
+}
+
+/// The network.
+#[derive(Module, Debug)]
+pub struct MedVisionLlama<B: Backend> {
+    patch_embed: Linear<B>,
+    pos_embed: Param<Tensor<B, 3>>,
+    encoder: Vec<VitBlock<B>>,
+    vd1: Option<Mapper<B>>,
+    llm: Option<LlamaBlock<B>>,
+    vd2: Option<Mapper<B>>,
+    decoder: Vec<VitBlock<B>>,
+    head: Linear<B>,
+    pos_at_input: bool,
+    llm_residual: bool,
+    patch: usize,
+    out_channels: usize,
+    softmax: bool,
+}
+
+impl<B: Backend> MedVisionLlama<B> {
+    /// Builds the network. For MedVisionLlama, `llm_weights` are the imported layer; `None`
+    /// means random frozen weights from the config's seed. The LLM width comes from the weights.
+    pub fn new(config: &ModelConfig, llm_weights: Option<LlamaLayerWeights>, device: &B::Device) -> Self {
+        let seed = config.seed;
+        let dim = config.embed_dim;
+        let block = |name: String| {
+            VitBlock::new(
+                dim,
+                config.num_heads,
+                config.mlp_dim,
+                config.dropout,
+                seed_for(seed, &name),
+                device,
+            )
+        };
+        let (vd1, llm, vd2) = if config.has_llm() {
+            let weights = llm_weights.unwrap_or_else(|| LlamaLayerWeights::random(&config.llm, seed));
+            let hidden = weights.hidden;
+            (
+                Some(Mapper::new(config, dim, hidden, seed_for(seed, "vd1"), device)),
+                Some(LlamaBlock::new(weights, &config.llm, seed, device)),
+                Some(Mapper::new(config, hidden, dim, seed_for(seed, "vd2"), device)),
+            )
+        } else {
+            (None, None, None)
+        };
+        let out_features = config.patch_size.pow(3) * config.out_channels;
+        Self {
+            patch_embed: torch_linear(
+                config.patch_features(),
+                dim,
+                seed_for(seed, "patch_embed"),
+                device,
+            ),
+            pos_embed: init::param(
+                init::normal_values(seed_for(seed, "pos_embed"), config.tokens() * dim, 1.0),
+                [1, config.tokens(), dim],
+                device,
+            ),
+            encoder: (0..config.encoder_depth)
+                .map(|i| block(format!("encoder.{i}")))
+                .collect(),
+            vd1,
+            llm,
+            vd2,
+            decoder: (0..config.decoder_depth)
+                .map(|i| block(format!("decoder.{i}")))
+                .collect(),
+            head: torch_linear(dim, out_features, seed_for(seed, "head"), device),
+            pos_at_input: config.pos_embed == PosEmbedPlace::Input,
+            llm_residual: config.llm_residual,
+            patch: config.patch_size,
+            out_channels: config.out_channels,
+            softmax: config.output == OutputKind::Softmax,
+        }
+    }
+
+    /// Frozen values: the LLM block and the mappers' base weights.
+    pub fn frozen_params(&self) -> usize {
+        self.llm.as_ref().map_or(0, |l| l.frozen_count())
+            + self.vd1.as_ref().map_or(0, |m| m.frozen_count())
+            + self.vd2.as_ref().map_or(0, |m| m.frozen_count())
+    }
+
+    /// The LLM block, if this is MedVisionLlama.
+    pub fn llm(&self) -> Option<&LlamaBlock<B>> {
+        self.llm.as_ref()
+    }
+
+    /// Trainable values (every `Param`; frozen weights are constants, not params).
+    pub fn trainable_params(&self) -> usize {
+        self.num_params()
+    }
+
+    /// Logits.
+    ///
+    /// # Shapes
+    /// - x: `[batch, in_channels, z, y, x]` → `[batch, out_channels, z, y, x]`
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        self.forward_with_capture(x, CaptureRequest::default()).0
+    }
+
+    /// Probabilities: sigmoid, or softmax over the channel axis.
+    ///
+    /// # Shapes
+    /// - x: `[batch, in_channels, z, y, x]` → `[batch, out_channels, z, y, x]`
+    pub fn probabilities(&self, logits: Tensor<B, 5>) -> Tensor<B, 5> {
+        if self.softmax {
+            activation::softmax(logits, 1)
+        } else {
+            activation::sigmoid(logits)
+        }
+    }
+
+    /// Logits and the requested intermediate results.
+    ///
+    /// # Shapes
+    /// - x: `[batch, in_channels, z, y, x]` → `[batch, out_channels, z, y, x]`
+    pub fn forward_with_capture(
+        &self,
+        x: Tensor<B, 5>,
+        request: CaptureRequest,
+    ) -> (Tensor<B, 5>, Captured<B>) {
+        let [batch, _, nz, ny, nx] = x.dims();
+        let grid = [nz / self.patch, ny / self.patch, nx / self.patch];
+        let keep = |t: &Tensor<B, 3>| request.features.then(|| t.clone());
+        let mut captured = Captured {
+            encoder: None,
+            vd1: None,
+            llm: None,
+            vd2: None,
+            decoder: None,
+            attention: None,
+        };
+        let mut tokens = self.patch_embed.forward(patchify(x, self.patch));
+        if self.pos_at_input {
+            tokens = tokens + self.pos_embed.val();
+        }
+        let mut block_index = 0;
+        let mut run_block = |block: &VitBlock<B>, tokens: Tensor<B, 3>, captured: &mut Captured<B>| {
+            let head = request
+                .attention
+                .and_then(|(b, h)| (b == block_index).then_some(h));
+            let (out, weights) = block.forward(tokens, head);
+            if weights.is_some() {
+                captured.attention = weights;
+            }
+            block_index += 1;
+            out
+        };
+        for block in &self.encoder {
+            tokens = run_block(block, tokens, &mut captured);
+        }
+        captured.encoder = keep(&tokens);
+        if let (Some(vd1), Some(llm), Some(vd2)) = (&self.vd1, &self.llm, &self.vd2) {
+            let mapped = vd1.forward(tokens);
+            captured.vd1 = keep(&mapped);
+            let transformed = if self.llm_residual {
+                llm.forward(mapped.clone()) + mapped
+            } else {
+                llm.forward(mapped)
+            };
+            captured.llm = keep(&transformed);
+            tokens = vd2.forward(transformed);
+            captured.vd2 = keep(&tokens);
+        }
+        if !self.pos_at_input {
+            tokens = tokens + self.pos_embed.val();
+        }
+        for block in &self.decoder {
+            tokens = run_block(block, tokens, &mut captured);
+        }
+        captured.decoder = keep(&tokens);
+        let logits = unpatchify(
+            self.head.forward(tokens),
+            batch,
+            self.out_channels,
+            grid,
+            self.patch,
+        );
+        (logits, captured)
+    }
+}
+
+/// Cuts a volume into raster-ordered cubic patches (token index `(z·gy + y)·gx + x`), each
+/// flattened channel-first: the same as a Conv3d with kernel = stride = patch.
+///
+/// # Shapes
+/// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
+pub fn patchify<B: Backend>(x: Tensor<B, 5>, patch: usize) -> Tensor<B, 3> {
+    let [batch, channels, nz, ny, nx] = x.dims();
+    let (gz, gy, gx) = (nz / patch, ny / patch, nx / patch);
+    x.reshape([batch, channels, gz, patch, gy, patch, gx, patch])
+        .permute([0, 2, 4, 6, 1, 3, 5, 7])
+        .reshape([batch, gz * gy * gx, channels * patch * patch * patch])
+}
+
+/// The inverse of [`patchify`].
+///
+/// # Shapes
+/// - tokens: `[batch, tokens, channels · patch³]` → `[batch, channels, z, y, x]`
+pub fn unpatchify<B: Backend>(
+    tokens: Tensor<B, 3>,
+    batch: usize,
+    channels: usize,
+    grid: [usize; 3],
+    patch: usize,
+) -> Tensor<B, 5> {
+    let [gz, gy, gx] = grid;
+    tokens
+        .reshape([batch, gz, gy, gx, channels, patch, patch, patch])
+        .permute([0, 4, 1, 5, 2, 6, 3, 7])
+        .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
+}

@@ -1,0 +1,110 @@
+//! Parameter and FLOP counts computed from the configuration alone (closed forms), so `mvl
+//! model` can describe the paper-size model without allocating its 218 M frozen weights. Tests
+//! check these formulas against the parameters of built networks.
+
+use super::config::{MapperKind, ModelConfig};
+use serde::Serialize;
+
+/// What `mvl model` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelStats {
+    /// Values the optimiser updates.
+    pub trainable_params: usize,
+    /// Frozen values (the LLM block and the LoRA mappers' base weights).
+    pub frozen_params: usize,
+    /// Tokens per sample.
+    pub tokens: usize,
+    /// Multiply-adds × 2 of one forward pass of one sample (matrix products only).
+    pub flops_per_sample: f64,
+    /// Of which the LLM block (projections and attention).
+    pub llm_flops_per_sample: f64,
+}
+
+/// Parameters of a linear layer with bias.
+fn linear(d_in: usize, d_out: usize) -> usize {
+    d_in * d_out + d_out
+}
+
+/// Counts for a configuration; `llm` dims are the config's (an imported checkpoint overrides them
+/// before this is called).
+pub fn model_stats(config: &ModelConfig) -> ModelStats {
+    let (d, m, n) = (config.embed_dim, config.mlp_dim, config.tokens());
+    let patch_in = config.patch_features();
+    let patch_out = config.patch_size.pow(3) * config.out_channels;
+    let layer_norm = 2 * d;
+    let block_params = 2 * layer_norm + linear(d, 3 * d) + linear(d, d) + linear(d, m) + linear(m, d);
+    let blocks = config.encoder_depth + config.decoder_depth;
+    let mut trainable = linear(patch_in, d) + n * d + blocks * block_params + linear(d, patch_out);
+    let nf = n as f64;
+    // 2 FLOPs per multiply-add; attention: QKᵀ and AV, each 2·n²·width.
+    let block_flops = 2.0 * nf * (d * 3 * d + d * d + d * m + m * d) as f64 + 4.0 * nf * nf * d as f64;
+    let mut flops = 2.0 * nf * (patch_in * d + d * patch_out) as f64 + blocks as f64 * block_flops;
+    let mut frozen = 0;
+    let mut llm_flops = 0.0;
+    if config.has_llm() {
+        let llm = &config.llm;
+        let (h, i) = (llm.hidden, llm.intermediate);
+        let kv = llm.kv_heads * llm.head_dim();
+        let shapes = [
+            ("q", h, h),
+            ("k", h, kv),
+            ("v", h, kv),
+            ("o", h, h),
+            ("gate", h, i),
+            ("up", h, i),
+            ("down", i, h),
+        ];
+        frozen += 2 * h + shapes.iter().map(|(_, a, b)| a * b).sum::<usize>();
+        for (name, a, b) in shapes {
+            llm_flops += 2.0 * nf * (a * b) as f64;
+            if llm.lora_targets.iter().any(|t| t == name) {
+                trainable += llm.lora_rank * (a + b);
+                llm_flops += 2.0 * nf * (llm.lora_rank * (a + b)) as f64;
+            }
+        }
+        llm_flops += 4.0 * nf * nf * h as f64;
+        flops += llm_flops;
+        match config.mapper {
+            MapperKind::Lora => {
+                let r = config.mapper_rank;
+                frozen += 2 * d * h;
+                trainable += (h + r * (d + h)) + (d + r * (h + d));
+                flops += 2.0 * 2.0 * nf * (d * h + r * (d + h)) as f64;
+            }
+            MapperKind::Linear => {
+                trainable += linear(d, h) + linear(h, d);
+                flops += 2.0 * 2.0 * nf * (d * h) as f64;
+            }
+        }
+    }
+    ModelStats {
+        trainable_params: trainable,
+        frozen_params: frozen,
+        tokens: n,
+        flops_per_sample: flops,
+        llm_flops_per_sample: llm_flops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_code_counts_match_the_official_model() {
+        // The official code's model: 1,165,440 trainable parameters (sum of its modules, see
+        // DESIGN.md §3) and one Llama-3.1-8B layer: 4·4096² (q, o) + 2·4096·1024 (k, v)
+        // + 3·4096·14336 (SwiGLU) + 2·4096 (norms) = 218,112,000 — plus the mappers' frozen
+        // base weights 2·64·4096 = 524,288.
+        let stats = model_stats(&ModelConfig::default());
+        assert_eq!(stats.trainable_params, 1_165_440);
+        assert_eq!(stats.frozen_params, 218_112_000 + 524_288);
+        assert_eq!(stats.tokens, 4096);
+        // DESIGN.md §3: ≈ 2·218 M·4096 ≈ 1.79 TFLOP of projections plus 4·4096²·4096 ≈ 0.27
+        // TFLOP of attention in the LLM block.
+        let projections = 2.0 * 218_103_808.0 * 4096.0;
+        let attention = 4.0 * 4096f64.powi(3);
+        assert!((stats.llm_flops_per_sample - (projections + attention)).abs() < 1.0);
+        assert!((stats.llm_flops_per_sample / 1e12 - 2.06).abs() < 0.01);
+    }
+}
