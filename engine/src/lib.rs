@@ -3,10 +3,12 @@
 //! Data flows one way: files → [`volume`] → [`data`] → model / training / inference. The engine
 //! never depends on a GUI toolkit; the app drives it through the same public API the CLI uses.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod infer;
 pub mod model;
 pub mod rng;
 pub mod volume;

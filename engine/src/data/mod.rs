@@ -10,7 +10,7 @@ pub use msd::{Case, CaseReport, Task, TaskReport, check_task, open_task};
 pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{
     CtStatistics, PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase,
-    PreprocessedTask, preprocess_task,
+    PreprocessedTask, model_grid_input, normalise_channels, preprocess_task, single_scan_ct_statistics,
 };
 pub use splits::{FewShotSubset, Fold, SPLITS_FILE, SplitOptions, Splits, make_splits};
 

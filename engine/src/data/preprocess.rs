@@ -351,6 +351,55 @@ fn compute_ct_statistics(task: &Task, channels: &[usize]) -> Result<Vec<Option<C
     Ok(statistics)
 }
 
+/// Selects `channels`, reorients to RAS+ and resamples (trilinear) onto the model grid of `size`
+/// voxels covering the scan's field of view. The caller has checked the channels exist.
+pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) -> Volume {
+    let channel_len = image.channel_len();
+    let mut selected = Vec::with_capacity(channel_len * channels.len());
+    for c in channels {
+        selected.extend_from_slice(image.channel((*c).min(image.channels() - 1)));
+    }
+    let selected = match Volume::new(image.shape(), channels.len(), selected, *image.world_from_voxel()) {
+        Ok(v) => v,
+        Err(_) => unreachable!("channels × channel length voxels were copied"),
+    };
+    let canonical = reorient_to_canonical(&selected);
+    let grid = model_grid(&canonical.geometry(), size);
+    resample(&canonical, &grid, Interpolation::Linear, 0.0)
+}
+
+/// Normalises each channel in place: CT with dataset statistics (clip, z-score), everything
+/// else z-scored over its non-zero voxels.
+pub fn normalise_channels(volume: &mut Volume, modalities: &[String], ct_statistics: &[Option<CtStatistics>]) {
+    let len = volume.channel_len();
+    for (position, modality) in modalities.iter().enumerate().take(volume.channels()) {
+        let values = &mut volume.voxels_mut()[position * len..(position + 1) * len];
+        match (Modality::from_name(modality), ct_statistics.get(position).copied().flatten()) {
+            (Modality::Ct, Some(stats)) => {
+                let scale = if stats.std > 1e-8 { 1.0 / stats.std } else { 1.0 };
+                for v in values.iter_mut() {
+                    *v = ((f64::from(*v).clamp(stats.clip_low, stats.clip_high) - stats.mean) * scale) as f32;
+                }
+            }
+            _ => normalize_mri(values),
+        }
+    }
+}
+
+/// CT statistics from one scan alone (for models without dataset statistics): the body, taken
+/// as voxels above -500 HU.
+pub fn single_scan_ct_statistics(values: &[f32]) -> CtStatistics {
+    const BODY_HU: f32 = -500.0;
+    let body: Vec<f32> = values.iter().copied().filter(|v| *v > BODY_HU).collect();
+    let sample = if body.is_empty() { values.to_vec() } else { body };
+    let clip_low = percentile(&sample, CT_CLIP_PERCENTILES.0);
+    let clip_high = percentile(&sample, CT_CLIP_PERCENTILES.1);
+    let clipped: Vec<f64> = sample.iter().map(|v| f64::from(*v).clamp(clip_low, clip_high)).collect();
+    let mean = clipped.iter().sum::<f64>() / clipped.len().max(1) as f64;
+    let std = (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / clipped.len().max(1) as f64).sqrt();
+    CtStatistics { clip_low, clip_high, mean, std }
+}
+
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
 fn preprocess_case(
     case: &super::Case,
@@ -373,37 +422,10 @@ fn preprocess_case(
             ),
         });
     }
-    let channel_len = image.volume.channel_len();
-    let mut selected = Vec::with_capacity(channel_len * channels.len());
-    for c in channels {
-        selected.extend_from_slice(image.volume.channel(*c));
-    }
-    let selected = Volume::new(
-        image.volume.shape(),
-        channels.len(),
-        selected,
-        *image.volume.world_from_voxel(),
-    )
-    .map_err(|e| DataError::Invalid(e.to_string()))?;
-    let canonical = reorient_to_canonical(&selected);
-    let grid = model_grid(&canonical.geometry(), options.size);
-    let mut resampled = resample(&canonical, &grid, Interpolation::Linear, 0.0);
-    let model_len = grid.voxel_count();
-    for (position, modality) in modalities.iter().enumerate() {
-        let values = &mut resampled.voxels_mut()[position * model_len..(position + 1) * model_len];
-        match (
-            Modality::from_name(modality),
-            ct_statistics.get(position).copied().flatten(),
-        ) {
-            (Modality::Ct, Some(stats)) => {
-                let scale = if stats.std > 1e-8 { 1.0 / stats.std } else { 1.0 };
-                for v in values.iter_mut() {
-                    *v = ((f64::from(*v).clamp(stats.clip_low, stats.clip_high) - stats.mean) * scale) as f32;
-                }
-            }
-            _ => normalize_mri(values),
-        }
-    }
+    let resampled = model_grid_input(&image.volume, channels, options.size);
+    let grid = resampled.geometry();
+    let mut resampled = resampled;
+    normalise_channels(&mut resampled, modalities, ct_statistics);
     let image_relative = PathBuf::from(if split == "training" {
         "imagesTr"
     } else {

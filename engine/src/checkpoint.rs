@@ -1,0 +1,198 @@
+//! Our checkpoints: one folder holding `config.toml` (the model config), `model.safetensors`
+//! (the trainable parameters) and `checkpoint.json` (where the LLM weights came from, the
+//! preprocessing the model expects, training state). Frozen weights are not stored: the Llama
+//! layer is re-read from its Hugging Face folder and random frozen weights are regenerated from
+//! the config's seed. Every file is written atomically.
+
+use crate::data::CtStatistics;
+use crate::model::{ConfigError, MedVisionLlama, ModelConfig};
+use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
+use burn::tensor::backend::Backend;
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File names inside a checkpoint folder.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Trainable parameters.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Metadata.
+pub const META_FILE: &str = "checkpoint.json";
+
+/// What preprocessing the model was trained with, so a new scan is prepared the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessingSpec {
+    /// Model grid.
+    pub size: [usize; 3],
+    /// Source channels fed to the model, in order.
+    pub channels: Vec<usize>,
+    /// Modality of each fed channel.
+    pub modalities: Vec<String>,
+    /// Dataset-level CT statistics per fed channel.
+    pub ct_statistics: Vec<Option<CtStatistics>>,
+    /// Label value → name of the task.
+    pub labels: BTreeMap<u32, String>,
+}
+
+/// `checkpoint.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// "random (no checkpoint)" or "DIR layer L"; shown by every report.
+    pub llm_weights: String,
+    /// The preprocessing the model expects (absent for untrained checkpoints).
+    pub preprocessing: Option<PreprocessingSpec>,
+    /// Training state written by the trainer (epoch, metrics, …).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+/// Everything that can go wrong with a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file is missing or unreadable.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The LLM weights the checkpoint refers to could not be read.
+    #[error("the checkpoint's LLM weights could not be loaded ({0}); pass --llm DIR pointing at the Hugging Face folder it was trained with")]
+    Llm(#[from] WeightsError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConfigFile {
+    model: ModelConfig,
+}
+
+/// Loads the LLM layer a config asks for: the checkpoint's layer, or random weights.
+pub fn llm_weights_for(config: &ModelConfig) -> Result<Option<LlamaLayerWeights>, WeightsError> {
+    if !config.has_llm() {
+        return Ok(None);
+    }
+    match &config.llm.checkpoint {
+        Some(dir) => load_llama_layer(dir, config.llm.layer).map(Some),
+        None => Ok(Some(LlamaLayerWeights::random(&config.llm, config.seed))),
+    }
+}
+
+/// Makes a config agree with imported weights (their widths win).
+pub fn adopt_llm_dims(config: &mut ModelConfig, weights: &LlamaLayerWeights) {
+    config.llm.hidden = weights.hidden;
+    config.llm.heads = weights.heads;
+    config.llm.kv_heads = weights.kv_heads;
+    config.llm.intermediate = weights.intermediate;
+    config.llm.rms_eps = weights.rms_eps;
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    crate::volume::write_atomically(path, |w| std::io::Write::write_all(w, bytes))
+        .map_err(|e| CheckpointError::File { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// Writes a checkpoint folder (created if needed).
+pub fn save_checkpoint<B: Backend>(
+    dir: &Path,
+    model: &MedVisionLlama<B>,
+    config: &ModelConfig,
+    meta: &CheckpointMeta,
+) -> Result<(), CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(|e| CheckpointError::File { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let mut store = SafetensorsStore::from_bytes(None);
+    model
+        .save_into(&mut store)
+        .map_err(|e| CheckpointError::File { path: dir.join(WEIGHTS_FILE), reason: e.to_string() })?;
+    let weights = store
+        .get_bytes()
+        .map_err(|e| CheckpointError::File { path: dir.join(WEIGHTS_FILE), reason: e.to_string() })?;
+    let config_text = toml::to_string_pretty(&ConfigFile { model: config.clone() })
+        .map_err(|e| CheckpointError::File { path: dir.join(CONFIG_FILE), reason: e.to_string() })?;
+    let meta_text = serde_json::to_vec_pretty(meta)
+        .map_err(|e| CheckpointError::File { path: dir.join(META_FILE), reason: e.to_string() })?;
+    // Weights first and metadata last: a reader that finds checkpoint.json finds the rest.
+    write_file(&dir.join(WEIGHTS_FILE), &weights)?;
+    write_file(&dir.join(CONFIG_FILE), config_text.as_bytes())?;
+    write_file(&dir.join(META_FILE), &meta_text)
+}
+
+/// A checkpoint read back.
+#[derive(Debug)]
+pub struct LoadedCheckpoint<B: Backend> {
+    /// The network with its trained parameters.
+    pub model: MedVisionLlama<B>,
+    /// Its config.
+    pub config: ModelConfig,
+    /// Its metadata.
+    pub meta: CheckpointMeta,
+}
+
+/// Reads the config and metadata of a checkpoint folder.
+pub fn read_checkpoint_config(dir: &Path) -> Result<(ModelConfig, CheckpointMeta), CheckpointError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| CheckpointError::File {
+            path,
+            reason: format!("{e}; a checkpoint folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {META_FILE}"),
+        })
+    };
+    let config: ConfigFile = toml::from_str(&read(CONFIG_FILE)?)
+        .map_err(|e| CheckpointError::File { path: dir.join(CONFIG_FILE), reason: e.to_string() })?;
+    config.model.validate()?;
+    let meta: CheckpointMeta = serde_json::from_str(&read(META_FILE)?)
+        .map_err(|e| CheckpointError::File { path: dir.join(META_FILE), reason: e.to_string() })?;
+    Ok((config.model, meta))
+}
+
+/// Reads a checkpoint folder onto a device. `llm_override` replaces the LLM folder recorded in
+/// the config (the weights moved, or another machine).
+pub fn load_checkpoint<B: Backend>(
+    dir: &Path,
+    llm_override: Option<&Path>,
+    device: &B::Device,
+) -> Result<LoadedCheckpoint<B>, CheckpointError> {
+    let (mut config, meta) = read_checkpoint_config(dir)?;
+    if let Some(llm) = llm_override {
+        config.llm.checkpoint = Some(llm.to_path_buf());
+    }
+    let weights = llm_weights_for(&config)?;
+    let mut model = MedVisionLlama::<B>::new(&config, weights, device);
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(CheckpointError::File { path, reason: "missing; the checkpoint is incomplete".into() });
+    }
+    let mut store = SafetensorsStore::from_file(&path);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| CheckpointError::File { path: path.clone(), reason: e.to_string() })?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        return Err(CheckpointError::File {
+            path,
+            reason: format!(
+                "does not match the config: missing {:?}, errors {:?}",
+                result.missing.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                result.errors.len()
+            ),
+        });
+    }
+    Ok(LoadedCheckpoint { model, config, meta })
+}
+
+/// The metadata of a fresh (untrained) checkpoint.
+pub fn fresh_meta(weights: Option<&LlamaLayerWeights>) -> CheckpointMeta {
+    CheckpointMeta {
+        llm_weights: weights.map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source.clone()),
+        preprocessing: None,
+        training: serde_json::Value::Null,
+    }
+}
+
+/// True when the weights are random.
+pub fn is_random(meta: &CheckpointMeta) -> bool {
+    meta.llm_weights == RANDOM_WEIGHTS
+}
