@@ -1,0 +1,450 @@
+//! The three linked planes: axial, coronal and sagittal views sharing one crosshair, any one of
+//! them maximised. Mouse: click sets the crosshair, wheel scrolls slices, Ctrl+wheel zooms,
+//! drag pans, right-drag changes window/level, double-click maximises. Each view's texture is
+//! cached by the inputs it was made from and uploaded again only when they change.
+
+use crate::render::{
+    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
+    TRUE_POSITIVE_COLOUR, Window, render_slice,
+};
+use crate::slice_view::{Axis, pixel_of_voxel, slice_size, slice_size_mm, voxel_at_pixel};
+use crate::studio::{CaseView, Command};
+use eframe::egui::{
+    self, Align, Align2, Color32, ColorImage, FontId, Layout, PointerButton, Pos2, Rect, Sense, Stroke,
+    TextureHandle, TextureId, TextureOptions, UiBuilder, Vec2, pos2, vec2,
+};
+
+/// Height of each view's header (name, slice number, buttons).
+const HEADER_HEIGHT: f32 = 22.0;
+/// Gap between views.
+const GAP: f32 = 3.0;
+/// Wheel distance in points that counts as one line (one slice).
+const POINTS_PER_LINE: f32 = 50.0;
+/// Lines a page-wise wheel event counts as.
+const LINES_PER_PAGE: f32 = 10.0;
+/// Zoom factor per wheel line with Ctrl held.
+const ZOOM_PER_LINE: f32 = 1.15;
+/// Zoom limits (1 = the slice fits the view).
+const ZOOM_RANGE: (f32, f32) = (0.25, 32.0);
+/// Right-dragging this many points changes the window by its own width.
+const WINDOW_DRAG_POINTS: f32 = 300.0;
+const CROSSHAIR_COLOUR: Color32 = Color32::from_rgba_premultiplied(200, 200, 60, 180);
+const LETTER_COLOUR: Color32 = Color32::from_rgb(250, 220, 120);
+const LETTER_SIZE: f32 = 15.0;
+
+/// Everything a slice texture is made from: it is uploaded again only when this changes.
+#[derive(Debug, Clone, PartialEq)]
+struct TextureKey {
+    ticket: u64,
+    axis: Axis,
+    slice: usize,
+    window: Window,
+    overlays: OverlaySettings,
+}
+
+/// One view's zoom, pan and cached texture.
+pub struct PlaneView {
+    /// 1 fits the slice in the view.
+    pub zoom: f32,
+    /// Offset of the slice's centre from the view's centre, in points.
+    pub pan: Vec2,
+    /// Wheel movement not yet turned into whole slices.
+    scroll_lines: f32,
+    texture: Option<(TextureKey, TextureHandle)>,
+    /// How many times the texture was (re)uploaded: tests check the cache with it.
+    pub uploads: u64,
+    /// Where the image area was drawn last frame.
+    pub last_rect: Option<Rect>,
+}
+
+impl Default for PlaneView {
+    fn default() -> Self {
+        Self {
+            zoom: 1.0,
+            pan: Vec2::ZERO,
+            scroll_lines: 0.0,
+            texture: None,
+            uploads: 0,
+            last_rect: None,
+        }
+    }
+}
+
+/// What lies under the mouse pointer, for the status line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoverInfo {
+    /// Voxel index in the RAS+ volume.
+    pub voxel: [usize; 3],
+    /// World position in millimetres.
+    pub world_mm: [f64; 3],
+    /// Image intensity.
+    pub intensity: f32,
+    /// Ground-truth label value, when there is a ground truth.
+    pub ground_truth: Option<u32>,
+    /// Predicted label value, when there is a prediction.
+    pub prediction: Option<u32>,
+}
+
+/// The state of the three views.
+#[derive(Default)]
+pub struct ViewsState {
+    /// Axial, coronal and sagittal, in [`Axis::ALL`] order.
+    pub planes: [PlaneView; 3],
+    /// The view shown alone, if any.
+    pub maximised: Option<Axis>,
+    /// The view keys act on and PNG export takes (the last one hovered or clicked).
+    pub active: Axis,
+    /// What the pointer is over this frame.
+    pub hover: Option<HoverInfo>,
+}
+
+impl ViewsState {
+    /// Fits every view again (zoom 1, no pan).
+    pub fn reset_zoom(&mut self) {
+        for plane in &mut self.planes {
+            plane.zoom = 1.0;
+            plane.pan = Vec2::ZERO;
+        }
+    }
+}
+
+/// Draws the views into the remaining space and handles their mouse input.
+pub fn views_ui(
+    ui: &mut egui::Ui,
+    state: &mut ViewsState,
+    view: &mut CaseView,
+    overlays: &OverlaySettings,
+    commands: &mut Vec<Command>,
+) {
+    let full = ui.available_rect_before_wrap();
+    ui.allocate_rect(full, Sense::hover());
+    state.hover = None;
+    if let Some(axis) = state.maximised {
+        plane_ui(ui, full, axis, state, view, overlays, commands);
+        return;
+    }
+    let half = vec2((full.width() - GAP) / 2.0, (full.height() - GAP) / 2.0);
+    let quadrant = |column: f32, row: f32| {
+        Rect::from_min_size(
+            full.min + vec2(column * (half.x + GAP), row * (half.y + GAP)),
+            half,
+        )
+    };
+    for (axis, rect) in
+        Axis::ALL
+            .into_iter()
+            .zip([quadrant(0.0, 0.0), quadrant(1.0, 0.0), quadrant(0.0, 1.0)])
+    {
+        plane_ui(ui, rect, axis, state, view, overlays, commands);
+    }
+    ui.scope_builder(UiBuilder::new().max_rect(quadrant(1.0, 1.0).shrink(6.0)), |ui| {
+        info_ui(ui, view, overlays);
+    });
+}
+
+fn plane_ui(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    axis: Axis,
+    state: &mut ViewsState,
+    view: &mut CaseView,
+    overlays: &OverlaySettings,
+    commands: &mut Vec<Command>,
+) {
+    let shape = view.case.image.shape();
+    let normal = axis.normal();
+    let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
+    let area = Rect::from_min_max(pos2(rect.min.x, header.max.y), rect.max);
+    ui.scope_builder(
+        UiBuilder::new()
+            .max_rect(header)
+            .layout(Layout::left_to_right(Align::Center)),
+        |ui| {
+            let maximised = state.maximised == Some(axis);
+            let hint = "Show this view alone, or all three again (double-click the view, or 1/2/3)";
+            if ui
+                .selectable_label(maximised, axis.name())
+                .on_hover_text(hint)
+                .clicked()
+            {
+                commands.push(Command::ToggleMaximise(axis));
+            }
+            ui.label(format!(
+                "slice {} / {}",
+                view.crosshair[normal] + 1,
+                shape[normal]
+            ));
+            let plane = &mut state.planes[axis.index()];
+            if (plane.zoom != 1.0 || plane.pan != Vec2::ZERO)
+                && ui
+                    .small_button("Fit")
+                    .on_hover_text("Reset zoom and pan")
+                    .clicked()
+            {
+                plane.zoom = 1.0;
+                plane.pan = Vec2::ZERO;
+            }
+        },
+    );
+    let response = ui.interact(area, ui.scope_id().with(("plane", axis)), Sense::click_and_drag());
+    let plane = &mut state.planes[axis.index()];
+    plane.last_rect = Some(area);
+
+    let key = TextureKey {
+        ticket: view.ticket,
+        axis,
+        slice: view.crosshair[normal],
+        window: view.window,
+        overlays: overlays.clone(),
+    };
+    let layers = SliceLayers {
+        image: &view.case.image,
+        ground_truth: view.case.ground_truth.as_deref(),
+        prediction: view.case.prediction.as_deref(),
+    };
+    let texture = plane.texture(ui.ctx(), axis.name(), key, || {
+        render_slice(layers, axis, view.crosshair[normal], view.window, overlays)
+    });
+
+    let size_mm = slice_size_mm(shape, view.case.image.spacing_mm(), axis);
+    let fit = (area.width() / size_mm[0]).min(area.height() / size_mm[1]);
+    let fit = if fit.is_finite() && fit > 0.0 { fit } else { 1.0 };
+    let image_rect = Rect::from_center_size(
+        area.center() + plane.pan,
+        vec2(size_mm[0], size_mm[1]) * fit * plane.zoom,
+    );
+    let pixels = slice_size(shape, axis);
+
+    let painter = ui.painter_at(area);
+    painter.rect_filled(area, 0.0, Color32::BLACK);
+    let uv = Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0));
+    painter.image(texture, image_rect, uv, Color32::WHITE);
+    let crosshair_pixel = pixel_of_voxel(shape, axis, view.crosshair);
+    let centre = pixel_centre(image_rect, pixels, crosshair_pixel);
+    let stroke = Stroke::new(1.0, CROSSHAIR_COLOUR);
+    painter.line_segment(
+        [pos2(centre.x, area.top()), pos2(centre.x, area.bottom())],
+        stroke,
+    );
+    painter.line_segment(
+        [pos2(area.left(), centre.y), pos2(area.right(), centre.y)],
+        stroke,
+    );
+    let [left, right, top, bottom] = axis.orientation_letters();
+    let font = FontId::proportional(LETTER_SIZE);
+    let inset = 6.0;
+    for (position, anchor, letter) in [
+        (
+            pos2(area.left() + inset, area.center().y),
+            Align2::LEFT_CENTER,
+            left,
+        ),
+        (
+            pos2(area.right() - inset, area.center().y),
+            Align2::RIGHT_CENTER,
+            right,
+        ),
+        (pos2(area.center().x, area.top() + inset), Align2::CENTER_TOP, top),
+        (
+            pos2(area.center().x, area.bottom() - inset),
+            Align2::CENTER_BOTTOM,
+            bottom,
+        ),
+    ] {
+        painter.text(position, anchor, letter, font.clone(), LETTER_COLOUR);
+    }
+
+    let pointer_pixel = response
+        .hover_pos()
+        .or(response.interact_pointer_pos())
+        .and_then(|pos| pixel_under(image_rect, pixels, pos));
+    if response.clicked()
+        && let Some(pixel) = pointer_pixel
+    {
+        view.crosshair = voxel_at_pixel(shape, axis, view.crosshair[normal], pixel);
+    }
+    if response.clicked() || response.dragged() {
+        state.active = axis;
+    }
+    if response.double_clicked() {
+        commands.push(Command::ToggleMaximise(axis));
+    }
+    if response.dragged_by(PointerButton::Primary) || response.dragged_by(PointerButton::Middle) {
+        plane.pan += response.drag_delta();
+    }
+    if response.dragged_by(PointerButton::Secondary) {
+        let delta = response.drag_delta();
+        let per_point = view.window.width.max(1.0) / WINDOW_DRAG_POINTS;
+        view.window.width = (view.window.width + delta.x * per_point).max(MIN_WINDOW_WIDTH);
+        view.window.level -= delta.y * per_point;
+        view.preset = None;
+    }
+    if response.hovered() {
+        state.active = axis;
+        let (slice_lines, zoom_lines) = wheel_lines(ui);
+        plane.scroll_lines += slice_lines;
+        let steps = plane.scroll_lines.trunc();
+        plane.scroll_lines -= steps;
+        if steps != 0.0 {
+            view.crosshair[normal] = step_index(view.crosshair[normal], steps as i64, shape[normal]);
+        }
+        if zoom_lines != 0.0
+            && let Some(pointer) = response.hover_pos()
+        {
+            let old_zoom = plane.zoom;
+            plane.zoom = (old_zoom * ZOOM_PER_LINE.powf(zoom_lines)).clamp(ZOOM_RANGE.0, ZOOM_RANGE.1);
+            // Keep the point under the pointer where it is.
+            let from_centre = pointer - area.center() - plane.pan;
+            plane.pan += from_centre * (1.0 - plane.zoom / old_zoom);
+        }
+        if let Some(pixel) = pointer_pixel {
+            state.hover = Some(hover_info(
+                view,
+                voxel_at_pixel(shape, axis, view.crosshair[normal], pixel),
+            ));
+        }
+    }
+}
+
+impl PlaneView {
+    /// The texture for `key`, rendered and uploaded only when the key differs from last time.
+    fn texture(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: TextureKey,
+        render: impl FnOnce() -> ColorImage,
+    ) -> TextureId {
+        if let Some((cached, handle)) = &mut self.texture {
+            if *cached != key {
+                handle.set(render(), TextureOptions::NEAREST);
+                *cached = key;
+                self.uploads += 1;
+            }
+            return handle.id();
+        }
+        let handle = ctx.load_texture(name, render(), TextureOptions::NEAREST);
+        let id = handle.id();
+        self.texture = Some((key, handle));
+        self.uploads += 1;
+        id
+    }
+}
+
+/// Wheel movement this frame in lines: `(plain, with Ctrl)`.
+fn wheel_lines(ui: &egui::Ui) -> (f32, f32) {
+    ui.input(|input| {
+        let mut lines = (0.0, 0.0);
+        for event in &input.events {
+            if let egui::Event::MouseWheel {
+                unit,
+                delta,
+                modifiers,
+                ..
+            } = event
+            {
+                let amount = match unit {
+                    egui::MouseWheelUnit::Point => delta.y / POINTS_PER_LINE,
+                    egui::MouseWheelUnit::Line => delta.y,
+                    egui::MouseWheelUnit::Page => delta.y * LINES_PER_PAGE,
+                };
+                if modifiers.command || modifiers.ctrl {
+                    lines.1 += amount;
+                } else {
+                    lines.0 += amount;
+                }
+            }
+        }
+        lines
+    })
+}
+
+/// `index + steps`, kept inside `0..count`.
+pub fn step_index(index: usize, steps: i64, count: usize) -> usize {
+    let last = count.saturating_sub(1) as i64;
+    (index as i64 + steps).clamp(0, last) as usize
+}
+
+/// Screen position of the centre of slice pixel `pixel` when the slice fills `image_rect`.
+fn pixel_centre(image_rect: Rect, [columns, rows]: [usize; 2], pixel: [usize; 2]) -> Pos2 {
+    image_rect.min
+        + vec2(
+            (pixel[0] as f32 + 0.5) / columns.max(1) as f32 * image_rect.width(),
+            (pixel[1] as f32 + 0.5) / rows.max(1) as f32 * image_rect.height(),
+        )
+}
+
+/// The slice pixel under a screen position, when it is on the slice.
+fn pixel_under(image_rect: Rect, [columns, rows]: [usize; 2], pos: Pos2) -> Option<[usize; 2]> {
+    if !image_rect.contains(pos) || image_rect.width() <= 0.0 || image_rect.height() <= 0.0 {
+        return None;
+    }
+    let u = (pos.x - image_rect.min.x) / image_rect.width();
+    let v = (pos.y - image_rect.min.y) / image_rect.height();
+    let column = ((u * columns as f32) as usize).min(columns.checked_sub(1)?);
+    let row = ((v * rows as f32) as usize).min(rows.checked_sub(1)?);
+    Some([column, row])
+}
+
+fn hover_info(view: &CaseView, voxel: [usize; 3]) -> HoverInfo {
+    let [x, y, z] = voxel;
+    let image = &view.case.image;
+    let label_at = |label: &engine::volume::Volume| label.at(x, y, z).max(0.0).round() as u32;
+    HoverInfo {
+        voxel,
+        world_mm: image.world_from_voxel().apply(voxel.map(|i| i as f64)),
+        intensity: image.at(x, y, z),
+        ground_truth: view.case.ground_truth.as_deref().map(label_at),
+        prediction: view.case.prediction.as_deref().map(label_at),
+    }
+}
+
+fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
+    let image = &view.case.image;
+    let [nx, ny, nz] = image.shape();
+    let [sx, sy, sz] = image.spacing_mm();
+    ui.strong(&view.case.id);
+    ui.label(format!(
+        "{nx} × {ny} × {nz} voxels, {sx:.2} × {sy:.2} × {sz:.2} mm"
+    ));
+    ui.label(format!(
+        "window {:.0} / level {:.0}",
+        view.window.width, view.window.level
+    ));
+    let [x, y, z] = view.crosshair;
+    ui.label(format!("crosshair voxel ({x}, {y}, {z})"));
+    if overlays.enabled && overlays.difference.visible {
+        ui.separator();
+        for (colour, name) in [
+            (TRUE_POSITIVE_COLOUR, "true positive"),
+            (FALSE_POSITIVE_COLOUR, "false positive"),
+            (FALSE_NEGATIVE_COLOUR, "false negative"),
+        ] {
+            crate::overlays::swatch_label_ui(ui, colour, name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_positions_map_to_pixels_and_back() {
+        let image_rect = Rect::from_min_size(pos2(10.0, 20.0), vec2(100.0, 50.0));
+        assert_eq!(pixel_under(image_rect, [10, 5], pos2(10.0, 20.0)), Some([0, 0]));
+        assert_eq!(pixel_under(image_rect, [10, 5], pos2(109.9, 69.9)), Some([9, 4]));
+        assert_eq!(pixel_under(image_rect, [10, 5], pos2(9.0, 20.0)), None);
+        assert_eq!(pixel_centre(image_rect, [10, 5], [0, 0]), pos2(15.0, 25.0));
+        let centre = pixel_centre(image_rect, [10, 5], [7, 3]);
+        assert_eq!(pixel_under(image_rect, [10, 5], centre), Some([7, 3]));
+    }
+
+    #[test]
+    fn slice_steps_stop_at_the_ends() {
+        assert_eq!(step_index(3, 2, 10), 5);
+        assert_eq!(step_index(3, -5, 10), 0);
+        assert_eq!(step_index(8, 5, 10), 9);
+        assert_eq!(step_index(0, 1, 0), 0);
+    }
+}
