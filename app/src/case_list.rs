@@ -40,7 +40,7 @@ pub fn case_list_ui(
             .hint_text("Filter cases")
             .desired_width(f32::INFINITY),
     );
-    egui::ComboBox::from_id_salt("state filter")
+    egui::ComboBox::from_label("State")
         .selected_text(filter.state.map_or("All states", ReviewState::name))
         .show_ui(ui, |ui| {
             ui.selectable_value(&mut filter.state, None, "All states");
@@ -61,7 +61,7 @@ pub fn case_list_ui(
                 let case = &source.cases[index];
                 ui.horizontal(|ui| {
                     let state = sheet.state(&case.id);
-                    ui.label(state.badge()).on_hover_text(state.name());
+                    state_dot_ui(ui, state);
                     let selected = status.selected == Some(index);
                     if ui.selectable_label(selected, &case.id).clicked() && !selected {
                         commands.push(Command::SelectCase(index));
@@ -92,4 +92,16 @@ pub fn case_list_ui(
                 .desired_width(f32::INFINITY),
         );
     }
+}
+
+/// Radius of the review-state dot before each case.
+const DOT_RADIUS: f32 = 4.0;
+
+/// A coloured dot showing a review state (its name on hover).
+fn state_dot_ui(ui: &mut egui::Ui, state: ReviewState) {
+    let size = egui::vec2(2.0 * DOT_RADIUS + 2.0, 2.0 * DOT_RADIUS + 2.0);
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
+    ui.painter()
+        .circle_filled(rect.center(), DOT_RADIUS, state.colour());
+    response.on_hover_text(state.name());
 }

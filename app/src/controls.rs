@@ -27,14 +27,18 @@ pub fn controls_ui(
     });
     let width_speed = (view.window.width * 0.005).max(0.01);
     ui.horizontal(|ui| {
-        ui.label("W");
-        let width = ui.add(
-            egui::DragValue::new(&mut view.window.width)
-                .speed(width_speed)
-                .range(MIN_WINDOW_WIDTH..=f32::MAX),
-        );
-        ui.label("L");
-        let level = ui.add(egui::DragValue::new(&mut view.window.level).speed(width_speed));
+        let width_label = ui.label("Width");
+        let width = ui
+            .add(
+                egui::DragValue::new(&mut view.window.width)
+                    .speed(width_speed)
+                    .range(MIN_WINDOW_WIDTH..=f32::MAX),
+            )
+            .labelled_by(width_label.id);
+        let level_label = ui.label("Level");
+        let level = ui
+            .add(egui::DragValue::new(&mut view.window.level).speed(width_speed))
+            .labelled_by(level_label.id);
         if width.changed() || level.changed() {
             view.preset = None;
         }

@@ -89,14 +89,9 @@ fn layer_ui(ui: &mut egui::Ui, name: &str, layer: &mut Layer, available: bool) {
     ui.add_enabled_ui(available, |ui| {
         ui.horizontal(|ui| {
             ui.checkbox(&mut layer.visible, name);
-            egui::ComboBox::from_id_salt(("layer style", name))
-                .width(70.0)
-                .selected_text(style_name(layer.style))
-                .show_ui(ui, |ui| {
-                    for style in [LayerStyle::Fill, LayerStyle::Outline] {
-                        ui.selectable_value(&mut layer.style, style, style_name(style));
-                    }
-                });
+            for style in [LayerStyle::Fill, LayerStyle::Outline] {
+                ui.selectable_value(&mut layer.style, style, style_name(style));
+            }
         });
     });
 }

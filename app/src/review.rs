@@ -37,13 +37,14 @@ impl ReviewState {
         }
     }
 
-    /// A one-character badge for the case list.
-    pub fn badge(self) -> &'static str {
+    /// The colour of its dot in the case list.
+    pub fn colour(self) -> eframe::egui::Color32 {
+        use eframe::egui::Color32;
         match self {
-            ReviewState::NotReviewed => "·",
-            ReviewState::Accepted => "✔",
-            ReviewState::NeedsCorrection => "!",
-            ReviewState::Corrected => "✚",
+            ReviewState::NotReviewed => Color32::GRAY,
+            ReviewState::Accepted => Color32::from_rgb(60, 190, 80),
+            ReviewState::NeedsCorrection => Color32::from_rgb(240, 150, 30),
+            ReviewState::Corrected => Color32::from_rgb(70, 140, 240),
         }
     }
 }

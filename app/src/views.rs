@@ -403,7 +403,7 @@ fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
     let image = &view.case.image;
     let [nx, ny, nz] = image.shape();
     let [sx, sy, sz] = image.spacing_mm();
-    ui.strong(&view.case.id);
+    ui.strong(format!("Case {}", view.case.id));
     ui.label(format!(
         "{nx} × {ny} × {nz} voxels, {sx:.2} × {sy:.2} × {sz:.2} mm"
     ));
@@ -412,7 +412,7 @@ fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
         view.window.width, view.window.level
     ));
     let [x, y, z] = view.crosshair;
-    ui.label(format!("crosshair voxel ({x}, {y}, {z})"));
+    ui.label(format!("crosshair at ({x}, {y}, {z})"));
     if overlays.enabled && overlays.difference.visible {
         ui.separator();
         for (colour, name) in [
