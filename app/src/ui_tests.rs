@@ -183,8 +183,8 @@ fn clicking_a_view_moves_the_crosshair_in_all_three() -> anyhow::Result<()> {
         anyhow::bail!("no case shown")
     };
     // Screen column c shows x = nx - 1 - c: left of centre means larger x (patient right).
-    assert!(x >= nx / 2 + 2 && x <= nx / 2 + 4, "x = {x}");
-    assert!(y >= ny / 2 + 1 && y <= ny / 2 + 3, "y = {y}");
+    assert!((nx / 2 + 2..=nx / 2 + 4).contains(&x), "x = {x}");
+    assert!((ny / 2 + 1..=ny / 2 + 3).contains(&y), "y = {y}");
     // The status line reports the voxel under the pointer.
     // The coronal view now shows slice y and the sagittal view slice x (headers count from 1).
     harness.get_by_label(&format!("slice {} / {ny}", y + 1));
