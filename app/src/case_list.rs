@@ -1,8 +1,8 @@
 //! The case list (left panel): the task's cases with their review state, filterable by text and
 //! state, and the review editor (verdict and comment) of the selected case.
 
-use crate::loader::Source;
 use crate::review::{CaseFilter, ReviewSheet, ReviewState};
+use crate::source::Source;
 use crate::studio::Command;
 use eframe::egui;
 

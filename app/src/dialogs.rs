@@ -1,7 +1,7 @@
 //! Native file dialogs (through the XDG desktop portal on Linux), run on their own thread so the
 //! UI keeps drawing while one is open. The answer comes back over a channel and wakes the UI.
 
-use crate::loader::OpenRequest;
+use crate::source::OpenRequest;
 use std::path::PathBuf;
 use std::sync::mpsc;
 

@@ -3,8 +3,8 @@
 
 use crate::case_list::{ListStatus, case_list_ui};
 use crate::controls::controls_ui;
-use crate::loader::OpenRequest;
 use crate::shortcuts::{help_window, read_shortcuts};
+use crate::source::OpenRequest;
 use crate::studio::{Command, Notice, Studio};
 use crate::views::views_ui;
 use eframe::egui;

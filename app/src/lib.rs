@@ -11,11 +11,13 @@ pub mod export;
 mod frame;
 pub mod loader;
 pub mod overlays;
+pub mod plane;
 pub mod render;
 pub mod review;
 pub mod settings;
 pub mod shortcuts;
 pub mod slice_view;
+pub mod source;
 pub mod studio;
 pub mod views;
 

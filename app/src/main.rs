@@ -2,7 +2,7 @@
 //! `medvisionllama-studio [TASK_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]`;
 //! with no argument it opens the built-in demo task.
 
-use app::loader::OpenRequest;
+use app::source::OpenRequest;
 
 fn main() -> eframe::Result {
     let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {

@@ -1,8 +1,8 @@
 //! Settings remembered between runs through eframe's storage, kept apart from runtime state.
 //! Every field has a default, so files from older versions (or hand-edited ones) still load.
 
-use crate::loader::OpenRequest;
 use crate::render::{OverlaySettings, WindowPreset};
+use crate::source::OpenRequest;
 use std::path::PathBuf;
 
 /// Key under which the settings are stored.

@@ -3,12 +3,14 @@
 
 use crate::dialogs::{DialogAnswer, DialogRequest, spawn_dialog};
 use crate::export::{to_physical_aspect, write_png};
-use crate::loader::{LoadCommand, LoadEvent, LoadedCase, Loader, OpenRequest, Source};
+use crate::loader::{LoadCommand, LoadEvent, LoadedCase, Loader};
+use crate::plane::step_index;
 use crate::render::{SliceLayers, Window, WindowPreset, render_slice};
 use crate::review::{CaseFilter, ReviewSheet};
 use crate::settings::Settings;
 use crate::slice_view::{Axis, slice_size_mm};
-use crate::views::{ViewsState, step_index};
+use crate::source::{OpenRequest, Source};
+use crate::views::ViewsState;
 use eframe::egui;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -152,6 +154,10 @@ impl Studio {
                 LoadEvent::Opened(Ok(source)) => {
                     self.opening = None;
                     self.settings.remember_opened(&source.request);
+                    // The old case belongs to the old source: keep its window, then let it go.
+                    self.remember_window();
+                    self.view = None;
+                    self.loading_case = None;
                     self.source = Some(source);
                     self.selected = None;
                     self.filter = CaseFilter::default();

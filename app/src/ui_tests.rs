@@ -1,10 +1,10 @@
 //! UI tests: the real app state driven through egui_kittest on a small phantom task written to a
 //! temporary folder. Widgets are found by their labels; the tests check what changed in the state.
 
-use crate::loader::OpenRequest;
 use crate::render::{Window, WindowPreset};
 use crate::review::ReviewState;
 use crate::slice_view::Axis;
+use crate::source::OpenRequest;
 use crate::studio::{Command, Notice, Studio};
 use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
 use egui_kittest::Harness;

@@ -3,25 +3,22 @@
 //! drag pans, right-drag changes window/level, double-click maximises. Each view's texture is
 //! cached by the inputs it was made from and uploaded again only when they change.
 
+use crate::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, step_index, wheel_lines};
 use crate::render::{
     FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
-    TRUE_POSITIVE_COLOUR, Window, render_slice,
+    TRUE_POSITIVE_COLOUR, render_slice,
 };
 use crate::slice_view::{Axis, pixel_of_voxel, slice_size, slice_size_mm, voxel_at_pixel};
 use crate::studio::{CaseView, Command};
 use eframe::egui::{
-    self, Align, Align2, Color32, ColorImage, FontId, Layout, PointerButton, Pos2, Rect, Sense, Stroke,
-    TextureHandle, TextureId, TextureOptions, UiBuilder, Vec2, pos2, vec2,
+    self, Align, Align2, Color32, FontId, Layout, PointerButton, Pos2, Rect, Sense, Stroke, UiBuilder, Vec2,
+    pos2, vec2,
 };
 
 /// Height of each view's header (name, slice number, buttons).
 const HEADER_HEIGHT: f32 = 22.0;
 /// Gap between views.
 const GAP: f32 = 3.0;
-/// Wheel distance in points that counts as one line (one slice).
-const POINTS_PER_LINE: f32 = 50.0;
-/// Lines a page-wise wheel event counts as.
-const LINES_PER_PAGE: f32 = 10.0;
 /// Zoom factor per wheel line with Ctrl held.
 const ZOOM_PER_LINE: f32 = 1.15;
 /// Zoom limits (1 = the slice fits the view).
@@ -31,44 +28,6 @@ const WINDOW_DRAG_POINTS: f32 = 300.0;
 const CROSSHAIR_COLOUR: Color32 = Color32::from_rgba_premultiplied(200, 200, 60, 180);
 const LETTER_COLOUR: Color32 = Color32::from_rgb(250, 220, 120);
 const LETTER_SIZE: f32 = 15.0;
-
-/// Everything a slice texture is made from: it is uploaded again only when this changes.
-#[derive(Debug, Clone, PartialEq)]
-struct TextureKey {
-    ticket: u64,
-    axis: Axis,
-    slice: usize,
-    window: Window,
-    overlays: OverlaySettings,
-}
-
-/// One view's zoom, pan and cached texture.
-pub struct PlaneView {
-    /// 1 fits the slice in the view.
-    pub zoom: f32,
-    /// Offset of the slice's centre from the view's centre, in points.
-    pub pan: Vec2,
-    /// Wheel movement not yet turned into whole slices.
-    scroll_lines: f32,
-    texture: Option<(TextureKey, TextureHandle)>,
-    /// How many times the texture was (re)uploaded: tests check the cache with it.
-    pub uploads: u64,
-    /// Where the image area was drawn last frame.
-    pub last_rect: Option<Rect>,
-}
-
-impl Default for PlaneView {
-    fn default() -> Self {
-        Self {
-            zoom: 1.0,
-            pan: Vec2::ZERO,
-            scroll_lines: 0.0,
-            texture: None,
-            uploads: 0,
-            last_rect: None,
-        }
-    }
-}
 
 /// What lies under the mouse pointer, for the status line.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,86 +265,6 @@ fn plane_ui(
     }
 }
 
-impl PlaneView {
-    /// The texture for `key`, rendered and uploaded only when the key differs from last time.
-    fn texture(
-        &mut self,
-        ctx: &egui::Context,
-        name: &str,
-        key: TextureKey,
-        render: impl FnOnce() -> ColorImage,
-    ) -> TextureId {
-        if let Some((cached, handle)) = &mut self.texture {
-            if *cached != key {
-                handle.set(render(), TextureOptions::NEAREST);
-                *cached = key;
-                self.uploads += 1;
-            }
-            return handle.id();
-        }
-        let handle = ctx.load_texture(name, render(), TextureOptions::NEAREST);
-        let id = handle.id();
-        self.texture = Some((key, handle));
-        self.uploads += 1;
-        id
-    }
-}
-
-/// Wheel movement this frame in lines: `(plain, with Ctrl)`.
-fn wheel_lines(ui: &egui::Ui) -> (f32, f32) {
-    ui.input(|input| {
-        let mut lines = (0.0, 0.0);
-        for event in &input.events {
-            if let egui::Event::MouseWheel {
-                unit,
-                delta,
-                modifiers,
-                ..
-            } = event
-            {
-                let amount = match unit {
-                    egui::MouseWheelUnit::Point => delta.y / POINTS_PER_LINE,
-                    egui::MouseWheelUnit::Line => delta.y,
-                    egui::MouseWheelUnit::Page => delta.y * LINES_PER_PAGE,
-                };
-                if modifiers.command || modifiers.ctrl {
-                    lines.1 += amount;
-                } else {
-                    lines.0 += amount;
-                }
-            }
-        }
-        lines
-    })
-}
-
-/// `index + steps`, kept inside `0..count`.
-pub fn step_index(index: usize, steps: i64, count: usize) -> usize {
-    let last = count.saturating_sub(1) as i64;
-    (index as i64 + steps).clamp(0, last) as usize
-}
-
-/// Screen position of the centre of slice pixel `pixel` when the slice fills `image_rect`.
-fn pixel_centre(image_rect: Rect, [columns, rows]: [usize; 2], pixel: [usize; 2]) -> Pos2 {
-    image_rect.min
-        + vec2(
-            (pixel[0] as f32 + 0.5) / columns.max(1) as f32 * image_rect.width(),
-            (pixel[1] as f32 + 0.5) / rows.max(1) as f32 * image_rect.height(),
-        )
-}
-
-/// The slice pixel under a screen position, when it is on the slice.
-fn pixel_under(image_rect: Rect, [columns, rows]: [usize; 2], pos: Pos2) -> Option<[usize; 2]> {
-    if !image_rect.contains(pos) || image_rect.width() <= 0.0 || image_rect.height() <= 0.0 {
-        return None;
-    }
-    let u = (pos.x - image_rect.min.x) / image_rect.width();
-    let v = (pos.y - image_rect.min.y) / image_rect.height();
-    let column = ((u * columns as f32) as usize).min(columns.checked_sub(1)?);
-    let row = ((v * rows as f32) as usize).min(rows.checked_sub(1)?);
-    Some([column, row])
-}
-
 fn hover_info(view: &CaseView, voxel: [usize; 3]) -> HoverInfo {
     let [x, y, z] = voxel;
     let image = &view.case.image;
@@ -422,29 +301,5 @@ fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
         ] {
             crate::overlays::swatch_label_ui(ui, colour, name);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn screen_positions_map_to_pixels_and_back() {
-        let image_rect = Rect::from_min_size(pos2(10.0, 20.0), vec2(100.0, 50.0));
-        assert_eq!(pixel_under(image_rect, [10, 5], pos2(10.0, 20.0)), Some([0, 0]));
-        assert_eq!(pixel_under(image_rect, [10, 5], pos2(109.9, 69.9)), Some([9, 4]));
-        assert_eq!(pixel_under(image_rect, [10, 5], pos2(9.0, 20.0)), None);
-        assert_eq!(pixel_centre(image_rect, [10, 5], [0, 0]), pos2(15.0, 25.0));
-        let centre = pixel_centre(image_rect, [10, 5], [7, 3]);
-        assert_eq!(pixel_under(image_rect, [10, 5], centre), Some([7, 3]));
-    }
-
-    #[test]
-    fn slice_steps_stop_at_the_ends() {
-        assert_eq!(step_index(3, 2, 10), 5);
-        assert_eq!(step_index(3, -5, 10), 0);
-        assert_eq!(step_index(8, 5, 10), 9);
-        assert_eq!(step_index(0, 1, 0), 0);
     }
 }
