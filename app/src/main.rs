@@ -1,21 +1,26 @@
-//! MedVisionLlama Studio: the desktop app. `medvisionllama-studio [PATH]` opens an MSD task
-//! folder or a NIfTI scan; with no argument it opens the built-in demo task.
+//! MedVisionLlama Studio: the desktop app.
+//! `medvisionllama-studio [TASK_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]`;
+//! with no argument it opens the built-in demo task.
 
-mod loader;
-mod slice_view;
-mod studio;
+use app::source::OpenRequest;
 
 fn main() -> eframe::Result {
-    let path = std::env::args_os().nth(1).map(std::path::PathBuf::from);
+    let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("MedVisionLlama Studio")
-            .with_inner_size([1100.0, 760.0]),
+            .with_inner_size([1280.0, 820.0]),
         ..Default::default()
     };
     eframe::run_native(
         "MedVisionLlama Studio",
         options,
-        Box::new(move |cc| Ok(Box::new(studio::Studio::new(&cc.egui_ctx, path)))),
+        Box::new(move |cc| Ok(Box::new(app::Studio::new(&cc.egui_ctx, cc.storage, request)))),
     )
 }

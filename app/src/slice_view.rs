@@ -1,76 +1,141 @@
-//! Turning one axial slice of a RAS+ volume into an image: window/level to grey, label colours
-//! blended on top, in radiological convention (patient right on screen left, anterior up).
+//! Slice geometry of a RAS+ volume, in radiological convention: which voxel each screen pixel of
+//! an axial, coronal or sagittal slice shows, the way back, the physical size of a slice and the
+//! orientation letters on each side. Pure functions, no egui state.
+//!
+//! Conventions (as ITK-SNAP and 3D Slicer show them):
+//! - axial: patient right on screen left, anterior at the top;
+//! - coronal: patient right on screen left, superior at the top;
+//! - sagittal: anterior on screen left, superior at the top.
+//!
+//! On a RAS+ volume every in-plane axis therefore runs from the screen's right (or bottom) to its
+//! left (or top): screen column `c` shows voxel index `n - 1 - c` along the column axis, and
+//! likewise for rows.
 
-use eframe::egui::{Color32, ColorImage};
 use engine::volume::Volume;
 
-/// A display window: intensities `level ± width/2` map to black..white.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Window {
-    /// Width of the intensity range shown.
-    pub width: f32,
-    /// Centre of the intensity range shown.
-    pub level: f32,
+/// One of the three orthogonal planes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Axis {
+    /// Transverse plane: slices step along z (inferior → superior).
+    #[default]
+    Axial,
+    /// Frontal plane: slices step along y (posterior → anterior).
+    Coronal,
+    /// Side plane: slices step along x (left → right).
+    Sagittal,
 }
 
-/// CT soft-tissue window (W 400, L 40).
-pub const CT_SOFT_TISSUE: Window = Window {
-    width: 400.0,
-    level: 40.0,
-};
+impl Axis {
+    /// The three planes in display order.
+    pub const ALL: [Axis; 3] = [Axis::Axial, Axis::Coronal, Axis::Sagittal];
 
-/// Colours of label values 1, 2, … (0 is transparent).
-pub const LABEL_COLOURS: [Color32; 6] = [
-    Color32::from_rgb(230, 60, 60),
-    Color32::from_rgb(60, 200, 90),
-    Color32::from_rgb(70, 120, 240),
-    Color32::from_rgb(240, 200, 40),
-    Color32::from_rgb(200, 80, 220),
-    Color32::from_rgb(40, 210, 220),
-];
-
-/// The colour of a label value.
-pub fn label_colour(value: u32) -> Color32 {
-    LABEL_COLOURS[(value.saturating_sub(1) as usize) % LABEL_COLOURS.len()]
-}
-
-/// Renders axial slice `z` of a RAS+ `image`, with `label` blended at `opacity` when given.
-pub fn axial_slice(
-    image: &Volume,
-    label: Option<&Volume>,
-    z: usize,
-    window: Window,
-    opacity: f32,
-) -> ColorImage {
-    let [nx, ny, _] = image.shape();
-    let low = window.level - window.width / 2.0;
-    let scale = 255.0 / window.width.max(f32::EPSILON);
-    let mut pixels = Vec::with_capacity(nx * ny);
-    for row in 0..ny {
-        let y = ny - 1 - row; // anterior (high y) at the top
-        for column in 0..nx {
-            let x = nx - 1 - column; // patient right (high x in RAS) on the left
-            let grey = ((image.at(x, y, z) - low) * scale).clamp(0.0, 255.0) as u8;
-            let mut colour = Color32::from_gray(grey);
-            if let Some(label) = label {
-                let value = label.at(x, y, z);
-                if value > 0.0 {
-                    colour = blend(colour, label_colour(value as u32), opacity);
-                }
-            }
-            pixels.push(colour);
+    /// Name shown in the UI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Axial => "Axial",
+            Axis::Coronal => "Coronal",
+            Axis::Sagittal => "Sagittal",
         }
     }
-    ColorImage::new([nx, ny], pixels)
+
+    /// Position in [`Axis::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Axis::Axial => 0,
+            Axis::Coronal => 1,
+            Axis::Sagittal => 2,
+        }
+    }
+
+    /// The voxel axis (0 = x, 1 = y, 2 = z) that slices step along.
+    pub fn normal(self) -> usize {
+        match self {
+            Axis::Axial => 2,
+            Axis::Coronal => 1,
+            Axis::Sagittal => 0,
+        }
+    }
+
+    /// The voxel axes shown along screen columns and rows.
+    pub fn in_plane(self) -> [usize; 2] {
+        match self {
+            Axis::Axial => [0, 1],
+            Axis::Coronal => [0, 2],
+            Axis::Sagittal => [1, 2],
+        }
+    }
+
+    /// Orientation letters on the left, right, top and bottom side of the view.
+    pub fn orientation_letters(self) -> [&'static str; 4] {
+        match self {
+            Axis::Axial => ["R", "L", "A", "P"],
+            Axis::Coronal => ["R", "L", "S", "I"],
+            Axis::Sagittal => ["A", "P", "S", "I"],
+        }
+    }
 }
 
-fn blend(under: Color32, over: Color32, opacity: f32) -> Color32 {
-    let mix = |a: u8, b: u8| (f32::from(a) * (1.0 - opacity) + f32::from(b) * opacity).round() as u8;
-    Color32::from_rgb(
-        mix(under.r(), over.r()),
-        mix(under.g(), over.g()),
-        mix(under.b(), over.b()),
-    )
+/// Size of a slice in pixels: `[columns, rows]`.
+pub fn slice_size(shape: [usize; 3], axis: Axis) -> [usize; 2] {
+    let [column_axis, row_axis] = axis.in_plane();
+    [shape[column_axis], shape[row_axis]]
+}
+
+/// Physical size of a slice in millimetres: `[width, height]`, so views keep the true aspect ratio.
+pub fn slice_size_mm(shape: [usize; 3], spacing_mm: [f64; 3], axis: Axis) -> [f32; 2] {
+    let [column_axis, row_axis] = axis.in_plane();
+    [
+        (shape[column_axis] as f64 * spacing_mm[column_axis]) as f32,
+        (shape[row_axis] as f64 * spacing_mm[row_axis]) as f32,
+    ]
+}
+
+/// The voxel shown at screen pixel `[column, row]` of slice `slice` (all indices in range).
+pub fn voxel_at_pixel(shape: [usize; 3], axis: Axis, slice: usize, pixel: [usize; 2]) -> [usize; 3] {
+    let [column_axis, row_axis] = axis.in_plane();
+    let mut voxel = [0; 3];
+    voxel[axis.normal()] = slice;
+    voxel[column_axis] = shape[column_axis] - 1 - pixel[0];
+    voxel[row_axis] = shape[row_axis] - 1 - pixel[1];
+    voxel
+}
+
+/// The screen pixel `[column, row]` that shows `voxel` in its slice of `axis`.
+pub fn pixel_of_voxel(shape: [usize; 3], axis: Axis, voxel: [usize; 3]) -> [usize; 2] {
+    let [column_axis, row_axis] = axis.in_plane();
+    [
+        shape[column_axis] - 1 - voxel[column_axis],
+        shape[row_axis] - 1 - voxel[row_axis],
+    ]
+}
+
+/// Copies slice `slice` (clamped to the volume) of channel 0 out in screen order: row by row,
+/// top row first. Empty when the volume has no voxels.
+pub fn extract_slice(volume: &Volume, axis: Axis, slice: usize) -> Vec<f32> {
+    let shape = volume.shape();
+    if shape.contains(&0) {
+        return Vec::new();
+    }
+    let strides = [1, shape[0], shape[0] * shape[1]];
+    let [column_axis, row_axis] = axis.in_plane();
+    let [columns, rows] = slice_size(shape, axis);
+    let slice = slice.min(shape[axis.normal()] - 1);
+    let voxels = volume.channel(0);
+    let column_stride = strides[column_axis];
+    // The top-left pixel is the last voxel along both in-plane axes; walk backwards from it.
+    let top_left =
+        slice * strides[axis.normal()] + (columns - 1) * column_stride + (rows - 1) * strides[row_axis];
+    let mut out = Vec::with_capacity(columns * rows);
+    for row in 0..rows {
+        let row_start = top_left - row * strides[row_axis];
+        if column_stride == 1 {
+            // Axial and coronal rows are contiguous in memory, only reversed.
+            out.extend(voxels[row_start + 1 - columns..=row_start].iter().rev());
+        } else {
+            out.extend((0..columns).map(|column| voxels[row_start - column * column_stride]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -78,17 +143,81 @@ mod tests {
     use super::*;
     use engine::volume::{Affine, Geometry};
 
-    #[test]
-    fn window_maps_level_to_mid_grey_and_orientation_is_radiological() {
+    /// A volume whose voxel (x, y, z) holds 100 x + 10 y + z, so every value names its voxel.
+    fn numbered(shape: [usize; 3]) -> Volume {
         let geometry = Geometry {
-            shape: [3, 2, 1],
-            world_from_voxel: Affine::identity(),
+            shape,
+            world_from_voxel: Affine::from_diagonal([1.0, 2.0, 3.0]),
         };
-        // Voxel (2, 1, 0) is the most right and anterior: top-left on screen.
-        let image = Volume::from_fn(&geometry, |x, y, _| if (x, y) == (2, 1) { 40.0 } else { -1000.0 });
-        let slice = axial_slice(&image, None, 0, CT_SOFT_TISSUE, 0.5);
-        assert_eq!(slice.size, [3, 2]);
-        assert_eq!(slice.pixels[0], Color32::from_gray(127));
-        assert_eq!(slice.pixels[5], Color32::from_gray(0));
+        Volume::from_fn(&geometry, |x, y, z| (100 * x + 10 * y + z) as f32)
+    }
+
+    #[test]
+    fn axial_slice_puts_patient_right_left_and_anterior_on_top() {
+        // x = 0..3 (towards R), y = 0..2 (towards A), z = 0..2.
+        let slice = extract_slice(&numbered([3, 2, 2]), Axis::Axial, 1);
+        // Top row is y = 1 (anterior); its first pixel is x = 2 (most right).
+        assert_eq!(slice, vec![211.0, 111.0, 11.0, 201.0, 101.0, 1.0]);
+    }
+
+    #[test]
+    fn coronal_slice_puts_patient_right_left_and_superior_on_top() {
+        let slice = extract_slice(&numbered([3, 2, 2]), Axis::Coronal, 1);
+        // Top row is z = 1 (superior), columns x = 2, 1, 0.
+        assert_eq!(slice, vec![211.0, 111.0, 11.0, 210.0, 110.0, 10.0]);
+    }
+
+    #[test]
+    fn sagittal_slice_puts_anterior_left_and_superior_on_top() {
+        let slice = extract_slice(&numbered([3, 2, 2]), Axis::Sagittal, 2);
+        // Top row is z = 1, columns y = 1 (anterior), 0.
+        assert_eq!(slice, vec![211.0, 201.0, 210.0, 200.0]);
+    }
+
+    #[test]
+    fn pixel_and_voxel_mappings_invert_each_other_and_match_extraction() {
+        let volume = numbered([4, 3, 5]);
+        let shape = volume.shape();
+        for axis in Axis::ALL {
+            let slice = 1;
+            let pixels = extract_slice(&volume, axis, slice);
+            let [columns, rows] = slice_size(shape, axis);
+            assert_eq!(pixels.len(), columns * rows);
+            for row in 0..rows {
+                for column in 0..columns {
+                    let voxel = voxel_at_pixel(shape, axis, slice, [column, row]);
+                    assert_eq!(
+                        pixels[row * columns + column],
+                        volume.at(voxel[0], voxel[1], voxel[2])
+                    );
+                    assert_eq!(pixel_of_voxel(shape, axis, voxel), [column, row]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slice_index_is_clamped_and_physical_size_uses_spacing() {
+        let volume = numbered([3, 2, 2]);
+        assert_eq!(
+            extract_slice(&volume, Axis::Axial, 99),
+            extract_slice(&volume, Axis::Axial, 1)
+        );
+        assert_eq!(slice_size_mm([3, 2, 2], [1.0, 2.0, 3.0], Axis::Axial), [3.0, 4.0]);
+        assert_eq!(
+            slice_size_mm([3, 2, 2], [1.0, 2.0, 3.0], Axis::Coronal),
+            [3.0, 6.0]
+        );
+        assert_eq!(
+            slice_size_mm([3, 2, 2], [1.0, 2.0, 3.0], Axis::Sagittal),
+            [4.0, 6.0]
+        );
+    }
+
+    #[test]
+    fn letters_follow_radiological_convention() {
+        assert_eq!(Axis::Axial.orientation_letters(), ["R", "L", "A", "P"]);
+        assert_eq!(Axis::Coronal.orientation_letters(), ["R", "L", "S", "I"]);
+        assert_eq!(Axis::Sagittal.orientation_letters(), ["A", "P", "S", "I"]);
     }
 }

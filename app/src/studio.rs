@@ -1,190 +1,391 @@
-//! The application state and its frame-by-frame UI.
+//! The application: runtime state, the commands the UI sends, and how they are applied. The
+//! panels draw from the state and push [`Command`]s; the frame applies them at its end.
 
-use crate::loader::{LoadedCase, spawn_load};
-use crate::slice_view::{CT_SOFT_TISSUE, Window, axial_slice, label_colour};
+use crate::dialogs::{DialogAnswer, DialogRequest, spawn_dialog};
+use crate::export::{to_physical_aspect, write_png};
+use crate::loader::{LoadCommand, LoadEvent, LoadedCase, Loader};
+use crate::plane::step_index;
+use crate::render::{SliceLayers, Window, WindowPreset, render_slice};
+use crate::review::{CaseFilter, ReviewSheet};
+use crate::settings::Settings;
+use crate::slice_view::{Axis, slice_size_mm};
+use crate::source::{OpenRequest, Source};
+use crate::views::ViewsState;
 use eframe::egui;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
-/// What the app is showing.
-enum State {
-    Loading(mpsc::Receiver<Result<LoadedCase, String>>),
-    Ready(Box<Viewer>),
-    Failed(String),
+/// Something the user asked for; applied once per frame, after drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open a task, scan or the demo task.
+    Open(OpenRequest),
+    /// Show the folder dialog, then open the folder.
+    PickTaskFolder,
+    /// Show the file dialog for a scan (and its label), then open it.
+    PickScan,
+    /// Show the save dialog, then export the active view.
+    PickExportPath,
+    /// Load case `index` of the open source.
+    SelectCase(usize),
+    /// Move by this many cases through the filtered list.
+    StepCase(i64),
+    /// Apply a window preset to the current case.
+    SetPreset(WindowPreset),
+    /// The next preset in the settings' cycle.
+    CyclePreset,
+    /// All overlays on or off.
+    ToggleOverlays,
+    /// Scroll the active view by this many slices.
+    StepSlice(i64),
+    /// Show one view alone, or all three when it already is.
+    ToggleMaximise(Axis),
+    /// Show all three views.
+    ShowAllViews,
+    /// Fit every view again.
+    ResetZoom,
+    /// Write the active view to this PNG file.
+    ExportPng(PathBuf),
+    /// Show or hide the shortcut help.
+    ToggleHelp,
 }
 
-/// One case on screen and the settings of its view.
-struct Viewer {
-    case: LoadedCase,
-    slice: usize,
-    window: Window,
-    overlay: bool,
-    opacity: f32,
-    texture: Option<(TextureKey, egui::TextureHandle)>,
+/// The case on screen and how it is being looked at.
+pub struct CaseView {
+    /// The volumes.
+    pub case: LoadedCase,
+    /// The load's ticket: part of every texture key, so a new case never shows old textures.
+    pub ticket: u64,
+    /// The voxel all three views go through.
+    pub crosshair: [usize; 3],
+    /// The display window.
+    pub window: Window,
+    /// The preset the window came from (`None` once adjusted by hand).
+    pub preset: Option<WindowPreset>,
 }
 
-/// Everything the slice texture depends on: it is uploaded again only when this changes.
-#[derive(Clone, Copy, PartialEq)]
-struct TextureKey {
-    slice: usize,
-    window: (u32, u32),
-    overlay: bool,
-    opacity: u32,
+/// A message for the status line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// Something went wrong; says what to do.
+    Error(String),
+    /// Something worked (e.g. where a PNG went).
+    Info(String),
 }
 
 /// The app.
 pub struct Studio {
-    state: State,
+    /// Remembered between runs.
+    pub settings: Settings,
+    loader: Loader,
+    ctx: egui::Context,
+    /// The open task or scan.
+    pub source: Option<Arc<Source>>,
+    /// The request being opened, while the loader works on it.
+    pub opening: Option<OpenRequest>,
+    /// The case selected in the list.
+    pub selected: Option<usize>,
+    /// `(ticket, index)` of the case being loaded.
+    pub loading_case: Option<(u64, usize)>,
+    next_ticket: u64,
+    /// The case on screen.
+    pub view: Option<CaseView>,
+    /// Review sheets by source title, kept while the app runs.
+    pub reviews: HashMap<String, ReviewSheet>,
+    /// The case list's filter.
+    pub filter: CaseFilter,
+    /// Window and preset remembered per case (`source title / case id`).
+    pub windows: HashMap<String, (Window, Option<WindowPreset>)>,
+    /// The three views.
+    pub views: ViewsState,
+    /// The latest message for the status line.
+    pub notice: Option<Notice>,
+    /// Whether the shortcut help is open.
+    pub show_help: bool,
+    dialog: Option<mpsc::Receiver<Option<DialogAnswer>>>,
 }
 
 impl Studio {
-    /// Starts loading `path` (or the demo task) in the background.
-    pub fn new(ctx: &egui::Context, path: Option<PathBuf>) -> Self {
+    /// Starts the loader and opens `request` (the demo task when it names no path).
+    pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, request: OpenRequest) -> Self {
         let waker = ctx.clone();
-        Self {
-            state: State::Loading(spawn_load(path, move || waker.request_repaint())),
-        }
+        let mut studio = Self {
+            settings: Settings::load(storage),
+            loader: Loader::spawn(move || waker.request_repaint()),
+            ctx: ctx.clone(),
+            source: None,
+            opening: None,
+            selected: None,
+            loading_case: None,
+            next_ticket: 0,
+            view: None,
+            reviews: HashMap::new(),
+            filter: CaseFilter::default(),
+            windows: HashMap::new(),
+            views: ViewsState::default(),
+            notice: None,
+            show_help: false,
+            dialog: None,
+        };
+        studio.apply(Command::Open(request));
+        studio
     }
 
-    fn poll_loading(&mut self) {
-        if let State::Loading(receiver) = &self.state {
-            match receiver.try_recv() {
-                Ok(Ok(case)) => {
-                    let window = if case.is_ct {
-                        CT_SOFT_TISSUE
-                    } else {
-                        let stats = case.image.stats();
-                        Window {
-                            width: (stats.max - stats.min).max(1.0) as f32,
-                            level: ((stats.max + stats.min) / 2.0) as f32,
-                        }
-                    };
-                    let slice = best_slice(&case);
-                    self.state = State::Ready(Box::new(Viewer {
-                        case,
-                        slice,
-                        window,
-                        overlay: true,
-                        opacity: 0.45,
-                        texture: None,
-                    }));
+    /// Whether a task, case or dialog is still on its way.
+    pub fn is_busy(&self) -> bool {
+        self.opening.is_some() || self.loading_case.is_some() || self.dialog.is_some()
+    }
+
+    /// The review sheet of the open source.
+    pub fn sheet_mut(&mut self) -> Option<&mut ReviewSheet> {
+        let source = self.source.as_ref()?;
+        Some(
+            self.reviews
+                .entry(source.request.title())
+                .or_insert_with(|| ReviewSheet::new(source.name.clone())),
+        )
+    }
+
+    /// Handles what the loader thread and the dialog thread sent.
+    pub fn poll(&mut self) {
+        while let Some(event) = self.loader.try_event() {
+            match event {
+                LoadEvent::Opened(Ok(source)) => {
+                    self.opening = None;
+                    self.settings.remember_opened(&source.request);
+                    // The old case belongs to the old source: keep its window, then let it go.
+                    self.remember_window();
+                    self.view = None;
+                    self.loading_case = None;
+                    self.source = Some(source);
+                    self.selected = None;
+                    self.filter = CaseFilter::default();
+                    self.apply(Command::SelectCase(0));
                 }
-                Ok(Err(message)) => self.state = State::Failed(message),
+                LoadEvent::Opened(Err(message)) => {
+                    self.opening = None;
+                    self.notice = Some(Notice::Error(message));
+                }
+                LoadEvent::CaseLoaded { ticket, result } => {
+                    if self.loading_case.is_none_or(|(wanted, _)| wanted != ticket) {
+                        continue; // an older request, overtaken by a newer one
+                    }
+                    self.loading_case = None;
+                    match result {
+                        Ok(case) => self.show_case(*case, ticket),
+                        Err(message) => self.notice = Some(Notice::Error(message)),
+                    }
+                }
+            }
+        }
+        if let Some(receiver) = &self.dialog {
+            match receiver.try_recv() {
+                Ok(answer) => {
+                    self.dialog = None;
+                    match answer {
+                        Some(DialogAnswer::Open(request)) => self.apply(Command::Open(request)),
+                        Some(DialogAnswer::ExportPng(path)) => self.apply(Command::ExportPng(path)),
+                        None => {}
+                    }
+                }
                 Err(mpsc::TryRecvError::Empty) => {}
                 Err(mpsc::TryRecvError::Disconnected) => {
-                    self.state = State::Failed("the loading thread stopped without an answer".into());
+                    self.dialog = None;
+                    self.notice = Some(Notice::Error("the file dialog could not be shown".into()));
                 }
             }
         }
     }
-}
 
-/// The slice with the most labelled voxels (the middle one without a label).
-fn best_slice(case: &LoadedCase) -> usize {
-    let [nx, ny, nz] = case.image.shape();
-    let Some(label) = &case.label else { return nz / 2 };
-    let per_slice = |z: usize| {
-        label.voxels()[z * nx * ny..(z + 1) * nx * ny]
-            .iter()
-            .filter(|v| **v > 0.0)
-            .count()
-    };
-    (0..nz).max_by_key(|z| per_slice(*z)).unwrap_or(nz / 2)
+    fn window_key(&self, id: &str) -> String {
+        let title = self
+            .source
+            .as_ref()
+            .map(|s| s.request.title())
+            .unwrap_or_default();
+        format!("{title} / {id}")
+    }
+
+    fn show_case(&mut self, case: LoadedCase, ticket: u64) {
+        self.remember_window();
+        if !case.warnings.is_empty() {
+            self.notice = Some(Notice::Error(case.warnings.join("; ")));
+        }
+        let (window, preset) = self
+            .windows
+            .get(&self.window_key(&case.id))
+            .copied()
+            .unwrap_or_else(|| {
+                let preset = if case.is_ct {
+                    WindowPreset::SoftTissue
+                } else {
+                    WindowPreset::Auto
+                };
+                (preset.window(case.auto_window), Some(preset))
+            });
+        self.views.reset_zoom();
+        self.view = Some(CaseView {
+            crosshair: case.focus,
+            case,
+            ticket,
+            window,
+            preset,
+        });
+    }
+
+    /// Stores the current case's window so it comes back when the case is shown again.
+    fn remember_window(&mut self) {
+        if let Some(view) = &self.view {
+            let key = self.window_key(&view.case.id);
+            self.windows.insert(key, (view.window, view.preset));
+        }
+    }
+
+    fn dialog(&mut self, request: DialogRequest) {
+        if self.dialog.is_some() {
+            return; // one dialog at a time
+        }
+        let waker = self.ctx.clone();
+        self.dialog = Some(spawn_dialog(request, move || waker.request_repaint()));
+    }
+
+    /// Carries out one command.
+    pub fn apply(&mut self, command: Command) {
+        match command {
+            Command::Open(request) => match self.loader.send(LoadCommand::Open(request.clone())) {
+                Ok(()) => self.opening = Some(request),
+                Err(message) => self.notice = Some(Notice::Error(message)),
+            },
+            Command::PickTaskFolder => self.dialog(DialogRequest::TaskFolder {
+                start: self.settings.last_opened.clone(),
+            }),
+            Command::PickScan => self.dialog(DialogRequest::Scan {
+                start: self.settings.last_opened.clone(),
+            }),
+            Command::PickExportPath => {
+                if let Some(file_name) = self.export_file_name() {
+                    self.dialog(DialogRequest::ExportPng {
+                        start: self.settings.export_folder.clone(),
+                        file_name,
+                    });
+                }
+            }
+            Command::SelectCase(index) => self.select_case(index),
+            Command::StepCase(steps) => {
+                let (Some(source), Some(current)) = (self.source.clone(), self.selected) else {
+                    return;
+                };
+                let sheet = self.sheet_mut().map(|s| s.clone()).unwrap_or_default();
+                let visible = crate::case_list::visible_cases(&source, &sheet, &self.filter);
+                let position = visible.iter().position(|i| *i == current).unwrap_or(0);
+                if let Some(next) = visible.get(step_index(position, steps, visible.len())) {
+                    self.select_case(*next);
+                }
+            }
+            Command::SetPreset(preset) => {
+                if let Some(view) = &mut self.view {
+                    view.window = preset.window(view.case.auto_window);
+                    view.preset = Some(preset);
+                }
+            }
+            Command::CyclePreset => {
+                let current = self.view.as_ref().and_then(|v| v.preset);
+                if let Some(next) = self.settings.next_preset(current) {
+                    self.apply(Command::SetPreset(next));
+                }
+            }
+            Command::ToggleOverlays => self.settings.overlays.enabled = !self.settings.overlays.enabled,
+            Command::StepSlice(steps) => {
+                if let Some(view) = &mut self.view {
+                    let axis = self.views.maximised.unwrap_or(self.views.active).normal();
+                    let count = view.case.image.shape()[axis];
+                    view.crosshair[axis] = step_index(view.crosshair[axis], steps, count);
+                }
+            }
+            Command::ToggleMaximise(axis) => {
+                self.views.maximised = (self.views.maximised != Some(axis)).then_some(axis);
+                self.views.active = axis;
+            }
+            Command::ShowAllViews => self.views.maximised = None,
+            Command::ResetZoom => self.views.reset_zoom(),
+            Command::ExportPng(path) => self.export_png(path),
+            Command::ToggleHelp => self.show_help = !self.show_help,
+        }
+    }
+
+    fn select_case(&mut self, index: usize) {
+        let Some(source) = self.source.clone() else { return };
+        if index >= source.cases.len() {
+            return;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        match self.loader.send(LoadCommand::LoadCase {
+            source,
+            index,
+            ticket,
+        }) {
+            Ok(()) => {
+                self.selected = Some(index);
+                self.loading_case = Some((ticket, index));
+            }
+            Err(message) => self.notice = Some(Notice::Error(message)),
+        }
+    }
+
+    /// The view PNG export takes: the maximised one, else the last one used.
+    pub fn export_axis(&self) -> Axis {
+        self.views.maximised.unwrap_or(self.views.active)
+    }
+
+    fn export_file_name(&self) -> Option<String> {
+        let view = self.view.as_ref()?;
+        let axis = self.export_axis();
+        let slice = view.crosshair[axis.normal()];
+        Some(format!(
+            "{}_{}_{slice:03}.png",
+            view.case.id,
+            axis.name().to_lowercase()
+        ))
+    }
+
+    fn export_png(&mut self, path: PathBuf) {
+        let Some(view) = &self.view else {
+            self.notice = Some(Notice::Error("nothing to export: no case is open".into()));
+            return;
+        };
+        let axis = self.export_axis();
+        let layers = SliceLayers {
+            image: &view.case.image,
+            ground_truth: view.case.ground_truth.as_deref(),
+            prediction: view.case.prediction.as_deref(),
+        };
+        let slice = render_slice(
+            layers,
+            axis,
+            view.crosshair[axis.normal()],
+            view.window,
+            &self.settings.overlays,
+        );
+        let size_mm = slice_size_mm(view.case.image.shape(), view.case.image.spacing_mm(), axis);
+        let picture = to_physical_aspect(&slice, size_mm);
+        self.notice = Some(match write_png(&path, &picture) {
+            Ok(()) => {
+                self.settings.export_folder = path.parent().map(PathBuf::from);
+                Notice::Info(format!("{} view exported to {}", axis.name(), path.display()))
+            }
+            Err(message) => Notice::Error(message),
+        });
+    }
 }
 
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.poll_loading();
-        match &mut self.state {
-            State::Loading(_) => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label("Opening… (the first launch writes the demo task)");
-                    });
-                });
-            }
-            State::Failed(message) => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    ui.heading("Could not open");
-                    ui.label(message.as_str());
-                });
-            }
-            State::Ready(viewer) => viewer.ui(ui),
-        }
-    }
-}
-
-impl Viewer {
-    fn ui(&mut self, ui: &mut egui::Ui) {
-        let depth = self.case.image.shape()[2];
-        egui::Panel::left("controls").default_size(240.0).show(ui, |ui| {
-            ui.heading(&self.case.id);
-            ui.label(self.case.source.display().to_string());
-            let spacing = self.case.image.spacing_mm();
-            let [nx, ny, nz] = self.case.image.shape();
-            ui.label(format!("{nx} × {ny} × {nz} voxels"));
-            ui.label(format!(
-                "{:.2} × {:.2} × {:.2} mm",
-                spacing[0], spacing[1], spacing[2]
-            ));
-            ui.separator();
-            ui.add(egui::Slider::new(&mut self.slice, 0..=depth.saturating_sub(1)).text("axial slice"));
-            ui.add(egui::Slider::new(&mut self.window.width, 1.0..=4000.0).text("window"));
-            ui.add(egui::Slider::new(&mut self.window.level, -1000.0..=3000.0).text("level"));
-            if self.case.label.is_some() {
-                ui.separator();
-                ui.checkbox(&mut self.overlay, "ground truth overlay");
-                ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("opacity"));
-                for (value, name) in self.case.label_names.iter().filter(|(v, _)| *v > 0) {
-                    ui.horizontal(|ui| {
-                        let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-                        ui.painter().rect_filled(rect, 2.0, label_colour(*value));
-                        ui.label(format!("{value}: {name}"));
-                    });
-                }
-            }
-        });
-        egui::CentralPanel::default().show(ui, |ui| {
-            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
-            if ui.ui_contains_pointer() && scroll.abs() > 0.0 {
-                let step = if scroll > 0.0 { 1 } else { -1 };
-                self.slice = self
-                    .slice
-                    .saturating_add_signed(step)
-                    .min(depth.saturating_sub(1));
-            }
-            let texture = self.texture(ui.ctx());
-            let [nx, ny, _] = self.case.image.shape();
-            let spacing = self.case.image.spacing_mm();
-            // Physical aspect ratio: width and height in millimetres.
-            let size_mm = egui::vec2((nx as f64 * spacing[0]) as f32, (ny as f64 * spacing[1]) as f32);
-            let available = ui.available_size();
-            let scale = (available.x / size_mm.x).min(available.y / size_mm.y);
-            ui.centered_and_justified(|ui| ui.image((texture.id(), size_mm * scale)));
-        });
+        self.frame_ui(ui);
     }
 
-    fn texture(&mut self, ctx: &egui::Context) -> egui::TextureHandle {
-        let key = TextureKey {
-            slice: self.slice,
-            window: (self.window.width.to_bits(), self.window.level.to_bits()),
-            overlay: self.overlay,
-            opacity: self.opacity.to_bits(),
-        };
-        if let Some((cached, handle)) = &self.texture
-            && *cached == key
-        {
-            return handle.clone();
-        }
-        let label = if self.overlay {
-            self.case.label.as_ref()
-        } else {
-            None
-        };
-        let image = axial_slice(&self.case.image, label, self.slice, self.window, self.opacity);
-        let handle = ctx.load_texture("axial", image, egui::TextureOptions::LINEAR);
-        self.texture = Some((key, handle.clone()));
-        handle
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.save(storage);
     }
 }

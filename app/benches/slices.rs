@@ -1,0 +1,82 @@
+//! Times slice extraction + colouring (window/level, ground truth fill, prediction outline,
+//! difference) for axial, coronal and sagittal slices of a 512 × 512 × 400 volume, and prints
+//! milliseconds per slice. No criterion: `harness = false`, a plain `main`.
+//!
+//! Run: `cargo bench -p app --bench slices --profile dev` (the dev profile builds the app at
+//! opt-level 1; a release build is faster).
+
+// Printing the timings is the whole point of this binary.
+#![allow(clippy::print_stdout)]
+
+use app::render::{OverlaySettings, SliceLayers, Window, render_slice};
+use app::slice_view::Axis;
+use engine::volume::{Affine, Geometry, Volume};
+use std::time::Instant;
+
+const SHAPE: [usize; 3] = [512, 512, 400];
+const SLICES_PER_AXIS: usize = 20;
+
+fn main() {
+    let geometry = Geometry {
+        shape: SHAPE,
+        world_from_voxel: Affine::from_diagonal([0.8, 0.8, 1.5]),
+    };
+    let centre = SHAPE.map(|n| n as f32 / 2.0);
+    let ball = |shift: f32, radius: f32| {
+        Volume::from_fn(&geometry, move |x, y, z| {
+            let d = [
+                x as f32 - centre[0] - shift,
+                y as f32 - centre[1],
+                z as f32 - centre[2],
+            ];
+            let r2 = d.iter().map(|v| v * v).sum::<f32>();
+            if r2 < (radius / 2.0).powi(2) {
+                2.0
+            } else if r2 < radius * radius {
+                1.0
+            } else {
+                0.0
+            }
+        })
+    };
+    let started = Instant::now();
+    let image = Volume::from_fn(&geometry, |x, y, z| {
+        ((x * 7 + y * 13 + z * 3) % 400) as f32 - 150.0
+    });
+    let ground_truth = ball(0.0, 120.0);
+    let prediction = ball(15.0, 110.0);
+    println!(
+        "built 3 volumes of {SHAPE:?} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&ground_truth),
+        prediction: Some(&prediction),
+    };
+    let window = Window {
+        width: 400.0,
+        level: 40.0,
+    };
+    let mut overlays = OverlaySettings::default();
+    overlays.difference.visible = true;
+    for axis in Axis::ALL {
+        let count = SHAPE[axis.normal()];
+        // Slices through the labelled middle, where every layer has work to do.
+        let slices: Vec<usize> = (0..SLICES_PER_AXIS)
+            .map(|i| count / 2 - SLICES_PER_AXIS / 2 + i)
+            .collect();
+        let started = Instant::now();
+        let mut checksum = 0u64;
+        for slice in &slices {
+            let picture = render_slice(layers, axis, *slice, window, &overlays);
+            checksum += u64::from(picture.pixels[picture.pixels.len() / 2].r());
+        }
+        let per_slice_ms = started.elapsed().as_secs_f64() * 1000.0 / slices.len() as f64;
+        let [columns, rows] = app::slice_view::slice_size(SHAPE, axis);
+        println!(
+            "{:<8} {columns:>3} × {rows:>3} px: {per_slice_ms:7.2} ms per slice (checksum {checksum})",
+            axis.name()
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! MedVisionLlama Studio, the review viewer: a task's cases with their review state, three linked
+//! planes with window/level, and ground-truth / prediction / difference overlays.
+//!
+//! Rendering ([`slice_view`], [`render`], [`export`]) is pure and tested against hand-computed
+//! pixels; the UI modules draw from [`studio::Studio`]'s state and send [`studio::Command`]s.
+
+pub mod case_list;
+pub mod controls;
+pub mod dialogs;
+pub mod export;
+mod frame;
+pub mod loader;
+pub mod overlays;
+pub mod plane;
+pub mod render;
+pub mod review;
+pub mod settings;
+pub mod shortcuts;
+pub mod slice_view;
+pub mod source;
+pub mod studio;
+pub mod views;
+
+#[cfg(test)]
+mod ui_tests;
+
+pub use studio::Studio;

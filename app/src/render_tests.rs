@@ -1,0 +1,167 @@
+//! Pixel tests of slice colouring against values worked out by hand.
+
+use super::*;
+use engine::volume::{Affine, Geometry};
+
+const SOFT_TISSUE: Window = Window {
+    width: 400.0,
+    level: 40.0,
+};
+
+fn volume(shape: [usize; 3], f: impl FnMut(usize, usize, usize) -> f32) -> Volume {
+    let geometry = Geometry {
+        shape,
+        world_from_voxel: Affine::identity(),
+    };
+    Volume::from_fn(&geometry, f)
+}
+
+fn only_difference() -> OverlaySettings {
+    let mut settings = OverlaySettings {
+        opacity: 1.0,
+        ..OverlaySettings::default()
+    };
+    settings.ground_truth.visible = false;
+    settings.prediction.visible = false;
+    settings.difference.visible = true;
+    settings
+}
+
+#[test]
+fn window_maps_level_to_mid_grey_and_clamps() {
+    // (40 - (40 - 200)) * 255 / 400 = 127.5, truncated.
+    assert_eq!(SOFT_TISSUE.grey(40.0), 127);
+    assert_eq!(SOFT_TISSUE.grey(-160.0), 0);
+    assert_eq!(SOFT_TISSUE.grey(-1000.0), 0);
+    assert_eq!(SOFT_TISSUE.grey(240.0), 255);
+    assert_eq!(SOFT_TISSUE.grey(3000.0), 255);
+}
+
+#[test]
+fn presets_have_the_published_values() {
+    let auto = Window {
+        width: 7.0,
+        level: 3.0,
+    };
+    let pairs: Vec<(f32, f32)> = WindowPreset::ALL
+        .iter()
+        .map(|p| (p.window(auto).width, p.window(auto).level))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (400.0, 40.0),
+            (1500.0, -600.0),
+            (2000.0, 300.0),
+            (80.0, 40.0),
+            (7.0, 3.0)
+        ]
+    );
+}
+
+#[test]
+fn percentile_window_spans_first_to_ninety_ninth_percentile() {
+    let values: Vec<f32> = (0..=100).map(|v| v as f32).collect();
+    let window = percentile_window(&values);
+    assert!((window.width - 98.0).abs() < 1e-4, "{window:?}");
+    assert!((window.level - 50.0).abs() < 1e-4, "{window:?}");
+}
+
+#[test]
+fn ground_truth_fill_blends_at_opacity_on_the_right_pixel() {
+    let image = volume([2, 2, 1], |_, _, _| 40.0);
+    // Voxel (1, 1) is right and anterior: the top-left screen pixel of the axial view.
+    let truth = volume([2, 2, 1], |x, y, _| if (x, y) == (1, 1) { 1.0 } else { 0.0 });
+    let settings = OverlaySettings {
+        opacity: 0.5,
+        ..OverlaySettings::default()
+    };
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&truth),
+        prediction: None,
+    };
+    let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
+    // 0.5 · 127 + 0.5 · (230, 60, 60) = (178.5, 93.5, 93.5), rounded half away from zero.
+    assert_eq!(slice.pixels[0], Color32::from_rgb(179, 94, 94));
+    assert_eq!(slice.pixels[1..], [Color32::from_gray(127); 3]);
+
+    let switched_off = OverlaySettings {
+        enabled: false,
+        ..settings.clone()
+    };
+    let plain = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &switched_off);
+    assert_eq!(plain.pixels, vec![Color32::from_gray(127); 4]);
+
+    let mut hidden = settings;
+    hidden.hidden_labels.insert(1);
+    let plain = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &hidden);
+    assert_eq!(plain.pixels, vec![Color32::from_gray(127); 4]);
+}
+
+#[test]
+fn difference_marks_true_positives_false_positives_and_false_negatives() {
+    let image = volume([2, 2, 1], |_, _, _| 40.0);
+    // Ground truth on the anterior row (y = 1); prediction on the right column (x = 1).
+    let truth = volume([2, 2, 1], |_, y, _| if y == 1 { 1.0 } else { 0.0 });
+    let predicted = volume([2, 2, 1], |x, _, _| if x == 1 { 1.0 } else { 0.0 });
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&truth),
+        prediction: Some(&predicted),
+    };
+    let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &only_difference());
+    // Screen pixel (c, r) shows voxel (1 - c, 1 - r).
+    assert_eq!(
+        slice.pixels,
+        vec![
+            TRUE_POSITIVE_COLOUR,    // voxel (1, 1): both
+            FALSE_NEGATIVE_COLOUR,   // voxel (0, 1): truth only
+            FALSE_POSITIVE_COLOUR,   // voxel (1, 0): prediction only
+            Color32::from_gray(127), // voxel (0, 0): neither
+        ]
+    );
+}
+
+#[test]
+fn outline_draws_only_the_border_of_a_region() {
+    let image = volume([5, 5, 1], |_, _, _| 40.0);
+    let square = volume([5, 5, 1], |x, y, _| {
+        if (1..=3).contains(&x) && (1..=3).contains(&y) {
+            2.0
+        } else {
+            0.0
+        }
+    });
+    let mut settings = OverlaySettings {
+        opacity: 1.0,
+        ..OverlaySettings::default()
+    };
+    settings.ground_truth.style = LayerStyle::Outline;
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&square),
+        prediction: None,
+    };
+    let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
+    let at = |column: usize, row: usize| slice.pixels[row * 5 + column];
+    let grey = Color32::from_gray(127);
+    assert_eq!(at(0, 0), grey);
+    assert_eq!(at(2, 2), grey, "the inside of the square stays unpainted");
+    for (column, row) in [(1, 1), (2, 1), (3, 1), (1, 2), (3, 2), (1, 3), (2, 3), (3, 3)] {
+        assert_eq!(at(column, row), label_colour(2), "pixel ({column}, {row})");
+    }
+}
+
+#[test]
+fn overlays_of_another_shape_are_ignored() {
+    let image = volume([2, 2, 1], |_, _, _| 40.0);
+    let wrong = volume([3, 2, 1], |_, _, _| 1.0);
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&wrong),
+        prediction: Some(&wrong),
+    };
+    let slice = render_slice(layers, Axis::Coronal, 0, SOFT_TISSUE, &OverlaySettings::default());
+    assert_eq!(slice.pixels, vec![Color32::from_gray(127); 2]);
+}

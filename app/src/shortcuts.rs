@@ -1,0 +1,159 @@
+//! Keyboard shortcuts: one table drives both the key handling and the help window (F1).
+
+use crate::slice_view::Axis;
+use crate::studio::Command;
+use eframe::egui::{self, Key, Modifiers};
+
+/// Slices skipped by Page Up / Page Down.
+const PAGE_SLICES: i64 = 10;
+
+/// A key (with modifiers) and what it does.
+pub struct Shortcut {
+    /// Modifiers that must be held.
+    pub modifiers: Modifiers,
+    /// The key.
+    pub key: Key,
+    /// Whether it works while a text field has the keyboard (only for Ctrl and F-keys).
+    pub global: bool,
+    /// What it does, for the help window.
+    pub description: &'static str,
+    /// The command it sends.
+    pub command: fn() -> Command,
+}
+
+const fn shortcut(key: Key, description: &'static str, command: fn() -> Command) -> Shortcut {
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key,
+        global: false,
+        description,
+        command,
+    }
+}
+
+/// Every shortcut, in the order the help window lists them.
+pub const SHORTCUTS: &[Shortcut] = &[
+    shortcut(Key::ArrowUp, "Next slice in the active view", || {
+        Command::StepSlice(1)
+    }),
+    shortcut(Key::ArrowDown, "Previous slice in the active view", || {
+        Command::StepSlice(-1)
+    }),
+    shortcut(Key::PageUp, "10 slices forward", || {
+        Command::StepSlice(PAGE_SLICES)
+    }),
+    shortcut(Key::PageDown, "10 slices back", || {
+        Command::StepSlice(-PAGE_SLICES)
+    }),
+    shortcut(Key::Num1, "Maximise the axial view (again: all views)", || {
+        Command::ToggleMaximise(Axis::Axial)
+    }),
+    shortcut(Key::Num2, "Maximise the coronal view", || {
+        Command::ToggleMaximise(Axis::Coronal)
+    }),
+    shortcut(Key::Num3, "Maximise the sagittal view", || {
+        Command::ToggleMaximise(Axis::Sagittal)
+    }),
+    shortcut(Key::Escape, "Show all three views", || Command::ShowAllViews),
+    shortcut(Key::O, "Overlays on / off", || Command::ToggleOverlays),
+    shortcut(Key::W, "Next window preset", || Command::CyclePreset),
+    shortcut(Key::N, "Next case in the list", || Command::StepCase(1)),
+    shortcut(Key::P, "Previous case in the list", || Command::StepCase(-1)),
+    shortcut(Key::R, "Reset zoom and pan", || Command::ResetZoom),
+    Shortcut {
+        modifiers: Modifiers::COMMAND,
+        key: Key::E,
+        global: true,
+        description: "Export the active view as PNG",
+        command: || Command::PickExportPath,
+    },
+    Shortcut {
+        modifiers: Modifiers::COMMAND,
+        key: Key::O,
+        global: true,
+        description: "Open a task folder",
+        command: || Command::PickTaskFolder,
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F1,
+        global: true,
+        description: "Show / hide this help",
+        command: || Command::ToggleHelp,
+    },
+];
+
+/// Mouse actions, listed in the help window after the keys.
+pub const MOUSE_ACTIONS: &[(&str, &str)] = &[
+    ("Click", "Move the crosshair (all three views follow)"),
+    ("Wheel", "Scroll slices"),
+    ("Ctrl + wheel", "Zoom"),
+    ("Drag (left or middle)", "Pan"),
+    ("Right-drag", "Window (left/right) and level (up/down)"),
+    ("Double-click", "Maximise the view, or show all again"),
+];
+
+/// Consumes this frame's shortcut keys and returns their commands. Plain-key shortcuts are left
+/// alone while a text field (filter, comment) has the keyboard.
+pub fn read_shortcuts(ctx: &egui::Context) -> Vec<Command> {
+    let typing = ctx.egui_wants_keyboard_input();
+    ctx.input_mut(|input| {
+        SHORTCUTS
+            .iter()
+            .filter(|s| s.global || !typing)
+            .filter(|s| input.consume_key(s.modifiers, s.key))
+            .map(|s| (s.command)())
+            .collect()
+    })
+}
+
+/// The human name of a shortcut's keys, e.g. "Ctrl+E".
+pub fn key_text(shortcut: &Shortcut) -> String {
+    let modifiers = egui::ModifierNames::NAMES.format(&shortcut.modifiers, false);
+    if modifiers.is_empty() {
+        shortcut.key.name().to_string()
+    } else {
+        format!("{modifiers}+{}", shortcut.key.name())
+    }
+}
+
+/// The help window listing keys and mouse actions.
+pub fn help_window(ctx: &egui::Context, open: &mut bool) {
+    egui::Window::new("Keyboard shortcuts")
+        .open(open)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("shortcut grid").striped(true).show(ui, |ui| {
+                for shortcut in SHORTCUTS {
+                    ui.monospace(key_text(shortcut));
+                    ui.label(shortcut.description);
+                    ui.end_row();
+                }
+                for (action, description) in MOUSE_ACTIONS {
+                    ui.monospace(*action);
+                    ui.label(*description);
+                    ui.end_row();
+                }
+            });
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_shortcuts_share_a_key() {
+        for (i, a) in SHORTCUTS.iter().enumerate() {
+            for b in &SHORTCUTS[i + 1..] {
+                assert!(
+                    !(a.key == b.key && a.modifiers == b.modifiers),
+                    "{} and {} share a key",
+                    a.description,
+                    b.description
+                );
+            }
+        }
+        assert_eq!(key_text(&SHORTCUTS[0]), "Up");
+    }
+}
