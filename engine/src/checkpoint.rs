@@ -62,7 +62,9 @@ pub enum CheckpointError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The LLM weights the checkpoint refers to could not be read.
-    #[error("the checkpoint's LLM weights could not be loaded ({0}); pass --llm DIR pointing at the Hugging Face folder it was trained with")]
+    #[error(
+        "the checkpoint's LLM weights could not be loaded ({0}); pass --llm DIR pointing at the Hugging Face folder it was trained with"
+    )]
     Llm(#[from] WeightsError),
 }
 
@@ -92,8 +94,12 @@ pub fn adopt_llm_dims(config: &mut ModelConfig, weights: &LlamaLayerWeights) {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    crate::volume::write_atomically(path, |w| std::io::Write::write_all(w, bytes))
-        .map_err(|e| CheckpointError::File { path: path.to_path_buf(), reason: e.to_string() })
+    crate::volume::write_atomically(path, |w| std::io::Write::write_all(w, bytes)).map_err(|e| {
+        CheckpointError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// Writes a checkpoint folder (created if needed).
@@ -103,18 +109,30 @@ pub fn save_checkpoint<B: Backend>(
     config: &ModelConfig,
     meta: &CheckpointMeta,
 ) -> Result<(), CheckpointError> {
-    std::fs::create_dir_all(dir).map_err(|e| CheckpointError::File { path: dir.to_path_buf(), reason: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| CheckpointError::File {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let mut store = SafetensorsStore::from_bytes(None);
-    model
-        .save_into(&mut store)
-        .map_err(|e| CheckpointError::File { path: dir.join(WEIGHTS_FILE), reason: e.to_string() })?;
-    let weights = store
-        .get_bytes()
-        .map_err(|e| CheckpointError::File { path: dir.join(WEIGHTS_FILE), reason: e.to_string() })?;
-    let config_text = toml::to_string_pretty(&ConfigFile { model: config.clone() })
-        .map_err(|e| CheckpointError::File { path: dir.join(CONFIG_FILE), reason: e.to_string() })?;
-    let meta_text = serde_json::to_vec_pretty(meta)
-        .map_err(|e| CheckpointError::File { path: dir.join(META_FILE), reason: e.to_string() })?;
+    model.save_into(&mut store).map_err(|e| CheckpointError::File {
+        path: dir.join(WEIGHTS_FILE),
+        reason: e.to_string(),
+    })?;
+    let weights = store.get_bytes().map_err(|e| CheckpointError::File {
+        path: dir.join(WEIGHTS_FILE),
+        reason: e.to_string(),
+    })?;
+    let config_text = toml::to_string_pretty(&ConfigFile {
+        model: config.clone(),
+    })
+    .map_err(|e| CheckpointError::File {
+        path: dir.join(CONFIG_FILE),
+        reason: e.to_string(),
+    })?;
+    let meta_text = serde_json::to_vec_pretty(meta).map_err(|e| CheckpointError::File {
+        path: dir.join(META_FILE),
+        reason: e.to_string(),
+    })?;
     // Weights first and metadata last: a reader that finds checkpoint.json finds the rest.
     write_file(&dir.join(WEIGHTS_FILE), &weights)?;
     write_file(&dir.join(CONFIG_FILE), config_text.as_bytes())?;
@@ -141,11 +159,16 @@ pub fn read_checkpoint_config(dir: &Path) -> Result<(ModelConfig, CheckpointMeta
             reason: format!("{e}; a checkpoint folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {META_FILE}"),
         })
     };
-    let config: ConfigFile = toml::from_str(&read(CONFIG_FILE)?)
-        .map_err(|e| CheckpointError::File { path: dir.join(CONFIG_FILE), reason: e.to_string() })?;
+    let config: ConfigFile = toml::from_str(&read(CONFIG_FILE)?).map_err(|e| CheckpointError::File {
+        path: dir.join(CONFIG_FILE),
+        reason: e.to_string(),
+    })?;
     config.model.validate()?;
-    let meta: CheckpointMeta = serde_json::from_str(&read(META_FILE)?)
-        .map_err(|e| CheckpointError::File { path: dir.join(META_FILE), reason: e.to_string() })?;
+    let meta: CheckpointMeta =
+        serde_json::from_str(&read(META_FILE)?).map_err(|e| CheckpointError::File {
+            path: dir.join(META_FILE),
+            reason: e.to_string(),
+        })?;
     Ok((config.model, meta))
 }
 
@@ -164,12 +187,16 @@ pub fn load_checkpoint<B: Backend>(
     let mut model = MedVisionLlama::<B>::new(&config, weights, device);
     let path = dir.join(WEIGHTS_FILE);
     if !path.is_file() {
-        return Err(CheckpointError::File { path, reason: "missing; the checkpoint is incomplete".into() });
+        return Err(CheckpointError::File {
+            path,
+            reason: "missing; the checkpoint is incomplete".into(),
+        });
     }
     let mut store = SafetensorsStore::from_file(&path);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| CheckpointError::File { path: path.clone(), reason: e.to_string() })?;
+    let result = model.load_from(&mut store).map_err(|e| CheckpointError::File {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     if !result.missing.is_empty() || !result.errors.is_empty() {
         return Err(CheckpointError::File {
             path,

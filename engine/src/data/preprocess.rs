@@ -370,11 +370,18 @@ pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) ->
 
 /// Normalises each channel in place: CT with dataset statistics (clip, z-score), everything
 /// else z-scored over its non-zero voxels.
-pub fn normalise_channels(volume: &mut Volume, modalities: &[String], ct_statistics: &[Option<CtStatistics>]) {
+pub fn normalise_channels(
+    volume: &mut Volume,
+    modalities: &[String],
+    ct_statistics: &[Option<CtStatistics>],
+) {
     let len = volume.channel_len();
     for (position, modality) in modalities.iter().enumerate().take(volume.channels()) {
         let values = &mut volume.voxels_mut()[position * len..(position + 1) * len];
-        match (Modality::from_name(modality), ct_statistics.get(position).copied().flatten()) {
+        match (
+            Modality::from_name(modality),
+            ct_statistics.get(position).copied().flatten(),
+        ) {
             (Modality::Ct, Some(stats)) => {
                 let scale = if stats.std > 1e-8 { 1.0 / stats.std } else { 1.0 };
                 for v in values.iter_mut() {
@@ -394,10 +401,18 @@ pub fn single_scan_ct_statistics(values: &[f32]) -> CtStatistics {
     let sample = if body.is_empty() { values.to_vec() } else { body };
     let clip_low = percentile(&sample, CT_CLIP_PERCENTILES.0);
     let clip_high = percentile(&sample, CT_CLIP_PERCENTILES.1);
-    let clipped: Vec<f64> = sample.iter().map(|v| f64::from(*v).clamp(clip_low, clip_high)).collect();
+    let clipped: Vec<f64> = sample
+        .iter()
+        .map(|v| f64::from(*v).clamp(clip_low, clip_high))
+        .collect();
     let mean = clipped.iter().sum::<f64>() / clipped.len().max(1) as f64;
     let std = (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / clipped.len().max(1) as f64).sqrt();
-    CtStatistics { clip_low, clip_high, mean, std }
+    CtStatistics {
+        clip_low,
+        clip_high,
+        mean,
+        std,
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these

@@ -31,17 +31,28 @@ const PCA_ITERATIONS: usize = 64;
 pub fn reduce_tokens(features: &[f32], tokens: usize, channels: usize, reduction: Reduction) -> Vec<f32> {
     let row = |t: usize| &features[t * channels..(t + 1) * channels];
     match reduction {
-        Reduction::L2 => (0..tokens).map(|t| row(t).iter().map(|v| v * v).sum::<f32>().sqrt()).collect(),
-        Reduction::Mean => (0..tokens).map(|t| row(t).iter().sum::<f32>() / channels as f32).collect(),
+        Reduction::L2 => (0..tokens)
+            .map(|t| row(t).iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect(),
+        Reduction::Mean => (0..tokens)
+            .map(|t| row(t).iter().sum::<f32>() / channels as f32)
+            .collect(),
         Reduction::Pca => {
             let mean: Vec<f64> = (0..channels)
-                .map(|c| (0..tokens).map(|t| f64::from(features[t * channels + c])).sum::<f64>() / tokens as f64)
+                .map(|c| {
+                    (0..tokens)
+                        .map(|t| f64::from(features[t * channels + c]))
+                        .sum::<f64>()
+                        / tokens as f64
+                })
                 .collect();
             let centred = |t: usize, c: usize| f64::from(features[t * channels + c]) - mean[c];
             // v ← Xᵀ(Xv), normalised: the covariance is never formed (channels may be 4096).
             let mut v: Vec<f64> = (0..channels).map(|c| 1.0 + (c % 7) as f64 * 0.01).collect();
             for _ in 0..PCA_ITERATIONS {
-                let projected: Vec<f64> = (0..tokens).map(|t| (0..channels).map(|c| centred(t, c) * v[c]).sum()).collect();
+                let projected: Vec<f64> = (0..tokens)
+                    .map(|t| (0..channels).map(|c| centred(t, c) * v[c]).sum())
+                    .collect();
                 let mut next = vec![0.0; channels];
                 for (t, p) in projected.iter().enumerate() {
                     for (c, n) in next.iter_mut().enumerate() {
@@ -54,7 +65,9 @@ pub fn reduce_tokens(features: &[f32], tokens: usize, channels: usize, reduction
                 }
                 v = next.into_iter().map(|x| x / norm).collect();
             }
-            let scores: Vec<f64> = (0..tokens).map(|t| (0..channels).map(|c| centred(t, c) * v[c]).sum()).collect();
+            let scores: Vec<f64> = (0..tokens)
+                .map(|t| (0..channels).map(|c| centred(t, c) * v[c]).sum())
+                .collect();
             // A component's sign is arbitrary; orient it so that larger means larger feature norm.
             let norms = reduce_tokens(features, tokens, channels, Reduction::L2);
             let agreement: f64 = scores.iter().zip(&norms).map(|(s, n)| s * f64::from(*n)).sum();
@@ -88,7 +101,10 @@ fn token_geometry(model_grid: &Geometry, patch: usize) -> Geometry {
 
 fn features_of<B: Backend>(tensor: Tensor<B, 3>) -> Result<(Vec<f32>, usize, usize), InferError> {
     let [_, tokens, channels] = tensor.dims();
-    let values = tensor.into_data().to_vec::<f32>().map_err(|e| InferError::Device(format!("{e:?}")))?;
+    let values = tensor
+        .into_data()
+        .to_vec::<f32>()
+        .map_err(|e| InferError::Device(format!("{e:?}")))?;
     Ok((values, tokens, channels))
 }
 
@@ -105,13 +121,23 @@ pub fn activation_maps<B: Backend>(
 ) -> Result<Vec<ActivationMap>, InferError> {
     let blocks = config.encoder_depth + config.decoder_depth;
     if blocks > 0 && attention.0 >= blocks {
-        return Err(InferError::Incompatible(format!("block {} asked for; the model has {blocks} ViT blocks (0–{})", attention.0, blocks - 1)));
+        return Err(InferError::Incompatible(format!(
+            "block {} asked for; the model has {blocks} ViT blocks (0–{})",
+            attention.0,
+            blocks - 1
+        )));
     }
     if attention.1 >= config.num_heads {
-        return Err(InferError::Incompatible(format!("head {} asked for; the blocks have {} heads", attention.1, config.num_heads)));
+        return Err(InferError::Incompatible(format!(
+            "head {} asked for; the blocks have {} heads",
+            attention.1, config.num_heads
+        )));
     }
     let input = model_input(image, config, spec)?;
-    let request = CaptureRequest { features: true, attention: (blocks > 0).then_some(attention) };
+    let request = CaptureRequest {
+        features: true,
+        attention: (blocks > 0).then_some(attention),
+    };
     let (logits, captured) = model.forward_with_capture(volume_tensor::<B>(&input, device), request);
     let tokens_geometry = token_geometry(&input.geometry(), config.patch_size);
     let scan = image.geometry();
@@ -131,14 +157,23 @@ pub fn activation_maps<B: Backend>(
     for (name, stem, tensor) in layers {
         let Some(tensor) = tensor else { continue };
         let (values, tokens, channels) = features_of(tensor)?;
-        maps.push(ActivationMap { name: name.into(), stem: stem.into(), volume: lift(reduce_tokens(&values, tokens, channels, reduction))? });
+        maps.push(ActivationMap {
+            name: name.into(),
+            stem: stem.into(),
+            volume: lift(reduce_tokens(&values, tokens, channels, reduction))?,
+        });
     }
     let probabilities = super::tensor_volume(model.probabilities(logits), &input.geometry())?;
     let foreground: Vec<f32> = match config.output {
         OutputKind::Sigmoid => probabilities.channel(0).to_vec(),
-        OutputKind::Softmax => probabilities.channel(0).iter().map(|background| 1.0 - background).collect(),
+        OutputKind::Softmax => probabilities
+            .channel(0)
+            .iter()
+            .map(|background| 1.0 - background)
+            .collect(),
     };
-    let foreground = Volume::new(input.shape(), 1, foreground, *input.world_from_voxel()).map_err(|e| InferError::Device(e.to_string()))?;
+    let foreground = Volume::new(input.shape(), 1, foreground, *input.world_from_voxel())
+        .map_err(|e| InferError::Device(e.to_string()))?;
     maps.push(ActivationMap {
         name: "probability".into(),
         stem: "probability".into(),
@@ -147,7 +182,9 @@ pub fn activation_maps<B: Backend>(
     if let Some(weights) = captured.attention {
         let (values, tokens, _) = features_of(weights)?;
         // Attention received by each key token, averaged over the query tokens.
-        let received: Vec<f32> = (0..tokens).map(|k| (0..tokens).map(|q| values[q * tokens + k]).sum::<f32>() / tokens as f32).collect();
+        let received: Vec<f32> = (0..tokens)
+            .map(|k| (0..tokens).map(|q| values[q * tokens + k]).sum::<f32>() / tokens as f32)
+            .collect();
         let (block, head) = attention;
         maps.push(ActivationMap {
             name: format!("attention b{block} h{head}"),
@@ -166,8 +203,14 @@ mod tests {
     fn reductions_match_hand_computed_values() {
         // Three tokens, two channels: rows (3, 4), (0, 0), (-1, 1).
         let features = [3.0, 4.0, 0.0, 0.0, -1.0, 1.0];
-        assert_eq!(reduce_tokens(&features, 3, 2, Reduction::L2), vec![5.0, 0.0, 2f32.sqrt()]);
-        assert_eq!(reduce_tokens(&features, 3, 2, Reduction::Mean), vec![3.5, 0.0, 0.0]);
+        assert_eq!(
+            reduce_tokens(&features, 3, 2, Reduction::L2),
+            vec![5.0, 0.0, 2f32.sqrt()]
+        );
+        assert_eq!(
+            reduce_tokens(&features, 3, 2, Reduction::Mean),
+            vec![3.5, 0.0, 0.0]
+        );
     }
 
     #[test]
@@ -177,17 +220,29 @@ mod tests {
         let u = [1.0 / 3.0, 2.0 / 3.0, -2.0 / 3.0];
         let scores: Vec<f32> = (0..50).map(|t| (t as f32 - 25.0) / 5.0).collect();
         let noise = crate::model::init::normal_values(3, 150, 0.01);
-        let features: Vec<f32> = (0..50).flat_map(|t| (0..3).map(move |c| scores[t] * u[c] as f32)).zip(noise).map(|(a, n)| a + n).collect();
+        let features: Vec<f32> = (0..50)
+            .flat_map(|t| {
+                let s = scores[t];
+                (0..3).map(move |c| s * u[c] as f32)
+            })
+            .zip(noise)
+            .map(|(a, n)| a + n)
+            .collect();
         let got = reduce_tokens(&features, 50, 3, Reduction::Pca);
         let mean = scores.iter().sum::<f32>() / 50.0;
         let dot: f32 = got.iter().zip(&scores).map(|(g, s)| g * (s - mean)).sum();
-        let norm = (got.iter().map(|g| g * g).sum::<f32>() * scores.iter().map(|s| (s - mean).powi(2)).sum::<f32>()).sqrt();
+        let norm = (got.iter().map(|g| g * g).sum::<f32>()
+            * scores.iter().map(|s| (s - mean).powi(2)).sum::<f32>())
+        .sqrt();
         assert!((dot / norm).abs() > 0.999, "correlation {}", dot / norm);
     }
 
     #[test]
     fn token_centres_sit_at_patch_centres() {
-        let grid = Geometry { shape: [8, 8, 8], world_from_voxel: Affine::from_diagonal([2.0, 2.0, 3.0]) };
+        let grid = Geometry {
+            shape: [8, 8, 8],
+            world_from_voxel: Affine::from_diagonal([2.0, 2.0, 3.0]),
+        };
         let tokens = token_geometry(&grid, 4);
         assert_eq!(tokens.shape, [2, 2, 2]);
         // Token 1 along x covers voxels 4..=7, centre 5.5 → 11 mm.

@@ -41,12 +41,18 @@ pub fn default_spec(config: &ModelConfig, image: &Volume) -> PreprocessingSpec {
             .collect(),
         modalities: vec![modality.to_string(); channels.len()],
         channels,
-        labels: [(0, "background".to_string()), (1, "foreground".to_string())].into_iter().collect(),
+        labels: [(0, "background".to_string()), (1, "foreground".to_string())]
+            .into_iter()
+            .collect(),
     }
 }
 
 /// The scan prepared as the model expects it (model grid, normalised).
-pub fn model_input(image: &Volume, config: &ModelConfig, spec: &PreprocessingSpec) -> Result<Volume, InferError> {
+pub fn model_input(
+    image: &Volume,
+    config: &ModelConfig,
+    spec: &PreprocessingSpec,
+) -> Result<Volume, InferError> {
     if spec.channels.len() != config.in_channels {
         return Err(InferError::Incompatible(format!(
             "the model takes {} channel(s) but the preprocessing selects {:?}",
@@ -73,14 +79,21 @@ pub fn model_input(image: &Volume, config: &ModelConfig, spec: &PreprocessingSpe
 /// A volume as a `[1, channels, z, y, x]` tensor.
 pub fn volume_tensor<B: Backend>(volume: &Volume, device: &B::Device) -> Tensor<B, 5> {
     let [nx, ny, nz] = volume.shape();
-    Tensor::from_data(TensorData::new(volume.voxels().to_vec(), [1, volume.channels(), nz, ny, nx]), device)
+    Tensor::from_data(
+        TensorData::new(volume.voxels().to_vec(), [1, volume.channels(), nz, ny, nx]),
+        device,
+    )
 }
 
 /// A `[1, channels, z, y, x]` tensor as a volume on `geometry`.
 pub fn tensor_volume<B: Backend>(tensor: Tensor<B, 5>, geometry: &Geometry) -> Result<Volume, InferError> {
     let [_, channels, _, _, _] = tensor.dims();
-    let values = tensor.into_data().to_vec::<f32>().map_err(|e| InferError::Device(format!("{e:?}")))?;
-    Volume::new(geometry.shape, channels, values, geometry.world_from_voxel).map_err(|e| InferError::Device(e.to_string()))
+    let values = tensor
+        .into_data()
+        .to_vec::<f32>()
+        .map_err(|e| InferError::Device(format!("{e:?}")))?;
+    Volume::new(geometry.shape, channels, values, geometry.world_from_voxel)
+        .map_err(|e| InferError::Device(e.to_string()))
 }
 
 /// Probabilities on the model grid for a prepared input.
@@ -117,7 +130,9 @@ pub fn labels_from_probabilities(probabilities: &Volume, output: OutputKind) -> 
             }
         })
         .collect();
-    Volume::from_fn(&probabilities.geometry(), |x, y, z| values[probabilities.index(x, y, z)])
+    Volume::from_fn(&probabilities.geometry(), |x, y, z| {
+        values[probabilities.index(x, y, z)]
+    })
 }
 
 /// Predicts a scan: prepare, run, resample the probabilities (trilinear) back onto the scan's
@@ -131,12 +146,19 @@ pub fn predict<B: Backend>(
 ) -> Result<Prediction, InferError> {
     let input = model_input(image, config, spec)?;
     let model_probabilities = model_grid_probabilities(model, &input, device)?;
-    let probabilities = resample(&model_probabilities, &image.geometry(), Interpolation::Linear, 0.0);
+    let probabilities = resample(
+        &model_probabilities,
+        &image.geometry(),
+        Interpolation::Linear,
+        0.0,
+    );
     let label = labels_from_probabilities(&probabilities, config.output);
     Ok(Prediction { label, probabilities })
 }
 
 /// Whether modality names describe CT.
 pub fn is_ct(spec: &PreprocessingSpec) -> bool {
-    spec.modalities.first().is_some_and(|m| Modality::from_name(m) == Modality::Ct)
+    spec.modalities
+        .first()
+        .is_some_and(|m| Modality::from_name(m) == Modality::Ct)
 }

@@ -76,7 +76,10 @@ pub fn write_map_png(
     let (grey, width, height) = slice(&scan, axis, index);
     let (heat, _, _) = slice(&map, axis, index);
     let range = |values: &[f32], low_q: f64, high_q: f64| {
-        (crate::volume::percentile(values, low_q) as f32, crate::volume::percentile(values, high_q) as f32)
+        (
+            crate::volume::percentile(values, low_q) as f32,
+            crate::volume::percentile(values, high_q) as f32,
+        )
     };
     let (grey_low, grey_high) = range(&grey, 1.0, 99.0);
     let (heat_low, heat_high) = range(&heat, 0.0, 100.0);
@@ -86,7 +89,10 @@ pub fn write_map_png(
     for row in 0..height {
         for column in 0..width {
             let g = normalise(grey[row * width + column], grey_low, grey_high).clamp(0.0, 1.0);
-            let h = colour(colormap, normalise(heat[row * width + column], heat_low, heat_high));
+            let h = colour(
+                colormap,
+                normalise(heat[row * width + column], heat_low, heat_high),
+            );
             let at = (row * total_width + column) * 3;
             for c in 0..3 {
                 // 60 % heat over 40 % anatomy: the map stays readable and the anatomy visible.
