@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod metrics;
 pub mod rng;
 pub mod volume;
 
