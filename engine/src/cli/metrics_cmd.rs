@@ -98,3 +98,51 @@ pub fn metrics(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::{Affine, DataType, Geometry, Volume, WriteOptions, write_nifti};
+
+    fn write_labels(dir: &Path, name: &str, shape: [usize; 3], translation: [f64; 3]) -> std::path::PathBuf {
+        let linear = [[0.8, 0.0, 0.0], [0.0, 0.8, 0.0], [0.0, 0.0, 2.5]];
+        let geometry = Geometry {
+            shape,
+            world_from_voxel: Affine::from_parts(linear, translation),
+        };
+        let volume = Volume::from_fn(&geometry, |x, y, _| f32::from(x > 1 && y > 1));
+        let path = dir.join(name);
+        write_nifti(&path, &volume, None, WriteOptions::new(DataType::U8)).expect("writes");
+        path
+    }
+
+    fn refusal(prediction: &Path, ground_truth: &Path) -> String {
+        let mut output = Output::to_writer(Box::new(std::io::sink()));
+        let error = metrics(&mut output, prediction, ground_truth, 1.0, true).expect_err("refused");
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn different_grids_are_refused_naming_both_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reference = write_labels(dir.path(), "reference.nii", [5, 4, 3], [0.0; 3]);
+        let smaller = write_labels(dir.path(), "smaller.nii", [5, 4, 2], [0.0; 3]);
+        let shifted = write_labels(dir.path(), "shifted.nii", [5, 4, 3], [0.0, 0.01, 0.0]);
+        let nudged = write_labels(dir.path(), "nudged.nii", [5, 4, 3], [0.0, 0.0005, 0.0]);
+        for (other, needle) in [(&smaller, "shapes differ"), (&shifted, "affines differ")] {
+            let message = refusal(other, &reference);
+            for name in [
+                "reference.nii",
+                other.file_name().and_then(|n| n.to_str()).expect("name"),
+            ] {
+                assert!(message.contains(name), "{name} not named in: {message}");
+            }
+            assert!(message.contains(needle), "{message}");
+        }
+        let mut output = Output::to_writer(Box::new(std::io::sink()));
+        assert!(
+            metrics(&mut output, &nudged, &reference, 1.0, false).is_ok(),
+            "within 1e-3 mm"
+        );
+    }
+}
