@@ -78,9 +78,9 @@ impl Default for Tally {
 
 impl Tally {
     fn include(&mut self, p: [usize; 3]) {
-        for axis in 0..3 {
-            self.min[axis] = self.min[axis].min(p[axis]);
-            self.max[axis] = self.max[axis].max(p[axis]);
+        for ((lo, hi), v) in self.min.iter_mut().zip(&mut self.max).zip(p) {
+            *lo = (*lo).min(v);
+            *hi = (*hi).max(v);
         }
     }
 
@@ -127,7 +127,7 @@ pub fn check_same_grid(prediction: &Volume, ground_truth: &Volume) -> Result<(),
         .flat_map(|r| (0..4).map(move |c| (r, c)))
         .map(|(r, c)| (a[r][c] - b[r][c]).abs())
         .fold(0.0, f64::max);
-    if !(largest <= AFFINE_TOLERANCE_MM) {
+    if largest.is_nan() || largest > AFFINE_TOLERANCE_MM {
         return mismatch(format!(
             "voxel-to-world affines differ by up to {largest:.4} mm (limit {AFFINE_TOLERANCE_MM} mm); resample the prediction onto the ground truth's grid"
         ));
@@ -191,7 +191,7 @@ pub fn case_metrics(
     tolerance_mm: f64,
 ) -> Result<CaseMetrics, MetricsError> {
     check_same_grid(prediction, ground_truth)?;
-    if !(tolerance_mm >= 0.0 && tolerance_mm.is_finite()) {
+    if !tolerance_mm.is_finite() || tolerance_mm < 0.0 {
         return Err(MetricsError::InvalidTolerance(tolerance_mm));
     }
     let shape = prediction.shape();

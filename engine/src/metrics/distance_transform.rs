@@ -114,8 +114,8 @@ impl Scratch {
             ((f[q] + s2 * qf * qf) - (f[p] + s2 * pf * pf)) / (2.0 * s2 * (qf - pf))
         };
         let mut count = 0usize;
-        for q in 0..n {
-            if f[q].is_infinite() {
+        for (q, value) in f.iter().enumerate() {
+            if value.is_infinite() {
                 continue;
             }
             loop {

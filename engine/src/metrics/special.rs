@@ -45,7 +45,7 @@ pub fn ln_gamma(x: f64) -> f64 {
 
 /// Regularised incomplete beta function I_x(a, b) for `a, b > 0`, `0 ≤ x ≤ 1`. NaN outside.
 pub fn regularized_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
-    if !(a > 0.0 && b > 0.0) || !(0.0..=1.0).contains(&x) {
+    if a.is_nan() || b.is_nan() || a <= 0.0 || b <= 0.0 || !(0.0..=1.0).contains(&x) {
         return f64::NAN;
     }
     if x == 0.0 || x == 1.0 {
@@ -89,7 +89,7 @@ fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
 
 /// Survival function P(T > t) of Student's t distribution with `df` degrees of freedom.
 pub fn student_t_sf(t: f64, df: f64) -> f64 {
-    if t.is_nan() || !(df > 0.0) {
+    if t.is_nan() || df.is_nan() || df <= 0.0 {
         return f64::NAN;
     }
     if t.is_infinite() {
@@ -101,7 +101,7 @@ pub fn student_t_sf(t: f64, df: f64) -> f64 {
 
 /// Regularised upper incomplete gamma function Q(a, x) for `a > 0`, `x ≥ 0`.
 pub fn regularized_upper_gamma(a: f64, x: f64) -> f64 {
-    if !(a > 0.0) || !(x >= 0.0) {
+    if a.is_nan() || x.is_nan() || a <= 0.0 || x < 0.0 {
         return f64::NAN;
     }
     if x == 0.0 {
