@@ -11,6 +11,9 @@ pub enum Error {
     /// A dataset, split or preprocessing step failed.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// Metrics or paired statistics could not be computed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// A plain file-system error on a named path.
     #[error("{action} {path}: {source}")]
     Io {

@@ -9,6 +9,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod infer;
+pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod volume;

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod metrics_cmd;
 mod output;
 
 pub use output::Output;
@@ -96,6 +97,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Per-class Dice, Jaccard, sensitivity, specificity, HD95 and NSD of a prediction.
+    Metrics {
+        /// Predicted label file.
+        #[arg(long)]
+        pred: PathBuf,
+        /// Ground-truth label file on the same grid.
+        #[arg(long)]
+        gt: PathBuf,
+        /// NSD (surface Dice) tolerance in mm.
+        #[arg(long, default_value_t = crate::metrics::DEFAULT_TOLERANCE_MM)]
+        tolerance_mm: f64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses `args` (the first is the program name) and runs the command, writing results to `output`
@@ -154,6 +170,12 @@ where
             },
             out,
         ),
+        Command::Metrics {
+            pred,
+            gt,
+            tolerance_mm,
+            json,
+        } => metrics_cmd::metrics(output, &pred, &gt, tolerance_mm, json),
     };
     match result {
         Ok(code) => code,
