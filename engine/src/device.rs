@@ -111,6 +111,47 @@ pub fn choose_device(requested: Option<DeviceKind>) -> Result<DeviceChoice, Stri
     }
 }
 
+/// Work that runs on whichever backend was chosen; the backend is picked once, here.
+pub trait BackendJob {
+    /// What the job returns.
+    type Output;
+    /// Runs on backend `B`.
+    fn run<B: burn::tensor::backend::Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Training work: runs on the autodiff wrapper of the chosen backend.
+pub trait AutodiffJob {
+    /// What the job returns.
+    type Output;
+    /// Runs on backend `B`.
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `job` on the CPU backend or, when chosen (and so detected), on CUDA.
+pub fn dispatch<J: BackendJob>(kind: DeviceKind, job: J) -> J::Output {
+    match kind {
+        DeviceKind::Cpu => job.run::<burn::backend::Flex>(Default::default()),
+        DeviceKind::Cuda => job.run::<burn::backend::Cuda>(Default::default()),
+    }
+}
+
+/// Runs `job` on the autodiff CPU backend or autodiff CUDA.
+pub fn dispatch_autodiff<J: AutodiffJob>(kind: DeviceKind, job: J) -> J::Output {
+    match kind {
+        DeviceKind::Cpu => job.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()),
+        DeviceKind::Cuda => job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default()),
+    }
+}
+
+/// Parses "cpu" or "cuda".
+pub fn parse_device(text: &str) -> Result<DeviceKind, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "cpu" => Ok(DeviceKind::Cpu),
+        "cuda" | "gpu" => Ok(DeviceKind::Cuda),
+        other => Err(format!("{other:?}: the device is cpu or cuda")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,21 @@ pub enum Error {
     /// A dataset, split or preprocessing step failed.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// A model configuration is invalid or unreadable.
+    #[error(transparent)]
+    Config(#[from] crate::model::ConfigError),
+    /// LLM weights could not be imported.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
+    /// A checkpoint could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// A prediction could not be made.
+    #[error(transparent)]
+    Infer(#[from] crate::infer::InferError),
+    /// Training or evaluation failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// Metrics or paired statistics could not be computed.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),

@@ -3,6 +3,7 @@
 //! Data flows one way: files → [`volume`] → [`data`] → model / training / inference. The engine
 //! never depends on a GUI toolkit; the app drives it through the same public API the CLI uses.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
@@ -12,6 +13,7 @@ pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod rng;
+pub mod train;
 pub mod volume;
 pub mod weights;
 

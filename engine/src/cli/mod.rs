@@ -2,8 +2,10 @@
 //! same engine API as the app.
 
 mod args;
+mod bench_cmd;
 mod commands;
 mod metrics_cmd;
+mod model_cmd;
 mod output;
 
 pub use output::Output;
@@ -23,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time inference and training steps of a preset: ms per sample, peak memory, TFLOP/s.
+    Bench(bench_cmd::BenchArgs),
     /// Header, geometry and intensity summary of a NIfTI file.
     Info {
         /// A .nii or .nii.gz file.
@@ -112,6 +116,88 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The architecture, parameter counts, tokens and FLOPs of a model preset.
+    Model {
+        /// A preset, e.g. configs/official-code.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Hugging Face checkpoint folder of the LLM (config.json + safetensors).
+        #[arg(long)]
+        llm: Option<PathBuf>,
+        /// LLM layer index to use.
+        #[arg(long)]
+        layer: Option<usize>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write an untrained checkpoint folder here.
+        #[arg(long)]
+        init_checkpoint: Option<PathBuf>,
+    },
+    /// Predict a scan with a checkpoint; the label is written in the scan's own grid and geometry.
+    Predict {
+        /// Checkpoint folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The scan (.nii or .nii.gz).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output label file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the probabilities here.
+        #[arg(long)]
+        probabilities: Option<PathBuf>,
+        /// LLM folder, when it moved since training.
+        #[arg(long)]
+        llm: Option<PathBuf>,
+        /// cpu or cuda (default: cuda when present).
+        #[arg(long, value_parser = crate::device::parse_device)]
+        device: Option<crate::device::DeviceKind>,
+    },
+    /// Activation maps (V_E(X), VD1, LLM, VD2, V_D(Q), probability, attention) as NIfTI and PNG.
+    Activations {
+        /// Checkpoint folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The scan.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Slice for the PNGs, e.g. axial:40, coronal, sagittal:12 (RAS+ voxel index).
+        #[arg(long)]
+        slice: Option<String>,
+        /// ViT block of the attention map (encoder blocks first).
+        #[arg(long, default_value_t = 0)]
+        block: usize,
+        /// Head of the attention map.
+        #[arg(long, default_value_t = 0)]
+        head: usize,
+        /// Channel reduction: l2, mean or pca.
+        #[arg(long, default_value = "l2", value_parser = parse_reduction)]
+        reduce: crate::infer::Reduction,
+        /// Colour map: inferno, viridis or grey.
+        #[arg(long, default_value = "inferno", value_parser = parse_colormap)]
+        colormap: crate::infer::Colormap,
+        /// LLM folder, when it moved since training.
+        #[arg(long)]
+        llm: Option<PathBuf>,
+        /// cpu or cuda.
+        #[arg(long, value_parser = crate::device::parse_device)]
+        device: Option<crate::device::DeviceKind>,
+    },
+}
+
+fn parse_reduction(text: &str) -> Result<crate::infer::Reduction, String> {
+    serde_json::from_value(serde_json::Value::from(text))
+        .map_err(|_| format!("{text:?}: use l2, mean or pca"))
+}
+
+fn parse_colormap(text: &str) -> Result<crate::infer::Colormap, String> {
+    serde_json::from_value(serde_json::Value::from(text))
+        .map_err(|_| format!("{text:?}: use inferno, viridis or grey"))
 }
 
 /// Parses `args` (the first is the program name) and runs the command, writing results to `output`
@@ -134,6 +220,7 @@ where
         }
     };
     let result = match cli.command {
+        Command::Bench(args) => bench_cmd::bench(output, args),
         Command::Info { file, json } => commands::info(output, &file, json),
         Command::DemoData {
             out,
@@ -176,6 +263,47 @@ where
             tolerance_mm,
             json,
         } => metrics_cmd::metrics(output, &pred, &gt, tolerance_mm, json),
+        Command::Model {
+            config,
+            llm,
+            layer,
+            json,
+            init_checkpoint,
+        } => model_cmd::model(output, &config, llm, layer, json, init_checkpoint),
+        Command::Predict {
+            checkpoint,
+            input,
+            out,
+            probabilities,
+            llm,
+            device,
+        } => model_cmd::predict(output, checkpoint, input, out, probabilities, llm, device),
+        Command::Activations {
+            checkpoint,
+            input,
+            out,
+            slice,
+            block,
+            head,
+            reduce,
+            colormap,
+            llm,
+            device,
+        } => model_cmd::activations(
+            output,
+            model_cmd::ActivationOptions {
+                checkpoint,
+                input,
+                out,
+                slice,
+                block,
+                head,
+                reduction: reduce,
+                colormap,
+                llm,
+            },
+            device,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,154 @@
+//! The segmentation loss: 0.5 · BCE (or cross-entropy) + 0.5 · soft Dice, both differentiable.
+//! (The official code's Dice term is thresholded and gives no gradient; DESIGN.md §5.)
+
+use crate::model::OutputKind;
+use burn::tensor::{Tensor, activation, backend::Backend};
+
+/// Smoothing of the soft Dice ratio (keeps empty masks finite).
+pub const DICE_SMOOTH: f64 = 1.0;
+/// Weight of the overlap term; the voxel-wise term gets 1 − this.
+pub const DICE_WEIGHT: f64 = 0.5;
+
+/// Flattens `[batch, channels, z, y, x]` to `[batch, channels, voxels]`.
+fn flatten<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 3> {
+    let [batch, channels, z, y, w] = x.dims();
+    x.reshape([batch, channels, z * y * w])
+}
+
+/// Soft Dice loss per sample and channel, averaged: `1 − (2Σpt + s) / (Σp + Σt + s)`.
+///
+/// # Shapes
+/// - probabilities, target: `[batch, channels, z, y, x]` → `[1]`
+pub fn soft_dice_loss<B: Backend>(probabilities: Tensor<B, 5>, target: Tensor<B, 5>) -> Tensor<B, 1> {
+    let (p, t) = (flatten(probabilities), flatten(target));
+    let intersection = (p.clone() * t.clone()).sum_dim(2);
+    let total = p.sum_dim(2) + t.sum_dim(2);
+    let dice = (intersection.mul_scalar(2.0).add_scalar(DICE_SMOOTH)) / total.add_scalar(DICE_SMOOTH);
+    dice.mean().neg().add_scalar(1.0)
+}
+
+/// Binary cross-entropy from logits, numerically stable:
+/// `max(z, 0) − z·t + ln(1 + e^{−|z|})`, averaged over every voxel.
+///
+/// # Shapes
+/// - logits, target: `[batch, 1, z, y, x]` → `[1]`
+pub fn bce_with_logits<B: Backend>(logits: Tensor<B, 5>, target: Tensor<B, 5>) -> Tensor<B, 1> {
+    let positive = logits.clone().clamp_min(0.0);
+    let log_term = logits.clone().abs().neg().exp().add_scalar(1.0).log();
+    (positive - logits * target + log_term).mean()
+}
+
+/// Cross-entropy of softmax logits against one-hot targets, averaged over voxels.
+///
+/// # Shapes
+/// - logits, one_hot: `[batch, classes, z, y, x]` → `[1]`
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 5>, one_hot: Tensor<B, 5>) -> Tensor<B, 1> {
+    let [batch, _, z, y, x] = logits.dims();
+    let voxels = (batch * z * y * x) as f64;
+    (activation::log_softmax(logits, 1) * one_hot)
+        .sum()
+        .neg()
+        .div_scalar(voxels)
+}
+
+/// The training loss for an output kind.
+///
+/// # Shapes
+/// - logits, target: `[batch, channels, z, y, x]` → `[1]`
+pub fn segmentation_loss<B: Backend>(
+    logits: Tensor<B, 5>,
+    target: Tensor<B, 5>,
+    output: OutputKind,
+) -> Tensor<B, 1> {
+    match output {
+        OutputKind::Sigmoid => {
+            let dice = soft_dice_loss(activation::sigmoid(logits.clone()), target.clone());
+            bce_with_logits(logits, target).mul_scalar(1.0 - DICE_WEIGHT) + dice.mul_scalar(DICE_WEIGHT)
+        }
+        OutputKind::Softmax => {
+            let dice = soft_dice_loss(activation::softmax(logits.clone(), 1), target.clone());
+            cross_entropy(logits, target).mul_scalar(1.0 - DICE_WEIGHT) + dice.mul_scalar(DICE_WEIGHT)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::TensorData;
+
+    type A = Autodiff<Flex>;
+
+    fn tensor(values: &[f32], shape: [usize; 5]) -> Tensor<A, 5> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
+    }
+
+    fn scalar(t: Tensor<A, 1>) -> f64 {
+        f64::from(t.into_scalar())
+    }
+
+    #[test]
+    fn losses_match_hand_computed_values() {
+        let logits = [2.0f32, -1.0, 0.5, -3.0];
+        let target = [1.0f32, 0.0, 0.0, 1.0];
+        let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let bce: f64 = logits
+            .iter()
+            .zip(&target)
+            .map(|(z, t)| {
+                let p = sigmoid(f64::from(*z));
+                -(f64::from(*t) * p.ln() + (1.0 - f64::from(*t)) * (1.0 - p).ln())
+            })
+            .sum::<f64>()
+            / 4.0;
+        let shape = [1, 1, 1, 2, 2];
+        assert!((scalar(bce_with_logits(tensor(&logits, shape), tensor(&target, shape))) - bce).abs() < 1e-6);
+        let p: Vec<f64> = logits.iter().map(|z| sigmoid(f64::from(*z))).collect();
+        let inter: f64 = p.iter().zip(&target).map(|(p, t)| p * f64::from(*t)).sum();
+        let total: f64 = p.iter().sum::<f64>() + 2.0;
+        let dice = 1.0 - (2.0 * inter + DICE_SMOOTH) / (total + DICE_SMOOTH);
+        let combined = 0.5 * bce + 0.5 * dice;
+        let got = scalar(segmentation_loss(
+            tensor(&logits, shape),
+            tensor(&target, shape),
+            OutputKind::Sigmoid,
+        ));
+        assert!((got - combined).abs() < 1e-6, "{got} vs {combined}");
+    }
+
+    #[test]
+    fn dice_term_has_the_analytic_gradient() {
+        // d/dp of 1 − (2Σpt + s)/(Σp + Σt + s) is −(2t(Σp + Σt + s) − (2Σpt + s)) / (Σp + Σt + s)².
+        let p = [0.2f32, 0.7, 0.4];
+        let t = [0.0f32, 1.0, 1.0];
+        let probabilities = tensor(&p, [1, 1, 1, 1, 3]).require_grad();
+        let loss = soft_dice_loss(probabilities.clone(), tensor(&t, [1, 1, 1, 1, 3]));
+        let grads = loss.backward();
+        let gradient = probabilities
+            .grad(&grads)
+            .expect("gradient")
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
+        let (sp, st) = (1.3f64, 2.0f64);
+        let spt: f64 = p.iter().zip(&t).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let denominator = sp + st + DICE_SMOOTH;
+        for (i, g) in gradient.iter().enumerate() {
+            let want =
+                -(2.0 * f64::from(t[i]) * denominator - (2.0 * spt + DICE_SMOOTH)) / denominator.powi(2);
+            assert!((f64::from(*g) - want).abs() < 1e-5, "{i}: {g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn cross_entropy_matches_hand_computation() {
+        // Two classes at one voxel: logits (1, 3), class 1 → −ln(e³ / (e + e³)).
+        let got = scalar(cross_entropy(
+            tensor(&[1.0, 3.0], [1, 2, 1, 1, 1]),
+            tensor(&[0.0, 1.0], [1, 2, 1, 1, 1]),
+        ));
+        let want = -(3f64.exp() / (1f64.exp() + 3f64.exp())).ln();
+        assert!((got - want).abs() < 1e-6);
+    }
+}

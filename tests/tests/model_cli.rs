@@ -1,0 +1,127 @@
+//! `mvl model`, `mvl predict` and `mvl activations` end to end on a phantom scan.
+
+use engine::volume::read_nifti;
+use serde_json::Value;
+use std::path::Path;
+use tests::mvl;
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn model_json_reports_the_official_counts() {
+    let config = tests::fixtures_dir().join("../../configs/official-code.toml");
+    let (ok, text) = mvl(&["model", "--config", s(&config), "--json"]);
+    assert!(ok, "{text}");
+    let json: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["trainable_params"], 1_165_440);
+    assert_eq!(json["frozen_params"], 218_112_000 + 2 * 64 * 4096);
+    assert_eq!(json["tokens"], 4096);
+    assert_eq!(json["llm_weights"], "random (no checkpoint)");
+    let flops = json["flops_per_sample"].as_f64().expect("number");
+    assert!((2.0e12..2.3e12).contains(&flops), "{flops}");
+}
+
+#[test]
+fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_every_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task");
+    let (ok, text) = mvl(&[
+        "demo-data",
+        "--out",
+        s(&task),
+        "--cases",
+        "2",
+        "--test-cases",
+        "0",
+        "--size",
+        "40,36,20",
+    ]);
+    assert!(ok, "{text}");
+    let config = tests::fixtures_dir().join("../../configs/demo-cpu.toml");
+    let checkpoint = dir.path().join("checkpoint");
+    let (ok, text) = mvl(&[
+        "model",
+        "--config",
+        s(&config),
+        "--init-checkpoint",
+        s(&checkpoint),
+    ]);
+    assert!(ok, "{text}");
+    let scan = task.join("imagesTr/phantom_001.nii.gz");
+    let out = dir.path().join("pred.nii.gz");
+    let probabilities = dir.path().join("prob.nii.gz");
+    let (ok, text) = mvl(&[
+        "predict",
+        "--checkpoint",
+        s(&checkpoint),
+        "--input",
+        s(&scan),
+        "--out",
+        s(&out),
+        "--probabilities",
+        s(&probabilities),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("LLM weights: random (no checkpoint)"), "{text}");
+    let source = read_nifti(&scan).expect("scan");
+    let label = read_nifti(&out).expect("label");
+    assert_eq!(label.volume.shape(), source.volume.shape());
+    // The scan's header is reused, so the affine fields are bit-identical.
+    assert_eq!(label.header.srow_x, source.header.srow_x);
+    assert_eq!(label.header.srow_y, source.header.srow_y);
+    assert_eq!(label.header.srow_z, source.header.srow_z);
+    assert_eq!(label.header.qform_code, source.header.qform_code);
+    assert!(label.volume.voxels().iter().all(|v| *v == 0.0 || *v == 1.0));
+    let probabilities = read_nifti(&probabilities).expect("probabilities").volume;
+    assert!(probabilities.voxels().iter().all(|p| (0.0..=1.0).contains(p)));
+    // Thresholding the written probabilities gives the written label.
+    for (p, l) in probabilities.voxels().iter().zip(label.volume.voxels()) {
+        assert_eq!(*l, f32::from(u8::from(*p > 0.5)));
+    }
+
+    let maps = dir.path().join("maps");
+    let (ok, text) = mvl(&[
+        "activations",
+        "--checkpoint",
+        s(&checkpoint),
+        "--input",
+        s(&scan),
+        "--out",
+        s(&maps),
+        "--slice",
+        "coronal:10",
+        "--block",
+        "3",
+        "--head",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    for stem in ["ve", "vd1", "llm", "vd2", "vd", "probability", "attention_b3_h1"] {
+        let volume = read_nifti(&maps.join(format!("{stem}.nii.gz")))
+            .expect(stem)
+            .volume;
+        assert_eq!(volume.shape(), source.volume.shape(), "{stem}");
+        let png = std::fs::read(maps.join(format!("{stem}.png"))).expect("png");
+        assert_eq!(&png[1..4], b"PNG");
+    }
+    let (ok, _) = mvl(&[
+        "activations",
+        "--checkpoint",
+        s(&checkpoint),
+        "--input",
+        s(&scan),
+        "--out",
+        s(&maps),
+        "--block",
+        "9",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok, "block 9 of a 4-block model is refused");
+}
