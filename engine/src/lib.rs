@@ -16,5 +16,6 @@ pub mod rng;
 pub mod train;
 pub mod volume;
 pub mod weights;
+pub mod worker;
 
 pub use error::{Error, Result};

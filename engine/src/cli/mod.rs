@@ -7,6 +7,7 @@ mod commands;
 mod metrics_cmd;
 mod model_cmd;
 mod output;
+mod train_cmd;
 
 pub use output::Output;
 
@@ -188,6 +189,107 @@ enum Command {
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
     },
+    /// Train a preset on a fold of an MSD task (few-shot with --fraction or --cases).
+    Train {
+        #[command(flatten)]
+        common: TrainCommon,
+        /// Cross-validation fold.
+        #[arg(long, default_value_t = 0)]
+        fold: usize,
+        /// Run folder (best/, last/, history.json, splits.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue from RUN/last.
+        #[arg(long)]
+        resume: bool,
+        /// Start from this checkpoint's parameters (fine-tuning).
+        #[arg(long)]
+        init_from: Option<PathBuf>,
+    },
+    /// Cross-validation: every fold of every preset given, with a summary.
+    Cv {
+        /// Presets to compare, e.g. --config configs/demo-cpu.toml --config configs/demo-cpu-baseline.toml.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        /// The MSD task folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Folds to run.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Parent folder of the runs (PRESET/foldK).
+        #[arg(long)]
+        out: PathBuf,
+        /// Override the presets' epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Few-shot fraction of each fold's training cases.
+        #[arg(long)]
+        fraction: Option<f64>,
+        /// cpu or cuda.
+        #[arg(long, value_parser = crate::device::parse_device)]
+        device: Option<crate::device::DeviceKind>,
+    },
+    /// Per-case, per-class metrics of a run's best checkpoint on its val or test cases.
+    Eval {
+        /// Run folder.
+        #[arg(long)]
+        run: PathBuf,
+        /// val or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// NSD tolerance in mm.
+        #[arg(long, default_value_t = crate::metrics::DEFAULT_TOLERANCE_MM)]
+        tolerance_mm: f64,
+        /// cpu or cuda.
+        #[arg(long, value_parser = crate::device::parse_device)]
+        device: Option<crate::device::DeviceKind>,
+    },
+    /// Paired comparison of two evaluated runs (mean ± SD, t-test, Wilcoxon).
+    Compare {
+        /// First run folder.
+        run_a: PathBuf,
+        /// Second run folder.
+        run_b: PathBuf,
+        /// val or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by `train`.
+#[derive(clap::Args)]
+struct TrainCommon {
+    /// A preset, e.g. configs/demo-cpu.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// The MSD task folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Few-shot: this fraction of the fold's training cases.
+    #[arg(long)]
+    fraction: Option<f64>,
+    /// Few-shot: this many training cases.
+    #[arg(long)]
+    cases: Option<usize>,
+    /// Override the preset's epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override the training seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Hugging Face LLM folder.
+    #[arg(long)]
+    llm: Option<PathBuf>,
+    /// LLM layer.
+    #[arg(long)]
+    layer: Option<usize>,
+    /// cpu or cuda.
+    #[arg(long, value_parser = crate::device::parse_device)]
+    device: Option<crate::device::DeviceKind>,
 }
 
 fn parse_reduction(text: &str) -> Result<crate::infer::Reduction, String> {
@@ -221,6 +323,73 @@ where
     };
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::bench(output, args),
+        Command::Train {
+            common,
+            fold,
+            out,
+            resume,
+            init_from,
+        } => train_cmd::train(
+            output,
+            train_cmd::TrainArgs {
+                config: common.config,
+                data: common.data,
+                fold,
+                fraction: common.fraction,
+                cases: common.cases,
+                out,
+                resume,
+                epochs: common.epochs,
+                seed: common.seed,
+                llm: common.llm,
+                layer: common.layer,
+                init_from,
+                device: common.device,
+            },
+        ),
+        Command::Cv {
+            configs,
+            data,
+            folds,
+            out,
+            epochs,
+            fraction,
+            device,
+        } => {
+            let first = configs.first().cloned().unwrap_or_default();
+            train_cmd::cv(
+                output,
+                configs,
+                train_cmd::TrainArgs {
+                    config: first,
+                    data,
+                    fold: 0,
+                    fraction,
+                    cases: None,
+                    out,
+                    resume: false,
+                    epochs,
+                    seed: None,
+                    llm: None,
+                    layer: None,
+                    init_from: None,
+                    device,
+                },
+                folds,
+            )
+        }
+        Command::Eval {
+            run,
+            split,
+            tolerance_mm,
+            device,
+        } => train_cmd::eval(output, run, split, tolerance_mm, device),
+        Command::Compare {
+            run_a,
+            run_b,
+            split,
+            json,
+        } => train_cmd::compare(output, run_a, run_b, split, json),
         Command::Info { file, json } => commands::info(output, &file, json),
         Command::DemoData {
             out,

@@ -5,7 +5,7 @@
 //! `best/` (the checkpoint with the best validation Dice) and `last/` (the latest state, with the
 //! optimiser, for `--resume`). Folders are replaced whole: written beside, then renamed.
 
-mod evaluate;
+pub mod evaluate;
 mod loss;
 mod run;
 mod samples;

@@ -1,0 +1,354 @@
+//! `mvl train`, `mvl cv`, `mvl eval` and `mvl compare`.
+
+use super::model_cmd::load_config;
+use super::output::Output;
+use crate::device::{AutodiffJob, BackendJob, DeviceKind, choose_device, dispatch, dispatch_autodiff};
+use crate::train::{self, EvalReport, Subset, TrainEvent, TrainOptions, TrainSummary, TrainingConfig};
+use anyhow::Context;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+/// Width of the text progress bar.
+const BAR_WIDTH: usize = 24;
+
+fn format_eta(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+struct TrainJob(TrainOptions);
+
+impl AutodiffJob for TrainJob {
+    type Output = anyhow::Result<(TrainSummary, Vec<String>)>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let stop = AtomicBool::new(false);
+        let mut lines = Vec::new();
+        let mut last_dice = f64::NAN;
+        let mut on_event = |event: TrainEvent| {
+            let mut stderr = std::io::stderr().lock();
+            match &event {
+                TrainEvent::Started {
+                    train_cases,
+                    val_cases,
+                    first_epoch,
+                    epochs,
+                    llm_weights,
+                } => {
+                    let _ = writeln!(
+                        stderr,
+                        "LLM weights: {llm_weights}\ntraining on {train_cases} cases, validating on {val_cases}; epochs {first_epoch}–{epochs}"
+                    );
+                }
+                TrainEvent::Progress {
+                    epoch,
+                    step,
+                    steps,
+                    loss,
+                    eta_secs,
+                } => {
+                    let filled = BAR_WIDTH * step / steps.max(&1);
+                    let bar: String = "=".repeat(filled) + &" ".repeat(BAR_WIDTH - filled);
+                    let _ = write!(
+                        stderr,
+                        "\repoch {epoch:>3} [{bar}] step {step}/{steps} loss {loss:.4} val Dice {last_dice:.4} ETA {}   ",
+                        format_eta(*eta_secs)
+                    );
+                }
+                TrainEvent::Epoch {
+                    epoch,
+                    train_loss,
+                    val_dice,
+                    seconds,
+                } => {
+                    last_dice = *val_dice;
+                    let _ = writeln!(stderr);
+                    lines.push(format!("epoch {epoch:>3}: train loss {train_loss:.4}, val Dice {val_dice:.4} ({seconds:.1} s)"));
+                }
+                TrainEvent::CheckpointSaved { path, val_dice } => {
+                    let _ = writeln!(stderr, "saved {} (val Dice {val_dice:.4})", path.display());
+                }
+                TrainEvent::Finished { .. } => {}
+            }
+        };
+        let summary = train::train::<B>(&self.0, &device, &stop, &mut on_event)?;
+        Ok((summary, lines))
+    }
+}
+
+/// Options of `mvl train` as parsed.
+pub struct TrainArgs {
+    /// Preset.
+    pub config: PathBuf,
+    /// Task folder.
+    pub data: PathBuf,
+    /// Fold.
+    pub fold: usize,
+    /// Few-shot fraction.
+    pub fraction: Option<f64>,
+    /// Few-shot count.
+    pub cases: Option<usize>,
+    /// Run folder.
+    pub out: PathBuf,
+    /// Resume from out/last.
+    pub resume: bool,
+    /// Override epochs.
+    pub epochs: Option<usize>,
+    /// Override the training seed.
+    pub seed: Option<u64>,
+    /// LLM folder.
+    pub llm: Option<PathBuf>,
+    /// LLM layer.
+    pub layer: Option<usize>,
+    /// Start from this checkpoint (fine-tuning).
+    pub init_from: Option<PathBuf>,
+    /// Device.
+    pub device: Option<DeviceKind>,
+}
+
+/// Builds the engine's options from the CLI's.
+pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
+    let model = load_config(&args.config, args.llm.clone(), args.layer)?;
+    let mut training = TrainingConfig::from_file(&args.config)?;
+    if let Some(epochs) = args.epochs {
+        training.epochs = epochs;
+    }
+    if let Some(seed) = args.seed {
+        training.seed = seed;
+    }
+    let subset = match (args.fraction, args.cases) {
+        (Some(_), Some(_)) => anyhow::bail!("give --fraction or --cases, not both"),
+        (Some(f), None) => Subset::Fraction(f),
+        (None, Some(n)) => Subset::Cases(n),
+        (None, None) => Subset::All,
+    };
+    Ok(TrainOptions {
+        model,
+        training,
+        data: args.data.clone(),
+        fold: args.fold,
+        subset,
+        out: args.out.clone(),
+        resume: args.resume,
+        init_from: args.init_from.clone(),
+    })
+}
+
+fn device_kind(requested: Option<DeviceKind>) -> anyhow::Result<(DeviceKind, String)> {
+    let choice = choose_device(requested).map_err(anyhow::Error::msg)?;
+    Ok((choice.kind, choice.reason))
+}
+
+/// `mvl train`.
+pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let options = train_options(&args)?;
+    let (kind, reason) = device_kind(args.device)?;
+    output.line(format!("device: {reason}"));
+    let (summary, lines) = dispatch_autodiff(kind, TrainJob(options))?;
+    lines.into_iter().for_each(|l| output.line(l));
+    output.line(format!(
+        "best validation Dice {:.4} after {} epoch(s){}; run folder {}",
+        summary.best_val_dice,
+        summary.epochs_completed,
+        if summary.stopped { " (stopped)" } else { "" },
+        args.out.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mvl cv`: every fold of every preset, then a summary per preset.
+pub fn cv(
+    output: &mut Output,
+    configs: Vec<PathBuf>,
+    args: TrainArgs,
+    folds: usize,
+) -> anyhow::Result<ExitCode> {
+    let (kind, reason) = device_kind(args.device)?;
+    output.line(format!("device: {reason}"));
+    let mut summary_lines = Vec::new();
+    for config in &configs {
+        let name = config
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut dices = Vec::new();
+        for fold in 0..folds {
+            let run = args.out.join(&name).join(format!("fold{fold}"));
+            let fold_args = TrainArgs {
+                config: config.clone(),
+                fold,
+                out: run.clone(),
+                ..clone_args(&args)
+            };
+            let options = train_options(&fold_args)?;
+            let (summary, _) = dispatch_autodiff(kind, TrainJob(options))?;
+            output.line(format!(
+                "{name} fold {fold}: best val Dice {:.4} ({})",
+                summary.best_val_dice,
+                run.display()
+            ));
+            dices.push(summary.best_val_dice);
+        }
+        let stats = crate::metrics::mean_sd(&dices);
+        summary_lines.push(format!(
+            "{name:<24} val Dice {:.4} ± {:.4} over {} folds",
+            stats.mean,
+            stats.sd,
+            dices.len()
+        ));
+    }
+    output.line("");
+    summary_lines.into_iter().for_each(|l| output.line(l));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clone_args(args: &TrainArgs) -> TrainArgs {
+    TrainArgs {
+        config: args.config.clone(),
+        data: args.data.clone(),
+        fold: args.fold,
+        fraction: args.fraction,
+        cases: args.cases,
+        out: args.out.clone(),
+        resume: args.resume,
+        epochs: args.epochs,
+        seed: args.seed,
+        llm: args.llm.clone(),
+        layer: args.layer,
+        init_from: args.init_from.clone(),
+        device: args.device,
+    }
+}
+
+struct EvalJob {
+    run: PathBuf,
+    split: String,
+    tolerance_mm: f64,
+}
+
+impl BackendJob for EvalJob {
+    type Output = anyhow::Result<EvalReport>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        Ok(train::evaluate_run::<B>(
+            &self.run,
+            &self.split,
+            self.tolerance_mm,
+            &device,
+        )?)
+    }
+}
+
+/// `mvl eval`.
+pub fn eval(
+    output: &mut Output,
+    run: PathBuf,
+    split: String,
+    tolerance_mm: f64,
+    device: Option<DeviceKind>,
+) -> anyhow::Result<ExitCode> {
+    let (kind, reason) = device_kind(device)?;
+    output.line(format!("device: {reason}"));
+    let report = dispatch(
+        kind,
+        EvalJob {
+            run: run.clone(),
+            split: split.clone(),
+            tolerance_mm,
+        },
+    )?;
+    output.line(format!("LLM weights: {}", report.llm_weights));
+    output.line(format!(
+        "{:<16} {:>5} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "case", "class", "Dice", "Jaccard", "sens", "spec", "HD95 mm", "NSD"
+    ));
+    let show = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"));
+    for row in &report.rows {
+        output.line(format!(
+            "{:<16} {:>5} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+            row.case,
+            row.class,
+            show(row.dice),
+            show(row.jaccard),
+            show(row.sensitivity),
+            show(row.specificity),
+            show(row.hd95_mm),
+            show(row.nsd)
+        ));
+    }
+    for metric in train::evaluate::METRICS_PUBLIC {
+        let values: Vec<f64> = report.rows.iter().filter_map(|r| r.metric(metric)).collect();
+        let stats = crate::metrics::mean_sd(&values);
+        output.line(format!(
+            "mean {metric:<12} {:.4} ± {:.4} (n = {})",
+            stats.mean, stats.sd, stats.count
+        ));
+    }
+    output.line(format!(
+        "wrote {} and .csv",
+        run.join(format!("eval_{split}.json")).display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_report(path: &Path) -> anyhow::Result<EvalReport> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (run `mvl eval` first)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not an evaluation report", path.display()))
+}
+
+/// `mvl compare`.
+pub fn compare(
+    output: &mut Output,
+    run_a: PathBuf,
+    run_b: PathBuf,
+    split: String,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let name = format!("eval_{split}.json");
+    let (a, b) = (read_report(&run_a.join(&name))?, read_report(&run_b.join(&name))?);
+    let rows = train::compare_runs(&a, &b);
+    if json {
+        output.json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output.line(format!(
+        "A = {} (LLM weights: {})",
+        run_a.display(),
+        a.llm_weights
+    ));
+    output.line(format!(
+        "B = {} (LLM weights: {})",
+        run_b.display(),
+        b.llm_weights
+    ));
+    output.line(format!(
+        "{:>5} {:<12} {:>4} {:>18} {:>18} {:>10} {:>10}",
+        "class", "metric", "n", "A mean ± SD", "B mean ± SD", "t-test p", "Wilcoxon p"
+    ));
+    let p = |v: Option<f64>| {
+        v.map_or_else(
+            || "—".to_string(),
+            |p| format!("{p:.4}{}", if p < 0.05 { "*" } else { "" }),
+        )
+    };
+    for row in rows {
+        output.line(format!(
+            "{:>5} {:<12} {:>4} {:>18} {:>18} {:>10} {:>10}",
+            row.class,
+            row.metric,
+            row.cases,
+            format!("{:.4} ± {:.4}", row.a_mean, row.a_sd),
+            format!("{:.4} ± {:.4}", row.b_mean, row.b_sd),
+            p(row.t_test_p),
+            p(row.wilcoxon_p)
+        ));
+    }
+    output.line("* p < 0.05 (paired, two-tailed)");
+    Ok(ExitCode::SUCCESS)
+}

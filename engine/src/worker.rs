@@ -1,0 +1,292 @@
+//! The background worker: one named thread that owns the model and the device. The app sends
+//! commands (start, stop, resume training; predict; capture activations) over a bounded channel
+//! and receives events over another; after each event the worker calls the waker the app gave
+//! it (which calls `request_repaint`). Large results travel as `Arc`.
+//!
+//! Stop is a shared flag rather than a queued command, so it takes effect within one training
+//! step even while the worker is busy.
+
+use crate::checkpoint::load_checkpoint;
+use crate::device::{AutodiffJob, BackendJob, DeviceKind, dispatch, dispatch_autodiff};
+use crate::infer::{self, ActivationMap, Prediction, Reduction};
+use crate::train::{TrainEvent, TrainOptions, TrainSummary, train};
+use crate::volume::read_nifti;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+/// Commands queued at most; more are refused as "busy".
+const COMMAND_CAPACITY: usize = 16;
+/// Events buffered for the UI; progress events beyond this are dropped, others wait.
+const EVENT_CAPACITY: usize = 1024;
+
+/// What the app asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Train (set `resume` to continue a run).
+    StartTraining(Box<TrainOptions>),
+    /// Predict a scan with a checkpoint.
+    Predict {
+        /// Checkpoint folder.
+        checkpoint: PathBuf,
+        /// The scan.
+        input: PathBuf,
+    },
+    /// Activation maps of a scan.
+    CaptureActivations {
+        /// Checkpoint folder.
+        checkpoint: PathBuf,
+        /// The scan.
+        input: PathBuf,
+        /// (block, head) of the attention map.
+        attention: (usize, usize),
+        /// Channel reduction.
+        reduction: Reduction,
+    },
+    /// End the worker.
+    Shutdown,
+}
+
+/// What the worker reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A training event.
+    Training(TrainEvent),
+    /// Training ended normally or by a stop request.
+    TrainingDone(TrainSummary),
+    /// A prediction, in the scan's geometry.
+    Predicted {
+        /// The scan.
+        input: PathBuf,
+        /// Label and probabilities.
+        prediction: Arc<Prediction>,
+        /// LLM weights of the checkpoint.
+        llm_weights: String,
+    },
+    /// Activation maps, in the scan's geometry.
+    Activations {
+        /// The scan.
+        input: PathBuf,
+        /// The maps.
+        maps: Arc<Vec<ActivationMap>>,
+    },
+    /// A command failed; the message says what and how to fix it.
+    Failed(String),
+}
+
+/// Errors sending to the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The queue is full.
+    #[error("the worker is busy; try again when the current job ends")]
+    Busy,
+    /// The worker thread has ended.
+    #[error("the worker has stopped")]
+    Gone,
+    /// The thread could not be started.
+    #[error("cannot start the worker thread: {0}")]
+    Spawn(String),
+}
+
+/// The app's handle on the worker.
+pub struct Worker {
+    commands: SyncSender<Command>,
+    events: Receiver<Event>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+struct Emitter {
+    events: SyncSender<Event>,
+    waker: Waker,
+}
+
+impl Emitter {
+    fn emit(&self, event: Event) {
+        let progress = matches!(event, Event::Training(TrainEvent::Progress { .. }));
+        let sent = if progress {
+            // Progress is dropped rather than stalling training when the UI lags.
+            !matches!(self.events.try_send(event), Err(TrySendError::Disconnected(_)))
+        } else {
+            self.events.send(event).is_ok()
+        };
+        if sent {
+            (self.waker)();
+        }
+    }
+}
+
+impl Worker {
+    /// Starts the worker on `device`; `waker` is called after every event.
+    pub fn spawn(device: DeviceKind, waker: impl Fn() + Send + Sync + 'static) -> Result<Self, WorkerError> {
+        let (command_sender, commands) = sync_channel::<Command>(COMMAND_CAPACITY);
+        let (event_sender, events) = sync_channel::<Event>(EVENT_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker_stop = stop.clone();
+        let emitter = Emitter {
+            events: event_sender,
+            waker: Arc::new(waker),
+        };
+        let thread = std::thread::Builder::new()
+            .name("mvl-worker".into())
+            .spawn(move || {
+                while let Ok(command) = commands.recv() {
+                    if matches!(command, Command::Shutdown) {
+                        break;
+                    }
+                    worker_stop.store(false, Ordering::Relaxed);
+                    handle(command, device, &worker_stop, &emitter);
+                }
+            })
+            .map_err(|e| WorkerError::Spawn(e.to_string()))?;
+        Ok(Self {
+            commands: command_sender,
+            events,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a command.
+    pub fn send(&self, command: Command) -> Result<(), WorkerError> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => WorkerError::Busy,
+            TrySendError::Disconnected(_) => WorkerError::Gone,
+        })
+    }
+
+    /// Asks a running training to stop after the current step (a usable `last/` is written).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The next event, if any.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = self.commands.try_send(Command::Shutdown);
+        // Events are no longer read: drain so a blocked send cannot keep the thread alive.
+        while self.events.try_recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct TrainingJob<'a> {
+    options: TrainOptions,
+    stop: &'a AtomicBool,
+    emitter: &'a Emitter,
+}
+
+impl AutodiffJob for TrainingJob<'_> {
+    type Output = Result<TrainSummary, String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let emitter = self.emitter;
+        let mut on_event = |event: TrainEvent| emitter.emit(Event::Training(event));
+        train::<B>(&self.options, &device, self.stop, &mut on_event).map_err(|e| e.to_string())
+    }
+}
+
+struct InferJob(Command);
+
+impl BackendJob for InferJob {
+    type Output = Result<Event, String>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        match self.0 {
+            Command::Predict { checkpoint, input } => {
+                let loaded = load_checkpoint::<B>(&checkpoint, None, &device).map_err(|e| e.to_string())?;
+                let image = read_nifti(&input).map_err(|e| e.to_string())?;
+                let spec = loaded
+                    .meta
+                    .preprocessing
+                    .clone()
+                    .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
+                let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)
+                    .map_err(|e| e.to_string())?;
+                Ok(Event::Predicted {
+                    input,
+                    prediction: Arc::new(prediction),
+                    llm_weights: loaded.meta.llm_weights,
+                })
+            }
+            Command::CaptureActivations {
+                checkpoint,
+                input,
+                attention,
+                reduction,
+            } => {
+                let loaded = load_checkpoint::<B>(&checkpoint, None, &device).map_err(|e| e.to_string())?;
+                let image = read_nifti(&input).map_err(|e| e.to_string())?;
+                let spec = loaded
+                    .meta
+                    .preprocessing
+                    .clone()
+                    .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
+                let maps = infer::activation_maps(
+                    &loaded.model,
+                    &loaded.config,
+                    &spec,
+                    &image.volume,
+                    attention,
+                    reduction,
+                    &device,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(Event::Activations {
+                    input,
+                    maps: Arc::new(maps),
+                })
+            }
+            other => Err(format!("not an inference command: {other:?}")),
+        }
+    }
+}
+
+fn handle(command: Command, device: DeviceKind, stop: &AtomicBool, emitter: &Emitter) {
+    // A panic inside burn (e.g. out of device memory) must not take the app down with it.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
+        Command::StartTraining(options) => dispatch_autodiff(
+            device,
+            TrainingJob {
+                options: *options,
+                stop,
+                emitter,
+            },
+        )
+        .map(Event::TrainingDone),
+        other => dispatch(device, InferJob(other)),
+    }));
+    let event = match outcome {
+        Ok(Ok(event)) => event,
+        Ok(Err(message)) => Event::Failed(message),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown error".into());
+            Event::Failed(format!(
+                "the computation failed: {text} (out of memory? try a smaller batch or the CPU)"
+            ))
+        }
+    };
+    emitter.emit(event);
+}
+
+#[cfg(test)]
+mod tests;
