@@ -230,14 +230,14 @@ impl ModelConfig {
             || self
                 .image_size
                 .iter()
-                .any(|n| *n == 0 || n % self.patch_size != 0)
+                .any(|n| *n == 0 || !n.is_multiple_of(self.patch_size))
         {
             return invalid(format!(
                 "image_size {:?} must be a multiple of patch_size {}",
                 self.image_size, self.patch_size
             ));
         }
-        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return invalid(format!(
                 "embed_dim {} must be divisible by num_heads {}",
                 self.embed_dim, self.num_heads
@@ -256,8 +256,8 @@ impl ModelConfig {
             let llm = &self.llm;
             if llm.heads == 0
                 || llm.kv_heads == 0
-                || llm.hidden % llm.heads != 0
-                || llm.heads % llm.kv_heads != 0
+                || !llm.hidden.is_multiple_of(llm.heads)
+                || !llm.heads.is_multiple_of(llm.kv_heads)
             {
                 return invalid(format!(
                     "LLM hidden {} / heads {} / kv_heads {}: hidden must divide by heads and heads by kv_heads",

@@ -213,8 +213,8 @@ pub fn read_hf_config(dir: &Path) -> Result<HfLlamaConfig, WeightsError> {
     };
     if config.heads == 0
         || config.kv_heads == 0
-        || config.hidden % config.heads != 0
-        || config.heads % config.kv_heads != 0
+        || !config.hidden.is_multiple_of(config.heads)
+        || !config.heads.is_multiple_of(config.kv_heads)
     {
         return Err(not_llama(format!(
             "hidden_size {} / heads {} / kv_heads {} do not divide",
