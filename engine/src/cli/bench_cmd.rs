@@ -69,8 +69,11 @@ pub fn bench(output: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCode> {
 
 fn text_report(output: &mut Output, report: &BenchReport) {
     output.line(format!(
-        "preset        {} ({} tokens, batch {}, {:?})",
-        report.preset, report.tokens, report.batch, report.dtype
+        "preset        {} ({} tokens, batch {}, {})",
+        report.preset,
+        report.tokens,
+        report.batch,
+        report.dtype.as_str()
     ));
     output.line(format!("device        {}", report.device_detail));
     output.line(format!("LLM weights   {}", report.llm_weights));
