@@ -82,9 +82,14 @@ pub fn case_list_ui(
         let review = sheet.review_mut(&case.id);
         ui.horizontal_wrapped(|ui| {
             for state in ReviewState::ALL {
-                ui.radio_value(&mut review.state, state, state.name());
+                if ui.radio_value(&mut review.state, state, state.name()).changed() {
+                    review.reviewed_at = Some(crate::sidecar::now_utc());
+                }
             }
         });
+        if let Some(time) = &review.reviewed_at {
+            ui.weak(format!("set {time}"));
+        }
         ui.add(
             egui::TextEdit::multiline(&mut review.comment)
                 .hint_text("Comment")

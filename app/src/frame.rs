@@ -15,6 +15,7 @@ impl Studio {
     /// Draws the whole app into `ui` and applies what the user asked for.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.poll();
+        self.edit_frame(ui.ctx());
         let mut commands = read_shortcuts(ui.ctx());
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui, &mut commands));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
@@ -27,6 +28,12 @@ impl Studio {
                 .as_ref()
                 .map(|s| s.label_names.clone())
                 .unwrap_or_default();
+            let has_ground_truth_file = self
+                .selected
+                .and_then(|i| self.source.as_ref()?.cases.get(i)?.ground_truth.as_ref())
+                .is_some();
+            let writing = self.edit.is_writing();
+            let brush = &mut self.edit.brush;
             egui::Panel::right("controls")
                 .default_size(SIDE_PANEL_WIDTH)
                 .show(ui, |ui| {
@@ -39,12 +46,26 @@ impl Studio {
                             &label_names,
                             &mut commands,
                         );
+                        ui.separator();
+                        let context = crate::annotation_ui::PanelContext {
+                            label_names: &label_names,
+                            has_ground_truth_file,
+                            writing,
+                        };
+                        crate::annotation_ui::annotation_panel_ui(ui, view, brush, &context, &mut commands);
                     });
                 });
         }
         let busy = self.is_busy();
         egui::CentralPanel::default().show(ui, |ui| match &mut self.view {
-            Some(view) => views_ui(ui, &mut self.views, view, &self.settings.overlays, &mut commands),
+            Some(view) => views_ui(
+                ui,
+                &mut self.views,
+                view,
+                &self.settings.overlays,
+                &self.edit.brush,
+                &mut commands,
+            ),
             None if busy => {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -57,6 +78,7 @@ impl Studio {
             }
         });
         help_window(ui.ctx(), &mut self.show_help);
+        crate::annotation_ui::confirm_ui(ui.ctx(), self.edit.confirm.as_ref(), &mut commands);
         for command in commands {
             self.apply(command);
         }

@@ -4,11 +4,17 @@
 //! Rendering ([`slice_view`], [`render`], [`export`]) is pure and tested against hand-computed
 //! pixels; the UI modules draw from [`studio::Studio`]'s state and send [`studio::Command`]s.
 
+pub mod annotation;
+pub mod annotation_ui;
+pub mod brush;
 pub mod case_list;
 pub mod controls;
 pub mod dialogs;
+pub mod editing;
 pub mod export;
 mod frame;
+pub mod interpolate;
+pub mod label_io;
 pub mod loader;
 pub mod overlays;
 pub mod plane;
@@ -16,11 +22,15 @@ pub mod render;
 pub mod review;
 pub mod settings;
 pub mod shortcuts;
+pub mod sidecar;
 pub mod slice_view;
 pub mod source;
 pub mod studio;
+pub mod undo;
 pub mod views;
 
+#[cfg(test)]
+mod annotation_ui_tests;
 #[cfg(test)]
 mod ui_tests;
 

@@ -4,7 +4,7 @@
 
 use crate::render::{Window, percentile_window};
 use crate::source::{OpenRequest, Source, open};
-use engine::volume::{Volume, read_nifti, reorient_to_canonical};
+use engine::volume::{Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +31,10 @@ pub struct LoadedCase {
     pub label_values: BTreeSet<u32>,
     /// Problems that did not stop loading (e.g. a label on another grid), to show once.
     pub warnings: Vec<String>,
+    /// The scan's header as stored: edited labels are written with it.
+    pub scan_header: NiftiHeader,
+    /// The scan's own grid (before reorientation to RAS+): edited labels are mapped back to it.
+    pub scan_grid: Geometry,
 }
 
 /// Work for the loader thread.
@@ -153,7 +157,9 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         .cases
         .get(index)
         .ok_or_else(|| anyhow::anyhow!("case {index} does not exist in {}", source.name))?;
-    let image = read_nifti(&entry.image)?.volume;
+    let scan = read_nifti(&entry.image)?;
+    let (scan_header, image) = (scan.header, scan.volume);
+    let scan_grid = image.geometry();
     if image.shape().contains(&0) {
         anyhow::bail!(
             "{}: the image has no voxels (shape {:?})",
@@ -209,6 +215,8 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         focus,
         label_values,
         warnings,
+        scan_header,
+        scan_grid,
     })
 }
 

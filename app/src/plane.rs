@@ -23,6 +23,8 @@ pub struct TextureKey {
     pub window: Window,
     /// The overlay settings.
     pub overlays: OverlaySettings,
+    /// The edit generation of the label in this view (bumped when an edit touches its slice).
+    pub label_generation: u64,
 }
 
 /// One view's zoom, pan and cached texture.

@@ -1,5 +1,5 @@
-//! Review state of a task's cases: a verdict and a comment per case. Kept in memory in a shape
-//! that serialises as-is, so it can be saved as a sidecar file next to the task later.
+//! Review state of a task's cases: a verdict, a comment and a time per case. Kept in memory in a
+//! shape that serialises as-is; [`crate::sidecar`] saves it as `reviews.json` in the task.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +57,8 @@ pub struct CaseReview {
     pub state: ReviewState,
     /// Free text, e.g. where the error is.
     pub comment: String,
+    /// When the verdict was last set (ISO 8601 UTC), if ever.
+    pub reviewed_at: Option<String>,
 }
 
 /// Format version written into the sidecar, for whoever reads it later.
@@ -101,6 +103,13 @@ impl ReviewSheet {
     /// The review of a case, created on first use.
     pub fn review_mut(&mut self, id: &str) -> &mut CaseReview {
         self.cases.entry(id.to_string()).or_default()
+    }
+
+    /// Sets a case's verdict and stamps the time.
+    pub fn set_state(&mut self, id: &str, state: ReviewState) {
+        let review = self.review_mut(id);
+        review.state = state;
+        review.reviewed_at = Some(crate::sidecar::now_utc());
     }
 }
 

@@ -1,5 +1,7 @@
 //! Keyboard shortcuts: one table drives both the key handling and the help window (F1).
 
+use crate::brush::Tool;
+use crate::editing::EditCommand;
 use crate::slice_view::Axis;
 use crate::studio::Command;
 use eframe::egui::{self, Key, Modifiers};
@@ -60,6 +62,48 @@ pub const SHORTCUTS: &[Shortcut] = &[
     shortcut(Key::N, "Next case in the list", || Command::StepCase(1)),
     shortcut(Key::P, "Previous case in the list", || Command::StepCase(-1)),
     shortcut(Key::R, "Reset zoom and pan", || Command::ResetZoom),
+    shortcut(Key::B, "Brush (again: navigate)", || {
+        Command::Edit(EditCommand::ToggleTool(Tool::Brush))
+    }),
+    shortcut(Key::E, "Eraser (again: navigate)", || {
+        Command::Edit(EditCommand::ToggleTool(Tool::Eraser))
+    }),
+    shortcut(Key::OpenBracket, "Smaller brush", || {
+        Command::Edit(EditCommand::ResizeBrush(-1))
+    }),
+    shortcut(Key::CloseBracket, "Larger brush", || {
+        Command::Edit(EditCommand::ResizeBrush(1))
+    }),
+    // Before Ctrl+Z: egui lets Ctrl+Z match with Shift held too, and the first match wins.
+    // Undo and redo are not global: a text field being edited keeps its own undo.
+    Shortcut {
+        modifiers: Modifiers::COMMAND.plus(Modifiers::SHIFT),
+        key: Key::Z,
+        global: false,
+        description: "Redo",
+        command: || Command::Edit(EditCommand::Redo),
+    },
+    Shortcut {
+        modifiers: Modifiers::COMMAND,
+        key: Key::Z,
+        global: false,
+        description: "Undo",
+        command: || Command::Edit(EditCommand::Undo),
+    },
+    Shortcut {
+        modifiers: Modifiers::COMMAND,
+        key: Key::Y,
+        global: false,
+        description: "Redo",
+        command: || Command::Edit(EditCommand::Redo),
+    },
+    Shortcut {
+        modifiers: Modifiers::COMMAND,
+        key: Key::S,
+        global: true,
+        description: "Save the label (to labelsCorrected)",
+        command: || Command::Edit(EditCommand::Save),
+    },
     Shortcut {
         modifiers: Modifiers::COMMAND,
         key: Key::E,
@@ -91,6 +135,7 @@ pub const MOUSE_ACTIONS: &[(&str, &str)] = &[
     ("Drag (left or middle)", "Pan"),
     ("Right-drag", "Window (left/right) and level (up/down)"),
     ("Double-click", "Maximise the view, or show all again"),
+    ("Drag with brush / eraser", "Paint / erase (middle-drag pans)"),
 ];
 
 /// Consumes this frame's shortcut keys and returns their commands. Plain-key shortcuts are left

@@ -49,6 +49,8 @@ pub enum Command {
     ExportPng(PathBuf),
     /// Show or hide the shortcut help.
     ToggleHelp,
+    /// An annotation command.
+    Edit(crate::editing::EditCommand),
 }
 
 /// The case on screen and how it is being looked at.
@@ -63,6 +65,8 @@ pub struct CaseView {
     pub window: Window,
     /// The preset the window came from (`None` once adjusted by hand).
     pub preset: Option<WindowPreset>,
+    /// Label edits and their undo history.
+    pub edit: crate::annotation::EditSession,
 }
 
 /// A message for the status line.
@@ -79,7 +83,7 @@ pub struct Studio {
     /// Remembered between runs.
     pub settings: Settings,
     loader: Loader,
-    ctx: egui::Context,
+    pub(crate) ctx: egui::Context,
     /// The open task or scan.
     pub source: Option<Arc<Source>>,
     /// The request being opened, while the loader works on it.
@@ -104,6 +108,8 @@ pub struct Studio {
     /// Whether the shortcut help is open.
     pub show_help: bool,
     dialog: Option<mpsc::Receiver<Option<DialogAnswer>>>,
+    /// Brush settings, label writes, open questions and the review sidecar.
+    pub edit: crate::editing::EditState,
 }
 
 impl Studio {
@@ -127,6 +133,7 @@ impl Studio {
             notice: None,
             show_help: false,
             dialog: None,
+            edit: crate::editing::EditState::default(),
         };
         studio.apply(Command::Open(request));
         studio
@@ -134,7 +141,10 @@ impl Studio {
 
     /// Whether a task, case or dialog is still on its way.
     pub fn is_busy(&self) -> bool {
-        self.opening.is_some() || self.loading_case.is_some() || self.dialog.is_some()
+        self.opening.is_some()
+            || self.loading_case.is_some()
+            || self.dialog.is_some()
+            || self.edit.is_writing()
     }
 
     /// The review sheet of the open source.
@@ -161,6 +171,7 @@ impl Studio {
                     self.source = Some(source);
                     self.selected = None;
                     self.filter = CaseFilter::default();
+                    self.open_reviews();
                     self.apply(Command::SelectCase(0));
                 }
                 LoadEvent::Opened(Err(message)) => {
@@ -231,7 +242,9 @@ impl Studio {
             ticket,
             window,
             preset,
+            edit: crate::annotation::EditSession::default(),
         });
+        self.offer_autosave();
     }
 
     /// Stores the current case's window so it comes back when the case is shown again.
@@ -252,6 +265,9 @@ impl Studio {
 
     /// Carries out one command.
     pub fn apply(&mut self, command: Command) {
+        if self.intercept_unsaved(&command) {
+            return;
+        }
         match command {
             Command::Open(request) => match self.loader.send(LoadCommand::Open(request.clone())) {
                 Ok(()) => self.opening = Some(request),
@@ -311,6 +327,7 @@ impl Studio {
             Command::ResetZoom => self.views.reset_zoom(),
             Command::ExportPng(path) => self.export_png(path),
             Command::ToggleHelp => self.show_help = !self.show_help,
+            Command::Edit(command) => self.apply_edit(command),
         }
     }
 

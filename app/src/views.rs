@@ -3,6 +3,7 @@
 //! drag pans, right-drag changes window/level, double-click maximises. Each view's texture is
 //! cached by the inputs it was made from and uploaded again only when they change.
 
+use crate::brush::{BrushSettings, Tool};
 use crate::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, step_index, wheel_lines};
 use crate::render::{
     FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
@@ -73,13 +74,17 @@ pub fn views_ui(
     state: &mut ViewsState,
     view: &mut CaseView,
     overlays: &OverlaySettings,
+    brush: &BrushSettings,
     commands: &mut Vec<Command>,
 ) {
     let full = ui.available_rect_before_wrap();
     ui.allocate_rect(full, Sense::hover());
     state.hover = None;
+    if !ui.input(|i| i.pointer.primary_down()) {
+        view.edit.end_stroke();
+    }
     if let Some(axis) = state.maximised {
-        plane_ui(ui, full, axis, state, view, overlays, commands);
+        plane_ui(ui, full, axis, state, view, overlays, brush, commands);
         return;
     }
     let half = vec2((full.width() - GAP) / 2.0, (full.height() - GAP) / 2.0);
@@ -94,13 +99,17 @@ pub fn views_ui(
             .into_iter()
             .zip([quadrant(0.0, 0.0), quadrant(1.0, 0.0), quadrant(0.0, 1.0)])
     {
-        plane_ui(ui, rect, axis, state, view, overlays, commands);
+        plane_ui(ui, rect, axis, state, view, overlays, brush, commands);
     }
     ui.scope_builder(UiBuilder::new().max_rect(quadrant(1.0, 1.0).shrink(6.0)), |ui| {
         info_ui(ui, view, overlays);
     });
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one view needs all of these; a struct would only rename them"
+)]
 fn plane_ui(
     ui: &mut egui::Ui,
     rect: Rect,
@@ -108,6 +117,7 @@ fn plane_ui(
     state: &mut ViewsState,
     view: &mut CaseView,
     overlays: &OverlaySettings,
+    brush: &BrushSettings,
     commands: &mut Vec<Command>,
 ) {
     let shape = view.case.image.shape();
@@ -155,6 +165,7 @@ fn plane_ui(
         slice: view.crosshair[normal],
         window: view.window,
         overlays: overlays.clone(),
+        label_generation: view.edit.view_generation[axis.index()],
     };
     let layers = SliceLayers {
         image: &view.case.image,
@@ -217,7 +228,36 @@ fn plane_ui(
         .hover_pos()
         .or(response.interact_pointer_pos())
         .and_then(|pos| pixel_under(image_rect, pixels, pos));
-    if response.clicked()
+    // With the brush or eraser, the primary button paints instead of moving and panning.
+    let painting = brush.tool != Tool::Navigate;
+    if painting {
+        if response.is_pointer_button_down_on()
+            && ui.input(|i| i.pointer.primary_down())
+            && let Some(pixel) = pointer_pixel
+        {
+            let voxel = voxel_at_pixel(shape, axis, view.crosshair[normal], pixel);
+            let crosshair = view.crosshair;
+            view.edit.paint_to(&mut view.case, brush, axis, voxel, crosshair);
+            state.active = axis;
+        }
+        if let Some(pixel) = response
+            .hover_pos()
+            .and_then(|p| pixel_under(image_rect, pixels, p))
+        {
+            let points_per_mm = image_rect.width() / size_mm[0].max(f32::MIN_POSITIVE);
+            let colour = match brush.tool {
+                Tool::Eraser => Color32::WHITE,
+                _ => crate::render::label_colour(brush.label),
+            };
+            painter.circle_stroke(
+                pixel_centre(image_rect, pixels, pixel),
+                brush.radius_mm as f32 * points_per_mm,
+                Stroke::new(1.5, colour),
+            );
+        }
+    }
+    if !painting
+        && response.clicked()
         && let Some(pixel) = pointer_pixel
     {
         view.crosshair = voxel_at_pixel(shape, axis, view.crosshair[normal], pixel);
@@ -225,10 +265,12 @@ fn plane_ui(
     if response.clicked() || response.dragged() {
         state.active = axis;
     }
-    if response.double_clicked() {
+    if response.double_clicked() && !painting {
         commands.push(Command::ToggleMaximise(axis));
     }
-    if response.dragged_by(PointerButton::Primary) || response.dragged_by(PointerButton::Middle) {
+    if (response.dragged_by(PointerButton::Primary) && !painting)
+        || response.dragged_by(PointerButton::Middle)
+    {
         plane.pan += response.drag_delta();
     }
     if response.dragged_by(PointerButton::Secondary) {
