@@ -1,6 +1,10 @@
 //! MedVisionLlama Studio, the review viewer: a task's cases with their review state, three linked
 //! planes with window/level, and ground-truth / prediction / difference overlays.
 //!
+//! Annotation: [`brush`] (mm brush and eraser), [`interpolate`] (fill between slices), [`undo`],
+//! [`annotation`] (the edit session), [`editing`] (commands, saving, autosave, questions),
+//! [`label_io`] (saving in the scan's own geometry) and [`sidecar`] (`reviews.json`).
+//!
 //! Rendering ([`slice_view`], [`render`], [`export`]) is pure and tested against hand-computed
 //! pixels; the UI modules draw from [`studio::Studio`]'s state and send [`studio::Command`]s.
 
