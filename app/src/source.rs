@@ -170,7 +170,7 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
 }
 
 fn open_scan(path: &Path, request: &OpenRequest) -> Source {
-    let id = scan_id(path);
+    let id = engine::data::case_id(path);
     Source {
         request: request.clone(),
         name: id.clone(),
@@ -183,18 +183,6 @@ fn open_scan(path: &Path, request: &OpenRequest) -> Source {
         label_names: BTreeMap::new(),
         is_ct: None,
     }
-}
-
-/// The file name without `.nii.gz` / `.nii`.
-fn scan_id(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    name.strip_suffix(".nii.gz")
-        .or_else(|| name.strip_suffix(".nii"))
-        .unwrap_or(&name)
-        .to_string()
 }
 
 #[cfg(test)]

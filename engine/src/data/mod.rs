@@ -6,7 +6,7 @@ mod phantom;
 mod preprocess;
 mod splits;
 
-pub use msd::{Case, CaseReport, Task, TaskReport, check_task, open_task};
+pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task};
 pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{
     CtStatistics, PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase,
