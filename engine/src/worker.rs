@@ -209,13 +209,7 @@ impl BackendJob for InferJob {
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         match self.0 {
             Command::Predict { checkpoint, input } => {
-                let loaded = load_checkpoint::<B>(&checkpoint, None, &device).map_err(|e| e.to_string())?;
-                let image = read_nifti(&input).map_err(|e| e.to_string())?;
-                let spec = loaded
-                    .meta
-                    .preprocessing
-                    .clone()
-                    .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
+                let (loaded, image, spec) = open_case::<B>(&checkpoint, &input, &device)?;
                 let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)
                     .map_err(|e| e.to_string())?;
                 Ok(Event::Predicted {
@@ -230,13 +224,7 @@ impl BackendJob for InferJob {
                 attention,
                 reduction,
             } => {
-                let loaded = load_checkpoint::<B>(&checkpoint, None, &device).map_err(|e| e.to_string())?;
-                let image = read_nifti(&input).map_err(|e| e.to_string())?;
-                let spec = loaded
-                    .meta
-                    .preprocessing
-                    .clone()
-                    .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
+                let (loaded, image, spec) = open_case::<B>(&checkpoint, &input, &device)?;
                 let maps = infer::activation_maps(
                     &loaded.model,
                     &loaded.config,
@@ -255,6 +243,29 @@ impl BackendJob for InferJob {
             other => Err(format!("not an inference command: {other:?}")),
         }
     }
+}
+
+/// A checkpoint, a scan, and the preprocessing to prepare the scan with.
+fn open_case<B: Backend>(
+    checkpoint: &std::path::Path,
+    input: &std::path::Path,
+    device: &B::Device,
+) -> Result<
+    (
+        crate::checkpoint::LoadedCheckpoint<B>,
+        crate::volume::NiftiImage,
+        crate::checkpoint::PreprocessingSpec,
+    ),
+    String,
+> {
+    let loaded = load_checkpoint::<B>(checkpoint, None, device).map_err(|e| e.to_string())?;
+    let image = read_nifti(input).map_err(|e| e.to_string())?;
+    let spec = loaded
+        .meta
+        .preprocessing
+        .clone()
+        .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
+    Ok((loaded, image, spec))
 }
 
 fn handle(command: Command, device: DeviceKind, stop: &AtomicBool, emitter: &Emitter) {

@@ -15,7 +15,7 @@ pub struct BenchArgs {
     #[arg(long)]
     config: PathBuf,
     /// cpu or cuda.
-    #[arg(long, value_parser = parse_device)]
+    #[arg(long, value_parser = crate::device::parse_device)]
     device: DeviceKind,
     /// Samples per batch.
     #[arg(long, default_value_t = 4)]
@@ -38,15 +38,6 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-}
-
-/// Parses "cpu" or "cuda".
-fn parse_device(text: &str) -> Result<DeviceKind, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "cpu" => Ok(DeviceKind::Cpu),
-        "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-        other => Err(format!("{other:?}: the device is cpu or cuda")),
-    }
 }
 
 /// `mvl bench`.

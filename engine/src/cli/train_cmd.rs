@@ -281,7 +281,7 @@ pub fn eval(
             show(row.nsd)
         ));
     }
-    for metric in train::evaluate::METRICS_PUBLIC {
+    for metric in train::evaluate::METRICS {
         let values: Vec<f64> = report.rows.iter().filter_map(|r| r.metric(metric)).collect();
         let stats = crate::metrics::mean_sd(&values);
         output.line(format!(

@@ -223,6 +223,3 @@ pub fn compare_runs(a: &EvalReport, b: &EvalReport) -> Vec<CompareRow> {
     }
     out
 }
-
-/// The metric names for reports outside this module.
-pub const METRICS_PUBLIC: [&str; 6] = METRICS;
