@@ -1,10 +1,11 @@
 //! The background worker: one named thread that owns the model and the device. The app sends
-//! commands (start, stop, resume training; predict; capture activations) over a bounded channel
+//! commands (start, stop, resume training; predict one scan or many cases into label files;
+//! capture activations) over a bounded channel
 //! and receives events over another; after each event the worker calls the waker the app gave
 //! it (which calls `request_repaint`). Large results travel as `Arc`.
 //!
 //! Stop is a shared flag rather than a queued command, so it takes effect within one training
-//! step even while the worker is busy.
+//! step (or between two cases of a prediction job) even while the worker is busy.
 
 use crate::checkpoint::load_checkpoint;
 use crate::device::{AutodiffJob, BackendJob, DeviceKind, dispatch, dispatch_autodiff};
@@ -34,6 +35,15 @@ pub enum Command {
         /// The scan.
         input: PathBuf,
     },
+    /// Predict many cases with one checkpoint, writing each label file and scoring it (and the
+    /// file it replaces) against the case's ground truth. Reports `CasePredicted` per case,
+    /// `Failed` for a case that cannot be done (the job goes on), and ends with `PredictionsDone`.
+    PredictCases {
+        /// Checkpoint folder.
+        checkpoint: PathBuf,
+        /// The cases, predicted in this order.
+        cases: Vec<CaseJob>,
+    },
     /// Activation maps of a scan.
     CaptureActivations {
         /// Checkpoint folder.
@@ -47,6 +57,19 @@ pub enum Command {
     },
     /// End the worker.
     Shutdown,
+}
+
+/// One case for `Command::PredictCases`.
+#[derive(Debug, Clone)]
+pub struct CaseJob {
+    /// Case id, echoed in `Event::CasePredicted`.
+    pub id: String,
+    /// The scan.
+    pub image: PathBuf,
+    /// The label to score against, if any.
+    pub ground_truth: Option<PathBuf>,
+    /// Where the predicted label is written (in the scan's geometry; folders are created).
+    pub output: PathBuf,
 }
 
 /// What the worker reports.
@@ -71,6 +94,29 @@ pub enum Event {
         input: PathBuf,
         /// The maps.
         maps: Arc<Vec<ActivationMap>>,
+    },
+    /// One case of `Command::PredictCases` is predicted and its label written.
+    CasePredicted {
+        /// Case id.
+        id: String,
+        /// The label file written.
+        output: PathBuf,
+        /// The file that was at `output` before, scored against the ground truth (`None`
+        /// without a ground truth, without a previous file, or when they cannot be compared).
+        before: Option<crate::metrics::CaseMetrics>,
+        /// The new label scored against the ground truth (`None` as for `before`).
+        after: Option<crate::metrics::CaseMetrics>,
+        /// Cases handled so far, failed ones included.
+        done: usize,
+        /// Cases in the job.
+        total: usize,
+    },
+    /// `Command::PredictCases` ended (after the last case, or early on a stop request).
+    PredictionsDone {
+        /// Label files written.
+        written: usize,
+        /// Whether a stop request ended it.
+        stopped: bool,
     },
     /// A command failed; the message says what and how to fix it.
     Failed(String),
@@ -159,7 +205,8 @@ impl Worker {
         })
     }
 
-    /// Asks a running training to stop after the current step (a usable `last/` is written).
+    /// Asks a running training to stop after the current step (a usable `last/` is written), or
+    /// a prediction job after the current case.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -260,12 +307,29 @@ fn open_case<B: Backend>(
 > {
     let loaded = load_checkpoint::<B>(checkpoint, None, device).map_err(|e| e.to_string())?;
     let image = read_nifti(input).map_err(|e| e.to_string())?;
-    let spec = loaded
+    let spec = scan_spec(&loaded, &image.volume);
+    Ok((loaded, image, spec))
+}
+
+/// The preprocessing a scan gets: the checkpoint's, or one derived from the scan.
+fn scan_spec<B: Backend>(
+    loaded: &crate::checkpoint::LoadedCheckpoint<B>,
+    image: &crate::volume::Volume,
+) -> crate::checkpoint::PreprocessingSpec {
+    loaded
         .meta
         .preprocessing
         .clone()
-        .unwrap_or_else(|| infer::default_spec(&loaded.config, &image.volume));
-    Ok((loaded, image, spec))
+        .unwrap_or_else(|| infer::default_spec(&loaded.config, image))
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown error".into())
 }
 
 fn handle(command: Command, device: DeviceKind, stop: &AtomicBool, emitter: &Emitter) {
@@ -280,24 +344,28 @@ fn handle(command: Command, device: DeviceKind, stop: &AtomicBool, emitter: &Emi
             },
         )
         .map(Event::TrainingDone),
+        Command::PredictCases { checkpoint, cases } => dispatch(
+            device,
+            cases::CasesJob {
+                checkpoint,
+                cases,
+                stop,
+                emitter,
+            },
+        ),
         other => dispatch(device, InferJob(other)),
     }));
     let event = match outcome {
         Ok(Ok(event)) => event,
         Ok(Err(message)) => Event::Failed(message),
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown error".into());
-            Event::Failed(format!(
-                "the computation failed: {text} (out of memory? try a smaller batch or the CPU)"
-            ))
-        }
+        Err(panic) => Event::Failed(format!(
+            "the computation failed: {} (out of memory? try a smaller batch or the CPU)",
+            panic_message(panic.as_ref())
+        )),
     };
     emitter.emit(event);
 }
 
+mod cases;
 #[cfg(test)]
 mod tests;

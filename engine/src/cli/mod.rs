@@ -189,10 +189,15 @@ enum Command {
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
     },
-    /// Train a preset on a fold of an MSD task (few-shot with --fraction or --cases).
+    /// Train a preset on a fold of an MSD task (few-shot with --fraction or --cases; on the
+    /// hand-corrected cases with --corrected).
     Train {
         #[command(flatten)]
         common: TrainCommon,
+        /// Train on exactly the cases with a corrected label in TASK/labelsCorrected/<id>.nii.gz,
+        /// using those labels; validate on the fold's other cases.
+        #[arg(long, conflicts_with_all = ["fraction", "cases"])]
+        corrected: bool,
         /// Cross-validation fold.
         #[arg(long, default_value_t = 0)]
         fold: usize,
@@ -325,6 +330,7 @@ where
         Command::Bench(args) => bench_cmd::bench(output, args),
         Command::Train {
             common,
+            corrected,
             fold,
             out,
             resume,
@@ -337,6 +343,7 @@ where
                 fold,
                 fraction: common.fraction,
                 cases: common.cases,
+                corrected,
                 out,
                 resume,
                 epochs: common.epochs,
@@ -366,6 +373,7 @@ where
                     fold: 0,
                     fraction,
                     cases: None,
+                    corrected: false,
                     out,
                     resume: false,
                     epochs,

@@ -94,6 +94,8 @@ pub struct TrainArgs {
     pub fraction: Option<f64>,
     /// Few-shot count.
     pub cases: Option<usize>,
+    /// Train on the cases with a corrected label, using those labels.
+    pub corrected: bool,
     /// Run folder.
     pub out: PathBuf,
     /// Resume from out/last.
@@ -122,11 +124,26 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     if let Some(seed) = args.seed {
         training.seed = seed;
     }
-    let subset = match (args.fraction, args.cases) {
-        (Some(_), Some(_)) => anyhow::bail!("give --fraction or --cases, not both"),
-        (Some(f), None) => Subset::Fraction(f),
-        (None, Some(n)) => Subset::Cases(n),
-        (None, None) => Subset::All,
+    let (subset, label_overrides) = if args.corrected {
+        if args.fraction.is_some() || args.cases.is_some() {
+            anyhow::bail!("give --corrected alone: it trains on the corrected cases, not a few-shot part");
+        }
+        let overrides = crate::data::corrected_labels(&args.data);
+        if overrides.is_empty() {
+            anyhow::bail!(
+                "{}: no corrected labels; --corrected trains on the cases with a file <case id>.nii.gz in this folder (save corrections there from the app first)",
+                args.data.join(crate::data::CORRECTED_FOLDER).display()
+            );
+        }
+        (Subset::Ids(overrides.keys().cloned().collect()), overrides)
+    } else {
+        let subset = match (args.fraction, args.cases) {
+            (Some(_), Some(_)) => anyhow::bail!("give --fraction or --cases, not both"),
+            (Some(f), None) => Subset::Fraction(f),
+            (None, Some(n)) => Subset::Cases(n),
+            (None, None) => Subset::All,
+        };
+        (subset, Default::default())
     };
     Ok(TrainOptions {
         model,
@@ -137,6 +154,7 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         out: args.out.clone(),
         resume: args.resume,
         init_from: args.init_from.clone(),
+        label_overrides,
     })
 }
 
@@ -150,6 +168,13 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let options = train_options(&args)?;
     let (kind, reason) = device_kind(args.device)?;
     output.line(format!("device: {reason}"));
+    if !options.label_overrides.is_empty() {
+        output.line(format!(
+            "corrected labels: {} case(s) from {}",
+            options.label_overrides.len(),
+            args.data.join(crate::data::CORRECTED_FOLDER).display()
+        ));
+    }
     let (summary, lines) = dispatch_autodiff(kind, TrainJob(options))?;
     lines.into_iter().for_each(|l| output.line(l));
     output.line(format!(
@@ -215,6 +240,7 @@ fn clone_args(args: &TrainArgs) -> TrainArgs {
         fold: args.fold,
         fraction: args.fraction,
         cases: args.cases,
+        corrected: args.corrected,
         out: args.out.clone(),
         resume: args.resume,
         epochs: args.epochs,
@@ -351,4 +377,65 @@ pub fn compare(
     }
     output.line("* p < 0.05 (paired, two-tailed)");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(data: &Path, corrected: bool, cases: Option<usize>) -> TrainArgs {
+        TrainArgs {
+            config: Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo-cpu.toml"),
+            data: data.to_path_buf(),
+            fold: 0,
+            fraction: None,
+            cases,
+            corrected,
+            out: data.join("run"),
+            resume: false,
+            epochs: None,
+            seed: None,
+            llm: None,
+            layer: None,
+            init_from: None,
+            device: None,
+        }
+    }
+
+    #[test]
+    fn corrected_trains_on_the_corrected_cases_with_their_labels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let message = train_options(&args(dir.path(), true, None))
+            .expect_err("nothing corrected yet")
+            .to_string();
+        assert!(message.contains(crate::data::CORRECTED_FOLDER), "{message}");
+        let folder = dir.path().join(crate::data::CORRECTED_FOLDER);
+        std::fs::create_dir_all(&folder).expect("folder");
+        for name in ["b.nii", "a.nii.gz"] {
+            std::fs::write(folder.join(name), b"").expect("write");
+        }
+        let options = train_options(&args(dir.path(), true, None)).expect("valid");
+        assert_eq!(options.subset, Subset::Ids(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            options.label_overrides.get("b").map(PathBuf::as_path),
+            Some(folder.join("b.nii").as_path())
+        );
+        assert!(train_options(&args(dir.path(), true, Some(2))).is_err());
+        assert!(
+            train_options(&args(dir.path(), false, None))
+                .expect("valid")
+                .label_overrides
+                .is_empty()
+        );
+        let parse = |extra: &[&str]| {
+            let base = ["mvl", "train", "--config", "c.toml", "--data", "d", "--out", "o"];
+            super::super::Cli::try_parse_from(base.iter().chain(extra)).is_ok()
+        };
+        assert!(parse(&["--corrected"]));
+        assert!(
+            !parse(&["--corrected", "--cases", "2"]),
+            "--corrected excludes few-shot"
+        );
+    }
 }

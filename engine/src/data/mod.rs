@@ -1,11 +1,13 @@
 //! Datasets: Medical Segmentation Decathlon task folders, the phantom generator, splits and the
 //! cached preprocessing that turns scans into model-grid tensors.
 
+mod corrected;
 mod msd;
 mod phantom;
 mod preprocess;
 mod splits;
 
+pub use corrected::{CORRECTED_FOLDER, apply_label_overrides, corrected_labels};
 pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task};
 pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{

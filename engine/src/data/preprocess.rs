@@ -188,9 +188,11 @@ pub fn preprocess_task(
     // CT statistics depend on every training case: reuse them only if no training source changed.
     let training_unchanged = previous.as_ref().is_some_and(|p| {
         task.training.iter().all(|case| {
-            p.cases
-                .iter()
-                .any(|c| c.id == case.id && c.source_fingerprints == source_prints(case))
+            p.cases.iter().any(|c| {
+                c.id == case.id
+                    && c.source_fingerprints == source_prints(case)
+                    && same_label_source(c.source_label.as_deref(), case.label.as_deref())
+            })
         }) && p.cases.iter().filter(|c| c.split == "training").count() == task.training.len()
     });
     let ct_statistics = match (&previous, training_unchanged) {
@@ -215,6 +217,7 @@ pub fn preprocess_task(
                     .as_ref()
                     .and_then(|p| p.cases.iter().find(|c| c.id == case.id))
                 && cached.source_fingerprints == prints
+                && same_label_source(cached.source_label.as_deref(), case.label.as_deref())
                 && cached.split == *split
                 && out.join(&cached.image).is_file()
                 && cached.label.as_ref().is_none_or(|l| out.join(l).is_file())
@@ -257,6 +260,22 @@ pub fn preprocess_task(
         reused,
         manifest: manifest_path,
     })
+}
+
+/// Whether two label paths name the same file as far as the cache is concerned: the same file
+/// name in a folder of the same name. A moved task folder keeps its cache; a label swapped for
+/// one in another folder (a corrected label in `labelsCorrected/`) is preprocessed again even if
+/// its size and time happen to match.
+fn same_label_source(cached: Option<&Path>, current: Option<&Path>) -> bool {
+    let key = |path: Option<&Path>| {
+        path.map(|p| {
+            (
+                p.file_name().map(ToOwned::to_owned),
+                p.parent().and_then(Path::file_name).map(ToOwned::to_owned),
+            )
+        })
+    };
+    key(cached) == key(current)
 }
 
 /// Reads a case's image (and label) in the scan's own grid, checking they match.

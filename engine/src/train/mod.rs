@@ -1,14 +1,19 @@
 //! Training: the loss, in-memory samples with augmentation, the training loop with progress
 //! events and cancellation, atomic checkpoints, resuming, and evaluation of finished runs.
 //!
-//! A run folder holds `run.json` (task, fold, subset, configs), `splits.json`, `history.json`,
-//! `best/` (the checkpoint with the best validation Dice) and `last/` (the latest state, with the
-//! optimiser, for `--resume`). Folders are replaced whole: written beside, then renamed.
+//! A run folder holds `run.json` (task, fold, subset, cases, label overrides, configs),
+//! `splits.json`, `history.json`, `best/` (the checkpoint with the best validation Dice) and
+//! `last/` (the latest state, with the optimiser, for `--resume`). Folders are replaced whole:
+//! written beside, then renamed.
 
 pub mod evaluate;
 mod loss;
 mod run;
 mod samples;
+mod selection;
+
+#[cfg(test)]
+mod run_tests;
 
 pub use evaluate::{CaseRow, CompareRow, EvalReport, compare_runs, evaluate_run};
 pub use loss::{DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, soft_dice_loss};

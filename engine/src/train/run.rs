@@ -1,6 +1,7 @@
 //! The training loop.
 
 use super::samples::{Sample, augment, batch_tensors, load_samples};
+use super::selection::select_cases;
 use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
 use crate::data::{self, PreprocessOptions, PreprocessedTask, SplitOptions, Splits};
@@ -12,6 +13,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::{ElementConversion, backend::AutodiffBackend};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -25,7 +27,8 @@ pub enum Subset {
     Fraction(f64),
     /// A number of cases (few-shot).
     Cases(usize),
-    /// Exactly these cases (e.g. the ones a user marked corrected).
+    /// Exactly these cases, which may be any training cases of the task (e.g. the ones whose
+    /// labels a user corrected); validation is the fold's validation cases not among them.
     Ids(Vec<String>),
 }
 
@@ -48,6 +51,9 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Start from this checkpoint's parameters (fine-tuning) instead of a fresh model.
     pub init_from: Option<PathBuf>,
+    /// Case id → label file used instead of the one dataset.json names (the user's corrected
+    /// labels, see [`data::corrected_labels`]). Every id must be a training case of the task.
+    pub label_overrides: BTreeMap<String, PathBuf>,
 }
 
 /// `run.json`: what a run was trained on, for `mvl eval`.
@@ -69,6 +75,9 @@ pub struct RunInfo {
     pub model: ModelConfig,
     /// Schedule.
     pub training: TrainingConfig,
+    /// Labels used instead of dataset.json's (case id → file); absent in older runs.
+    #[serde(default)]
+    pub label_overrides: BTreeMap<String, PathBuf>,
 }
 
 /// One epoch in `history.json`.
@@ -115,14 +124,22 @@ fn file_error(path: &Path, reason: impl ToString) -> TrainError {
     }
 }
 
-/// Preprocesses the task for this model (cached beside the task) and settles the splits.
-fn prepare_data(options: &TrainOptions) -> Result<(PreprocessedTask, Splits), TrainError> {
-    let task = data::open_task(&options.data)?;
+/// The preprocessing cache of a task for this model: beside the task, shared by its runs.
+pub(crate) fn preprocess_cache(options: &TrainOptions) -> PathBuf {
     let [x, y, z] = options.model.image_size;
-    let cache = options
+    options
         .data
         .join(".mvl")
-        .join(format!("preprocessed-{x}x{y}x{z}-c{}", options.model.in_channels));
+        .join(format!("preprocessed-{x}x{y}x{z}-c{}", options.model.in_channels))
+}
+
+/// Preprocesses the task for this model (cached beside the task) with the label overrides in
+/// place, and settles the splits. The cache fingerprints each case's sources, so a case whose
+/// label is overridden (or no longer is) is preprocessed again.
+fn prepare_data(options: &TrainOptions) -> Result<(PreprocessedTask, Splits), TrainError> {
+    let mut task = data::open_task(&options.data)?;
+    data::apply_label_overrides(&mut task, &options.label_overrides)?;
+    let cache = preprocess_cache(options);
     let channels: Vec<usize> = (0..options.model.in_channels).collect();
     data::preprocess_task(
         &task,
@@ -152,35 +169,6 @@ fn prepare_data(options: &TrainOptions) -> Result<(PreprocessedTask, Splits), Tr
         splits
     };
     Ok((preprocessed, splits))
-}
-
-fn choose_train_ids(
-    splits: &Splits,
-    fold: usize,
-    subset: &Subset,
-    seed: u64,
-) -> Result<Vec<String>, TrainError> {
-    let fold_entry = splits.folds.get(fold).ok_or_else(|| {
-        invalid(format!(
-            "fold {fold} asked for; splits.json has {} folds",
-            splits.folds.len()
-        ))
-    })?;
-    let mut order = fold_entry.train.clone();
-    Rng::new(seed ^ (0x5EED_0000 + fold as u64)).shuffle(&mut order);
-    let ids = match subset {
-        Subset::All => fold_entry.train.clone(),
-        Subset::Fraction(f) if *f > 0.0 && *f <= 1.0 => {
-            order[..((f * order.len() as f64).ceil() as usize).clamp(1, order.len())].to_vec()
-        }
-        Subset::Fraction(f) => return Err(invalid(format!("fraction {f} must be in (0, 1]"))),
-        Subset::Cases(n) => order[..(*n).clamp(1, order.len())].to_vec(),
-        Subset::Ids(ids) => ids.clone(),
-    };
-    if ids.is_empty() {
-        return Err(invalid("no training cases selected"));
-    }
-    Ok(ids)
 }
 
 /// Dice of thresholded (or argmax) predictions against the label on the model grid; foreground
@@ -275,8 +263,20 @@ pub fn train<B: AutodiffBackend>(
     std::fs::create_dir_all(&options.out).map_err(|e| file_error(&options.out, e))?;
     let (preprocessed, splits) = prepare_data(options)?;
     splits.save(&options.out.join(data::SPLITS_FILE))?;
-    let train_ids = choose_train_ids(&splits, options.fold, &options.subset, options.training.seed)?;
-    let val_ids = splits.folds[options.fold].val.clone();
+    let task_training_ids: Vec<String> = preprocessed
+        .cases
+        .iter()
+        .filter(|c| c.split == "training")
+        .map(|c| c.id.clone())
+        .collect();
+    let selection = select_cases(
+        &splits,
+        options.fold,
+        &options.subset,
+        options.training.seed,
+        &task_training_ids,
+    )?;
+    let (train_ids, val_ids) = (selection.train, selection.val);
     let train_samples = load_samples(&preprocessed, &train_ids).map_err(invalid)?;
     let val_samples = load_samples(&preprocessed, &val_ids).map_err(invalid)?;
     let config = &options.model;
@@ -289,6 +289,7 @@ pub fn train<B: AutodiffBackend>(
         test: splits.test.clone(),
         model: config.clone(),
         training: options.training.clone(),
+        label_overrides: options.label_overrides.clone(),
     };
     write_bytes(
         &options.out.join("run.json"),

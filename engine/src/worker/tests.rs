@@ -73,6 +73,7 @@ fn train_stop_resume_and_predict_through_the_worker() {
         out: run.clone(),
         resume: false,
         init_from: None,
+        label_overrides: Default::default(),
     };
     let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = wakes.clone();
@@ -173,4 +174,157 @@ fn a_bad_command_is_reported_not_fatal() {
         worker.recv_timeout(Duration::from_secs(60)),
         Some(Event::Failed(_))
     ));
+}
+
+/// Events of one `PredictCases` job, up to and including `PredictionsDone`.
+fn prediction_job_events(worker: &Worker) -> Vec<Event> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let mut events = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Some(event) = worker.recv_timeout(Duration::from_millis(200)) {
+            let done = matches!(event, Event::PredictionsDone { .. });
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+    }
+    panic!("no PredictionsDone before the deadline; got {events:?}");
+}
+
+#[test]
+fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task");
+    write_phantom_task(
+        &task,
+        &PhantomOptions {
+            training_cases: 2,
+            test_cases: 0,
+            size: [24, 24, 12],
+            ..PhantomOptions::default()
+        },
+    )
+    .expect("task");
+    let config = tiny_model();
+    let weights = crate::checkpoint::llm_weights_for(&config).expect("no LLM folder needed");
+    let model = crate::model::MedVisionLlama::<burn::backend::Flex>::new(
+        &config,
+        weights.clone(),
+        &Default::default(),
+    );
+    let checkpoint = dir.path().join("checkpoint");
+    crate::checkpoint::save_checkpoint(
+        &checkpoint,
+        &model,
+        &config,
+        &crate::checkpoint::fresh_meta(weights.as_ref()),
+    )
+    .expect("checkpoint");
+    let broken = dir.path().join("broken.nii.gz");
+    std::fs::write(&broken, b"not a scan").expect("write");
+    let predictions = task.join("labelsPred");
+    let job = |id: &str, image: PathBuf| CaseJob {
+        id: id.into(),
+        image,
+        ground_truth: Some(task.join(format!("labelsTr/{id}.nii.gz"))),
+        output: predictions.join(format!("{id}.nii.gz")),
+    };
+    let cases = vec![
+        job("phantom_000", task.join("imagesTr/phantom_000.nii.gz")),
+        job("broken", broken),
+        job("phantom_001", task.join("imagesTr/phantom_001.nii.gz")),
+    ];
+    // The waker runs on the worker thread right after each event: once armed, it requests a stop
+    // as soon as the first case is reported, which makes the stop test deterministic.
+    let stop_flag: Arc<std::sync::OnceLock<Arc<AtomicBool>>> = Arc::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (waker_flag, waker_armed) = (stop_flag.clone(), armed.clone());
+    let worker = Worker::spawn(DeviceKind::Cpu, move || {
+        if waker_armed.load(Ordering::Relaxed)
+            && let Some(flag) = waker_flag.get()
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
+    })
+    .expect("spawns");
+    stop_flag.set(worker.stop.clone()).expect("set once");
+    let run = |worker: &Worker| {
+        worker
+            .send(Command::PredictCases {
+                checkpoint: checkpoint.clone(),
+                cases: cases.clone(),
+            })
+            .expect("sent");
+        prediction_job_events(worker)
+    };
+
+    let first = run(&worker);
+    assert_eq!(first.len(), 4, "{first:?}");
+    let Event::Failed(message) = &first[1] else {
+        panic!("the broken scan fails alone: {first:?}")
+    };
+    assert!(message.contains("broken.nii.gz"), "{message}");
+    assert!(matches!(
+        first[3],
+        Event::PredictionsDone {
+            written: 2,
+            stopped: false
+        }
+    ));
+    let mut first_after = Vec::new();
+    for (event, done) in [(&first[0], 1), (&first[2], 3)] {
+        let Event::CasePredicted {
+            id,
+            output,
+            before,
+            after,
+            done: reported_done,
+            total,
+        } = event
+        else {
+            panic!("expected CasePredicted, got {event:?}")
+        };
+        assert_eq!((*reported_done, *total), (done, 3));
+        assert!(before.is_none(), "no earlier file for {id}");
+        assert!(after.is_some(), "scored against the ground truth");
+        let scan = read_nifti(&task.join(format!("imagesTr/{id}.nii.gz"))).expect("scan");
+        let written = read_nifti(output).expect("the label reads back");
+        assert_eq!(written.volume.shape(), scan.volume.shape());
+        assert_eq!(written.volume.channels(), 1);
+        assert!(
+            written
+                .volume
+                .world_from_voxel()
+                .max_abs_diff(scan.volume.world_from_voxel())
+                < 1e-6
+        );
+        first_after.push(after.clone());
+    }
+
+    let second = run(&worker);
+    let second_before: Vec<_> = second
+        .iter()
+        .filter_map(|e| match e {
+            Event::CasePredicted { before, .. } => Some(before.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        second_before, first_after,
+        "the files written first are scored as `before`"
+    );
+
+    armed.store(true, Ordering::Relaxed);
+    let stopped = run(&worker);
+    assert!(
+        matches!(
+            stopped.last(),
+            Some(Event::PredictionsDone {
+                written: 1,
+                stopped: true
+            })
+        ),
+        "{stopped:?}"
+    );
 }
