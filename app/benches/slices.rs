@@ -53,6 +53,7 @@ fn main() {
         image: &image,
         ground_truth: Some(&ground_truth),
         prediction: Some(&prediction),
+        heat: None,
     };
     let window = Window {
         width: 400.0,

@@ -21,6 +21,7 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
         }))),
         image: Arc::new(image),
         is_ct: false,
+        corrected: false,
         auto_window: Window {
             width: 1.0,
             level: 0.0,
@@ -179,6 +180,7 @@ fn stroke_timing_on_a_large_volume() {
         image: &case.image,
         ground_truth: case.ground_truth.as_deref(),
         prediction: None,
+        heat: None,
     };
     let window = case.auto_window;
     let _ = crate::render::render_slice(layers, Axis::Axial, 200, window, &Default::default());

@@ -44,6 +44,8 @@ fn open_task() -> anyhow::Result<Fixture> {
         .build_ui_state(|ui, studio: &mut Studio| studio.frame_ui(ui), studio);
     let mut fixture = Fixture { harness, task };
     settle(&mut fixture.harness)?;
+    fixture.harness.state_mut().tab = crate::studio::Tab::Edit;
+    settle(&mut fixture.harness)?;
     Ok(fixture)
 }
 

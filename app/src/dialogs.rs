@@ -25,6 +25,20 @@ pub enum DialogRequest {
         /// Suggested file name.
         file_name: String,
     },
+    /// Choose where to save the metrics CSV.
+    ExportCsv {
+        /// Folder the dialog starts in.
+        start: Option<PathBuf>,
+        /// Suggested file name.
+        file_name: String,
+    },
+    /// Pick a checkpoint folder for model slot `slot`.
+    Checkpoint {
+        /// Folder the dialog starts in.
+        start: Option<PathBuf>,
+        /// 0: the current model (and activations model A); 1: activations model B.
+        slot: usize,
+    },
 }
 
 /// What the user chose (nothing when they cancelled).
@@ -34,6 +48,10 @@ pub enum DialogAnswer {
     Open(OpenRequest),
     /// Save the PNG here.
     ExportPng(PathBuf),
+    /// Save the metrics CSV here.
+    ExportCsv(PathBuf),
+    /// Use this checkpoint folder in a model slot.
+    Checkpoint(usize, PathBuf),
 }
 
 const NIFTI_EXTENSIONS: [&str; 2] = ["nii", "gz"];
@@ -103,6 +121,20 @@ fn show(request: DialogRequest) -> Option<DialogAnswer> {
                 .add_filter("PNG", &["png"])
                 .save_file()?;
             Some(DialogAnswer::ExportPng(path))
+        }
+        DialogRequest::ExportCsv { start, file_name } => {
+            let path = dialog(start)
+                .set_title("Export metrics as CSV")
+                .set_file_name(file_name)
+                .add_filter("CSV", &["csv"])
+                .save_file()?;
+            Some(DialogAnswer::ExportCsv(path))
+        }
+        DialogRequest::Checkpoint { start, slot } => {
+            let folder = dialog(start)
+                .set_title("Choose a checkpoint folder (a run's best/)")
+                .pick_folder()?;
+            Some(DialogAnswer::Checkpoint(slot, folder))
         }
     }
 }

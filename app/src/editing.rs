@@ -11,7 +11,7 @@ use crate::sidecar::{SidecarSync, WRITE_INTERVAL};
 use crate::studio::{Command, Notice, Studio};
 use eframe::egui;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// An annotation command (keys, buttons, dialogs).
@@ -246,6 +246,15 @@ impl Studio {
                     view.edit.saved_generation = done.generation;
                 }
                 self.remove_autosave(&done.case_id);
+                // From now on the case opens with the label just saved.
+                if let Some(source) = self.source.as_mut() {
+                    let source = Arc::make_mut(source);
+                    if let Some(entry) = source.cases.iter_mut().find(|c| c.id == done.case_id)
+                        && entry.ground_truth.as_ref() != Some(&done.path)
+                    {
+                        entry.corrected = Some(done.path.clone());
+                    }
+                }
                 if let Some(sheet) = self.sheet_mut() {
                     sheet.set_state(&done.case_id, ReviewState::Corrected);
                 }

@@ -31,6 +31,29 @@ pub fn to_physical_aspect(image: &ColorImage, size_mm: [f32; 2]) -> ColorImage {
     ColorImage::new([width, height], pixels)
 }
 
+/// Width of the exported colour bar, and the gap before it, in pixels.
+const BAR_WIDTH: usize = 16;
+const BAR_GAP: usize = 8;
+
+/// `image` with a vertical colour bar of `heat` on its right (high values at the top), on black.
+pub fn with_colour_bar(image: &ColorImage, heat: &crate::render::Heat) -> ColorImage {
+    let [columns, rows] = image.size;
+    let width = columns + BAR_GAP + BAR_WIDTH;
+    let mut pixels = Vec::with_capacity(width * rows);
+    for row in 0..rows {
+        pixels.extend_from_slice(&image.pixels[row * columns..(row + 1) * columns]);
+        pixels.extend(std::iter::repeat_n(Color32::BLACK, BAR_GAP));
+        let t = if rows > 1 {
+            1.0 - row as f32 / (rows - 1) as f32
+        } else {
+            1.0
+        };
+        let colour = heat.colour(heat.low + t * (heat.high - heat.low));
+        pixels.extend(std::iter::repeat_n(colour, BAR_WIDTH));
+    }
+    ColorImage::new([width, rows], pixels)
+}
+
 /// Writes `image` as an 8-bit RGBA PNG, atomically.
 pub fn write_png(path: &Path, image: &ColorImage) -> Result<(), String> {
     let [width, height] = image.size;
@@ -75,6 +98,34 @@ mod tests {
         assert_eq!(out.pixels[255], Color32::GREEN);
         assert_eq!(out.pixels[256 * 511], Color32::BLUE);
         assert_eq!(out.pixels[256 * 512 - 1], Color32::WHITE);
+    }
+
+    #[test]
+    fn colour_bar_runs_from_high_at_the_top_to_low_at_the_bottom() {
+        let heat = crate::render::Heat {
+            volume: std::sync::Arc::new(
+                engine::volume::Volume::new([1, 1, 1], 1, vec![0.0], engine::volume::Affine::identity())
+                    .expect("volume"),
+            ),
+            low: -1.0,
+            high: 3.0,
+            colormap: engine::infer::Colormap::Grey,
+            opacity: 1.0,
+        };
+        let image = ColorImage::new([3, 5], vec![Color32::RED; 15]);
+        let out = with_colour_bar(&image, &heat);
+        assert_eq!(out.size, [3 + BAR_GAP + BAR_WIDTH, 5]);
+        let width = out.size[0];
+        assert_eq!(out.pixels[0], Color32::RED);
+        assert_eq!(out.pixels[3], Color32::BLACK);
+        assert_eq!(out.pixels[width - 1], Color32::WHITE, "top row is the high end");
+        assert_eq!(
+            out.pixels[4 * width + width - 1],
+            Color32::BLACK,
+            "bottom row is the low end"
+        );
+        // Middle row: t = 0.5 → grey 128 (Grey maps t to round(255 t)).
+        assert_eq!(out.pixels[2 * width + width - 1], Color32::from_gray(128));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 
 use crate::case_list::{ListStatus, case_list_ui};
 use crate::controls::controls_ui;
+use crate::metrics_panel::metrics_panel_ui;
+use crate::model_ui::{ModelCommand, activations_panel_ui, training_panel_ui};
 use crate::shortcuts::{help_window, read_shortcuts};
 use crate::source::OpenRequest;
+use crate::studio::Tab;
 use crate::studio::{Command, Notice, Studio};
-use crate::views::views_ui;
+use crate::views::{HeatLayers, views_ui};
 use eframe::egui;
 
-const SIDE_PANEL_WIDTH: f32 = 250.0;
+const SIDE_PANEL_WIDTH: f32 = 300.0;
 
 impl Studio {
     /// Draws the whole app into `ui` and applies what the user asked for.
@@ -22,50 +25,42 @@ impl Studio {
         egui::Panel::left("cases")
             .default_size(SIDE_PANEL_WIDTH)
             .show(ui, |ui| self.cases_ui(ui, &mut commands));
-        if let Some(view) = &mut self.view {
-            let label_names = self
-                .source
-                .as_ref()
-                .map(|s| s.label_names.clone())
-                .unwrap_or_default();
-            let has_ground_truth_file = self
-                .selected
-                .and_then(|i| self.source.as_ref()?.cases.get(i)?.ground_truth.as_ref())
-                .is_some();
-            let writing = self.edit.is_writing();
-            let brush = &mut self.edit.brush;
+        if self.source.is_some() {
             egui::Panel::right("controls")
                 .default_size(SIDE_PANEL_WIDTH)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| {
-                        controls_ui(
-                            ui,
-                            view,
-                            &self.settings.window_presets,
-                            &mut self.settings.overlays,
-                            &label_names,
-                            &mut commands,
-                        );
-                        ui.separator();
-                        let context = crate::annotation_ui::PanelContext {
-                            label_names: &label_names,
-                            has_ground_truth_file,
-                            writing,
-                        };
-                        crate::annotation_ui::annotation_panel_ui(ui, view, brush, &context, &mut commands);
+                    ui.horizontal_wrapped(|ui| {
+                        for tab in Tab::ALL {
+                            if ui.selectable_label(self.tab == tab, tab.name()).clicked() {
+                                commands.push(Command::ShowTab(tab));
+                            }
+                        }
                     });
+                    ui.separator();
+                    egui::ScrollArea::vertical().show(ui, |ui| self.tab_ui(ui, &mut commands));
                 });
         }
         let busy = self.is_busy();
         egui::CentralPanel::default().show(ui, |ui| match &mut self.view {
-            Some(view) => views_ui(
-                ui,
-                &mut self.views,
-                view,
-                &self.settings.overlays,
-                &self.edit.brush,
-                &mut commands,
-            ),
+            Some(view) => {
+                let shape = view.case.image.shape();
+                let activations = &mut self.jobs.activations;
+                let heat = HeatLayers {
+                    maps: [activations.heat(0, shape), activations.heat(1, shape)],
+                    names: [activations.model_name(0), activations.model_name(1)],
+                    side_by_side: activations.side_by_side,
+                    generation: activations.generation,
+                };
+                views_ui(
+                    ui,
+                    &mut self.views,
+                    view,
+                    &self.settings.overlays,
+                    &self.edit.brush,
+                    &heat,
+                    &mut commands,
+                );
+            }
             None if busy => {
                 ui.horizontal(|ui| {
                     ui.spinner();
@@ -81,6 +76,68 @@ impl Studio {
         crate::annotation_ui::confirm_ui(ui.ctx(), self.edit.confirm.as_ref(), &mut commands);
         for command in commands {
             self.apply(command);
+        }
+    }
+
+    fn tab_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let label_names = self
+            .source
+            .as_ref()
+            .map(|s| s.label_names.clone())
+            .unwrap_or_default();
+        match self.tab {
+            Tab::Display | Tab::Edit => {
+                let Some(view) = &mut self.view else {
+                    ui.weak("No case open.");
+                    return;
+                };
+                if self.tab == Tab::Display {
+                    controls_ui(
+                        ui,
+                        view,
+                        &self.settings.window_presets,
+                        &mut self.settings.overlays,
+                        &label_names,
+                        commands,
+                    );
+                } else {
+                    let has_ground_truth_file = self
+                        .selected
+                        .and_then(|i| self.source.as_ref()?.cases.get(i)?.ground_truth.as_ref())
+                        .is_some();
+                    let context = crate::annotation_ui::PanelContext {
+                        label_names: &label_names,
+                        has_ground_truth_file,
+                        writing: self.edit.is_writing(),
+                    };
+                    crate::annotation_ui::annotation_panel_ui(
+                        ui,
+                        view,
+                        &mut self.edit.brush,
+                        &context,
+                        commands,
+                    );
+                }
+            }
+            Tab::Metrics => {
+                let mut requests = Vec::new();
+                metrics_panel_ui(ui, &self.metrics, self.view.as_ref(), &label_names, &mut requests);
+                commands.extend(
+                    requests
+                        .into_iter()
+                        .map(|r| Command::Model(ModelCommand::Metrics(r))),
+                );
+            }
+            Tab::Activations => {
+                activations_panel_ui(ui, &mut self.jobs, self.view.is_some(), commands);
+            }
+            Tab::Training => {
+                let corrected = self
+                    .source
+                    .as_ref()
+                    .map_or(0, |s| s.cases.iter().filter(|c| c.corrected.is_some()).count());
+                training_panel_ui(ui, &mut self.jobs, corrected, commands);
+            }
         }
     }
 

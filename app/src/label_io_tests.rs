@@ -171,6 +171,7 @@ fn default_paths_never_point_at_the_ground_truth() {
             image: dir.join("imagesTr/case_001.nii.gz"),
             ground_truth: Some(dir.join("labelsTr/case_001.nii.gz")),
             prediction: None,
+            corrected: None,
         }],
         label_names: Default::default(),
         is_ct: None,

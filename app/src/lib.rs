@@ -8,6 +8,7 @@
 //! Rendering ([`slice_view`], [`render`], [`export`]) is pure and tested against hand-computed
 //! pixels; the UI modules draw from [`studio::Studio`]'s state and send [`studio::Command`]s.
 
+pub mod activations;
 pub mod annotation;
 pub mod annotation_ui;
 pub mod brush;
@@ -20,8 +21,11 @@ mod frame;
 pub mod interpolate;
 pub mod label_io;
 pub mod loader;
+pub mod metrics_panel;
+pub mod model_ui;
 pub mod overlays;
 pub mod plane;
+pub mod presets;
 pub mod render;
 pub mod review;
 pub mod settings;
@@ -30,11 +34,14 @@ pub mod sidecar;
 pub mod slice_view;
 pub mod source;
 pub mod studio;
+pub mod training;
 pub mod undo;
 pub mod views;
 
 #[cfg(test)]
 mod annotation_ui_tests;
+#[cfg(test)]
+mod model_ui_tests;
 #[cfg(test)]
 mod ui_tests;
 

@@ -27,6 +27,8 @@ pub struct LoadedCase {
     pub auto_window: Window,
     /// Where the crosshair starts: the centre of the labelled region, else of the volume.
     pub focus: [usize; 3],
+    /// Whether the ground-truth layer holds the user's corrected label rather than the task's.
+    pub corrected: bool,
     /// Label values present in the ground truth or prediction.
     pub label_values: BTreeSet<u32>,
     /// Problems that did not stop loading (e.g. a label on another grid), to show once.
@@ -188,7 +190,13 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         }
         None
     };
-    let ground_truth = read_label(&entry.ground_truth, "ground truth");
+    let corrected = entry.corrected.is_some();
+    let what = if corrected {
+        "corrected label"
+    } else {
+        "ground truth"
+    };
+    let ground_truth = read_label(&entry.label_shown().cloned(), what);
     let prediction = read_label(&entry.prediction, "prediction");
     let is_ct = source
         .is_ct
@@ -212,6 +220,7 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         ground_truth,
         prediction,
         is_ct,
+        corrected,
         focus,
         label_values,
         warnings,

@@ -25,6 +25,8 @@ pub struct TextureKey {
     pub overlays: OverlaySettings,
     /// The edit generation of the label in this view (bumped when an edit touches its slice).
     pub label_generation: u64,
+    /// The activation map's display generation, when one is drawn.
+    pub heat_generation: Option<u64>,
 }
 
 /// One view's zoom, pan and cached texture.

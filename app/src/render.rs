@@ -189,6 +189,37 @@ pub struct SliceLayers<'a> {
     pub ground_truth: Option<&'a Volume>,
     /// Predicted label, same grid as the image.
     pub prediction: Option<&'a Volume>,
+    /// An activation map drawn under the label overlays.
+    pub heat: Option<&'a Heat>,
+}
+
+/// An activation map as a heat overlay: values from `low` to `high` through a colour map.
+#[derive(Debug, Clone)]
+pub struct Heat {
+    /// The map, on the image's grid.
+    pub volume: std::sync::Arc<Volume>,
+    /// Value drawn with the colour map's first colour.
+    pub low: f32,
+    /// Value drawn with its last colour.
+    pub high: f32,
+    /// The colour map.
+    pub colormap: engine::infer::Colormap,
+    /// Blend over the slice, 0–1.
+    pub opacity: f32,
+}
+
+impl Heat {
+    /// The colour of a value.
+    pub fn colour(&self, value: f32) -> Color32 {
+        let span = self.high - self.low;
+        let t = if span > 0.0 {
+            (value - self.low) / span
+        } else {
+            0.5
+        };
+        let [r, g, b] = engine::infer::colour(self.colormap, t);
+        Color32::from_rgb(r, g, b)
+    }
 }
 
 /// Difference classes stored in a class slice.
@@ -222,6 +253,11 @@ pub fn render_slice(
                 .collect(),
         )
     };
+    if let Some(heat) = layers.heat.filter(|h| h.volume.shape() == image.shape()) {
+        for (pixel, value) in pixels.iter_mut().zip(extract_slice(&heat.volume, axis, slice)) {
+            *pixel = blend(*pixel, heat.colour(value), heat.opacity);
+        }
+    }
     if !overlays.enabled {
         return ColorImage::new([columns, rows], pixels);
     }

@@ -80,6 +80,7 @@ fn ground_truth_fill_blends_at_opacity_on_the_right_pixel() {
         image: &image,
         ground_truth: Some(&truth),
         prediction: None,
+        heat: None,
     };
     let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
     // 0.5 · 127 + 0.5 · (230, 60, 60) = (178.5, 93.5, 93.5), rounded half away from zero.
@@ -109,6 +110,7 @@ fn difference_marks_true_positives_false_positives_and_false_negatives() {
         image: &image,
         ground_truth: Some(&truth),
         prediction: Some(&predicted),
+        heat: None,
     };
     let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &only_difference());
     // Screen pixel (c, r) shows voxel (1 - c, 1 - r).
@@ -142,6 +144,7 @@ fn outline_draws_only_the_border_of_a_region() {
         image: &image,
         ground_truth: Some(&square),
         prediction: None,
+        heat: None,
     };
     let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
     let at = |column: usize, row: usize| slice.pixels[row * 5 + column];
@@ -161,6 +164,7 @@ fn overlays_of_another_shape_are_ignored() {
         image: &image,
         ground_truth: Some(&wrong),
         prediction: Some(&wrong),
+        heat: None,
     };
     let slice = render_slice(layers, Axis::Coronal, 0, SOFT_TISSUE, &OverlaySettings::default());
     assert_eq!(slice.pixels, vec![Color32::from_gray(127); 2]);

@@ -3,7 +3,7 @@
 use crate::brush::Tool;
 use crate::editing::EditCommand;
 use crate::slice_view::Axis;
-use crate::studio::Command;
+use crate::studio::{Command, Tab};
 use eframe::egui::{self, Key, Modifiers};
 
 /// Slices skipped by Page Up / Page Down.
@@ -124,6 +124,41 @@ pub const SHORTCUTS: &[Shortcut] = &[
         global: true,
         description: "Show / hide this help",
         command: || Command::ToggleHelp,
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F2,
+        global: true,
+        description: "Side panel: Display tab",
+        command: || Command::ShowTab(Tab::Display),
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F3,
+        global: true,
+        description: "Side panel: Edit tab",
+        command: || Command::ShowTab(Tab::Edit),
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F4,
+        global: true,
+        description: "Side panel: Metrics tab",
+        command: || Command::ShowTab(Tab::Metrics),
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F5,
+        global: true,
+        description: "Side panel: Activations tab",
+        command: || Command::ShowTab(Tab::Activations),
+    },
+    Shortcut {
+        modifiers: Modifiers::NONE,
+        key: Key::F6,
+        global: true,
+        description: "Side panel: Training tab",
+        command: || Command::ShowTab(Tab::Training),
     },
 ];
 

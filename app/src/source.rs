@@ -68,6 +68,16 @@ pub struct CaseEntry {
     pub ground_truth: Option<PathBuf>,
     /// The predicted label, when there is one.
     pub prediction: Option<PathBuf>,
+    /// The user's corrected label (`labelsCorrected/`), when there is one: shown and edited
+    /// instead of the ground truth, which stays as it was.
+    pub corrected: Option<PathBuf>,
+}
+
+impl CaseEntry {
+    /// The label the viewer shows and edits: the corrected one when there is one.
+    pub fn label_shown(&self) -> Option<&PathBuf> {
+        self.corrected.as_ref().or(self.ground_truth.as_ref())
+    }
 }
 
 /// An opened task (or a single scan, as a task of one case).
@@ -142,6 +152,7 @@ fn find_prediction(root: &Path, id: &str) -> Option<PathBuf> {
 
 fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
     let task = data::open_task(dir)?;
+    let mut corrected = data::corrected_labels(dir);
     let cases: Vec<CaseEntry> = task
         .cases()
         .map(|case| CaseEntry {
@@ -149,6 +160,7 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
             image: case.image.clone(),
             ground_truth: case.label.clone(),
             prediction: find_prediction(dir, &case.id),
+            corrected: corrected.remove(&case.id),
         })
         .collect();
     if cases.is_empty() {
@@ -171,6 +183,8 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
 
 fn open_scan(path: &Path, request: &OpenRequest) -> Source {
     let id = engine::data::case_id(path);
+    // Where the app saves a single scan's corrected label (see `label_io::corrected_label_path`).
+    let corrected = path.with_file_name(format!("{id}_corrected.nii.gz"));
     Source {
         request: request.clone(),
         name: id.clone(),
@@ -179,6 +193,7 @@ fn open_scan(path: &Path, request: &OpenRequest) -> Source {
             image: path.to_path_buf(),
             ground_truth: request.label.clone(),
             prediction: request.prediction.clone(),
+            corrected: corrected.is_file().then_some(corrected),
         }],
         label_names: BTreeMap::new(),
         is_ct: None,

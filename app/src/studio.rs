@@ -4,12 +4,14 @@
 use crate::dialogs::{DialogAnswer, DialogRequest, spawn_dialog};
 use crate::export::{to_physical_aspect, write_png};
 use crate::loader::{LoadCommand, LoadEvent, LoadedCase, Loader};
+use crate::model_ui::ModelCommand;
 use crate::plane::step_index;
 use crate::render::{SliceLayers, Window, WindowPreset, render_slice};
 use crate::review::{CaseFilter, ReviewSheet};
 use crate::settings::Settings;
 use crate::slice_view::{Axis, slice_size_mm};
 use crate::source::{OpenRequest, Source};
+use crate::training::Outcome;
 use crate::views::ViewsState;
 use eframe::egui;
 use std::collections::HashMap;
@@ -51,6 +53,48 @@ pub enum Command {
     ToggleHelp,
     /// An annotation command.
     Edit(crate::editing::EditCommand),
+    /// A training, prediction, activation or metrics command.
+    Model(crate::model_ui::ModelCommand),
+    /// Show this tab of the side panel.
+    ShowTab(Tab),
+}
+
+/// The tabs of the side panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    /// Window, overlays, legend.
+    #[default]
+    Display,
+    /// Brush, eraser, fill between slices, save.
+    Edit,
+    /// Per-case and all-case metrics.
+    Metrics,
+    /// Activation maps.
+    Activations,
+    /// Training, prediction, the current model.
+    Training,
+}
+
+impl Tab {
+    /// Every tab, in order.
+    pub const ALL: [Tab; 5] = [
+        Tab::Display,
+        Tab::Edit,
+        Tab::Metrics,
+        Tab::Activations,
+        Tab::Training,
+    ];
+
+    /// The tab's title.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Display => "Display",
+            Tab::Edit => "Edit",
+            Tab::Metrics => "Metrics",
+            Tab::Activations => "Activations",
+            Tab::Training => "Training",
+        }
+    }
 }
 
 /// The case on screen and how it is being looked at.
@@ -110,6 +154,12 @@ pub struct Studio {
     dialog: Option<mpsc::Receiver<Option<DialogAnswer>>>,
     /// Brush settings, label writes, open questions and the review sidecar.
     pub edit: crate::editing::EditState,
+    /// The side panel's tab.
+    pub tab: Tab,
+    /// Metrics of the case on screen and of every case.
+    pub metrics: crate::metrics_panel::MetricsPanel,
+    /// The worker: training, prediction, activation capture.
+    pub jobs: crate::training::ModelJobs,
 }
 
 impl Studio {
@@ -134,6 +184,9 @@ impl Studio {
             show_help: false,
             dialog: None,
             edit: crate::editing::EditState::default(),
+            tab: Tab::default(),
+            metrics: Default::default(),
+            jobs: Default::default(),
         };
         studio.apply(Command::Open(request));
         studio
@@ -145,6 +198,7 @@ impl Studio {
             || self.loading_case.is_some()
             || self.dialog.is_some()
             || self.edit.is_writing()
+            || self.metrics.is_busy()
     }
 
     /// The review sheet of the open source.
@@ -159,6 +213,10 @@ impl Studio {
 
     /// Handles what the loader thread and the dialog thread sent.
     pub fn poll(&mut self) {
+        self.poll_jobs();
+        let waker = self.ctx.clone();
+        self.metrics
+            .update(self.view.as_ref(), move || waker.request_repaint());
         while let Some(event) = self.loader.try_event() {
             match event {
                 LoadEvent::Opened(Ok(source)) => {
@@ -171,6 +229,7 @@ impl Studio {
                     self.source = Some(source);
                     self.selected = None;
                     self.filter = CaseFilter::default();
+                    self.task_opened();
                     self.open_reviews();
                     self.apply(Command::SelectCase(0));
                 }
@@ -197,6 +256,12 @@ impl Studio {
                     match answer {
                         Some(DialogAnswer::Open(request)) => self.apply(Command::Open(request)),
                         Some(DialogAnswer::ExportPng(path)) => self.apply(Command::ExportPng(path)),
+                        Some(DialogAnswer::ExportCsv(path)) => {
+                            self.apply(Command::Model(ModelCommand::ExportMetricsCsv(path)));
+                        }
+                        Some(DialogAnswer::Checkpoint(slot, path)) => {
+                            self.apply(Command::Model(ModelCommand::UseCheckpoint(slot, Some(path))));
+                        }
                         None => {}
                     }
                 }
@@ -205,6 +270,39 @@ impl Studio {
                     self.dialog = None;
                     self.notice = Some(Notice::Error("the file dialog could not be shown".into()));
                 }
+            }
+        }
+    }
+
+    /// Handles the worker's events: new predictions are shown, messages reach the status line.
+    fn poll_jobs(&mut self) {
+        let was_predicting = matches!(self.jobs.job, Some(crate::training::Job::Predicting { .. }));
+        let source = self.source.clone();
+        for outcome in self.jobs.poll(&self.ctx, source.as_deref()) {
+            match outcome {
+                Outcome::Predicted { id, path } => {
+                    if let Some(source) = self.source.as_mut() {
+                        let source = Arc::make_mut(source);
+                        if let Some(entry) = source.cases.iter_mut().find(|c| c.id == id) {
+                            entry.prediction = Some(path);
+                        }
+                    }
+                    self.metrics.all.clear();
+                }
+                Outcome::Notice(Ok(message)) => self.notice = Some(Notice::Info(message)),
+                Outcome::Notice(Err(message)) => self.notice = Some(Notice::Error(message)),
+            }
+        }
+        let finished = was_predicting && self.jobs.job.is_none();
+        // Show the new prediction of the case on screen, unless that would drop unsaved edits.
+        if finished && let (Some(view), Some(index)) = (&self.view, self.selected) {
+            if view.edit.is_dirty() {
+                self.notice = Some(Notice::Info(
+                    "predictions updated; save your edits and reopen the case to see its new prediction"
+                        .into(),
+                ));
+            } else {
+                self.select_case(index);
             }
         }
     }
@@ -236,6 +334,7 @@ impl Studio {
                 (preset.window(case.auto_window), Some(preset))
             });
         self.views.reset_zoom();
+        self.jobs.activations.clear();
         self.view = Some(CaseView {
             crosshair: case.focus,
             case,
@@ -255,7 +354,7 @@ impl Studio {
         }
     }
 
-    fn dialog(&mut self, request: DialogRequest) {
+    pub(crate) fn dialog(&mut self, request: DialogRequest) {
         if self.dialog.is_some() {
             return; // one dialog at a time
         }
@@ -328,6 +427,8 @@ impl Studio {
             Command::ExportPng(path) => self.export_png(path),
             Command::ToggleHelp => self.show_help = !self.show_help,
             Command::Edit(command) => self.apply_edit(command),
+            Command::Model(command) => self.apply_model(command),
+            Command::ShowTab(tab) => self.tab = tab,
         }
     }
 
@@ -368,6 +469,10 @@ impl Studio {
     }
 
     fn export_png(&mut self, path: PathBuf) {
+        let heat = self
+            .view
+            .as_ref()
+            .and_then(|v| self.jobs.activations.heat(0, v.case.image.shape()));
         let Some(view) = &self.view else {
             self.notice = Some(Notice::Error("nothing to export: no case is open".into()));
             return;
@@ -377,6 +482,7 @@ impl Studio {
             image: &view.case.image,
             ground_truth: view.case.ground_truth.as_deref(),
             prediction: view.case.prediction.as_deref(),
+            heat: heat.as_ref(),
         };
         let slice = render_slice(
             layers,
@@ -386,7 +492,10 @@ impl Studio {
             &self.settings.overlays,
         );
         let size_mm = slice_size_mm(view.case.image.shape(), view.case.image.spacing_mm(), axis);
-        let picture = to_physical_aspect(&slice, size_mm);
+        let mut picture = to_physical_aspect(&slice, size_mm);
+        if let Some(heat) = &heat {
+            picture = crate::export::with_colour_bar(&picture, heat);
+        }
         self.notice = Some(match write_png(&path, &picture) {
             Ok(()) => {
                 self.settings.export_folder = path.parent().map(PathBuf::from);

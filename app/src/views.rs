@@ -6,7 +6,7 @@
 use crate::brush::{BrushSettings, Tool};
 use crate::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, step_index, wheel_lines};
 use crate::render::{
-    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
+    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, Heat, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
     TRUE_POSITIVE_COLOUR, render_slice,
 };
 use crate::slice_view::{Axis, pixel_of_voxel, slice_size, slice_size_mm, voxel_at_pixel};
@@ -56,6 +56,21 @@ pub struct ViewsState {
     pub active: Axis,
     /// What the pointer is over this frame.
     pub hover: Option<HoverInfo>,
+    /// The right-hand view of the side-by-side comparison (zoom and pan follow the left one).
+    pub compare: PlaneView,
+}
+
+/// Activation maps to draw: model A's over the views, and model B's beside A's when compared.
+#[derive(Default)]
+pub struct HeatLayers {
+    /// Maps of model A and model B on the viewer's grid.
+    pub maps: [Option<Heat>; 2],
+    /// Names of the two models, for the headers.
+    pub names: [String; 2],
+    /// Show A and B side by side in the active view.
+    pub side_by_side: bool,
+    /// Bumped when anything drawn changes.
+    pub generation: u64,
 }
 
 impl ViewsState {
@@ -75,6 +90,7 @@ pub fn views_ui(
     view: &mut CaseView,
     overlays: &OverlaySettings,
     brush: &BrushSettings,
+    heat: &HeatLayers,
     commands: &mut Vec<Command>,
 ) {
     let full = ui.available_rect_before_wrap();
@@ -83,8 +99,41 @@ pub fn views_ui(
     if !ui.input(|i| i.pointer.primary_down()) {
         view.edit.end_stroke();
     }
+    let mut context = PlaneContext {
+        overlays,
+        brush,
+        heat: heat.maps[0].as_ref(),
+        heat_generation: heat.generation,
+        title: None,
+        slot: 0,
+    };
+    if heat.side_by_side
+        && let (Some(a), Some(b)) = (&heat.maps[0], &heat.maps[1])
+    {
+        let axis = state.maximised.unwrap_or(state.active);
+        let half = vec2((full.width() - GAP) / 2.0, full.height());
+        let left = Rect::from_min_size(full.min, half);
+        let right = Rect::from_min_size(full.min + vec2(half.x + GAP, 0.0), half);
+        let main = axis.index();
+        state.compare.zoom = state.planes[main].zoom;
+        state.compare.pan = state.planes[main].pan;
+        context.heat = Some(a);
+        context.title = Some(&heat.names[0]);
+        plane_ui(ui, left, axis, state, view, &context, commands);
+        let (zoom, pan) = (state.planes[main].zoom, state.planes[main].pan);
+        state.compare.zoom = zoom;
+        state.compare.pan = pan;
+        context.heat = Some(b);
+        context.title = Some(&heat.names[1]);
+        context.slot = 1;
+        plane_ui(ui, right, axis, state, view, &context, commands);
+        // Zooming or panning the right view moves the left one too.
+        state.planes[main].zoom = state.compare.zoom;
+        state.planes[main].pan = state.compare.pan;
+        return;
+    }
     if let Some(axis) = state.maximised {
-        plane_ui(ui, full, axis, state, view, overlays, brush, commands);
+        plane_ui(ui, full, axis, state, view, &context, commands);
         return;
     }
     let half = vec2((full.width() - GAP) / 2.0, (full.height() - GAP) / 2.0);
@@ -99,27 +148,35 @@ pub fn views_ui(
             .into_iter()
             .zip([quadrant(0.0, 0.0), quadrant(1.0, 0.0), quadrant(0.0, 1.0)])
     {
-        plane_ui(ui, rect, axis, state, view, overlays, brush, commands);
+        plane_ui(ui, rect, axis, state, view, &context, commands);
     }
     ui.scope_builder(UiBuilder::new().max_rect(quadrant(1.0, 1.0).shrink(6.0)), |ui| {
         info_ui(ui, view, overlays);
     });
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one view needs all of these; a struct would only rename them"
-)]
+/// What every view draws with besides the case.
+struct PlaneContext<'a> {
+    overlays: &'a OverlaySettings,
+    brush: &'a BrushSettings,
+    heat: Option<&'a Heat>,
+    heat_generation: u64,
+    /// A model name shown in the header (side-by-side comparison).
+    title: Option<&'a str>,
+    /// 0: the axis's own view; 1: the comparison's right-hand view.
+    slot: usize,
+}
+
 fn plane_ui(
     ui: &mut egui::Ui,
     rect: Rect,
     axis: Axis,
     state: &mut ViewsState,
     view: &mut CaseView,
-    overlays: &OverlaySettings,
-    brush: &BrushSettings,
+    context: &PlaneContext<'_>,
     commands: &mut Vec<Command>,
 ) {
+    let (overlays, brush) = (context.overlays, context.brush);
     let shape = view.case.image.shape();
     let normal = axis.normal();
     let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
@@ -138,12 +195,19 @@ fn plane_ui(
             {
                 commands.push(Command::ToggleMaximise(axis));
             }
+            if let Some(title) = context.title {
+                ui.strong(title);
+            }
             ui.label(format!(
                 "slice {} / {}",
                 view.crosshair[normal] + 1,
                 shape[normal]
             ));
-            let plane = &mut state.planes[axis.index()];
+            let plane = if context.slot == 0 {
+                &mut state.planes[axis.index()]
+            } else {
+                &mut state.compare
+            };
             if (plane.zoom != 1.0 || plane.pan != Vec2::ZERO)
                 && ui
                     .small_button("Fit")
@@ -155,8 +219,16 @@ fn plane_ui(
             }
         },
     );
-    let response = ui.interact(area, ui.scope_id().with(("plane", axis)), Sense::click_and_drag());
-    let plane = &mut state.planes[axis.index()];
+    let response = ui.interact(
+        area,
+        ui.scope_id().with(("plane", axis, context.slot)),
+        Sense::click_and_drag(),
+    );
+    let plane = if context.slot == 0 {
+        &mut state.planes[axis.index()]
+    } else {
+        &mut state.compare
+    };
     plane.last_rect = Some(area);
 
     let key = TextureKey {
@@ -166,11 +238,13 @@ fn plane_ui(
         window: view.window,
         overlays: overlays.clone(),
         label_generation: view.edit.view_generation[axis.index()],
+        heat_generation: context.heat.map(|_| context.heat_generation),
     };
     let layers = SliceLayers {
         image: &view.case.image,
         ground_truth: view.case.ground_truth.as_deref(),
         prediction: view.case.prediction.as_deref(),
+        heat: context.heat,
     };
     let texture = plane.texture(ui.ctx(), axis.name(), key, || {
         render_slice(layers, axis, view.crosshair[normal], view.window, overlays)
@@ -222,6 +296,9 @@ fn plane_ui(
         ),
     ] {
         painter.text(position, anchor, letter, font.clone(), LETTER_COLOUR);
+    }
+    if let Some(heat) = context.heat {
+        colour_bar(&painter, area, heat);
     }
 
     let pointer_pixel = response
@@ -304,6 +381,48 @@ fn plane_ui(
                 voxel_at_pixel(shape, axis, view.crosshair[normal], pixel),
             ));
         }
+    }
+}
+
+/// Steps of the colour bar's gradient.
+const BAR_STEPS: usize = 32;
+
+/// A vertical colour bar with its value range in the view's lower-right corner.
+pub fn colour_bar(painter: &egui::Painter, area: Rect, heat: &Heat) {
+    let height = (area.height() * 0.4).clamp(40.0, 200.0);
+    let bar = Rect::from_min_size(
+        pos2(area.right() - 28.0, area.bottom() - 24.0 - height),
+        vec2(12.0, height),
+    );
+    let step = height / BAR_STEPS as f32;
+    for i in 0..BAR_STEPS {
+        // Top is the high end.
+        let t = 1.0 - (i as f32 + 0.5) / BAR_STEPS as f32;
+        let value = heat.low + t * (heat.high - heat.low);
+        let cell = Rect::from_min_size(
+            pos2(bar.left(), bar.top() + i as f32 * step),
+            vec2(bar.width(), step + 0.5),
+        );
+        painter.rect_filled(cell, 0.0, heat.colour(value));
+    }
+    painter.rect_stroke(
+        bar,
+        0.0,
+        Stroke::new(1.0, Color32::GRAY),
+        egui::StrokeKind::Outside,
+    );
+    let font = FontId::proportional(11.0);
+    for (value, y, anchor) in [
+        (heat.high, bar.top(), Align2::RIGHT_TOP),
+        (heat.low, bar.bottom(), Align2::RIGHT_BOTTOM),
+    ] {
+        painter.text(
+            pos2(bar.left() - 4.0, y),
+            anchor,
+            format!("{value:.3}"),
+            font.clone(),
+            Color32::WHITE,
+        );
     }
 }
 

@@ -1,0 +1,590 @@
+//! The Training, Activations and Metrics tabs, and the commands they send: start, stop and
+//! resume training (then predict every case), fine-tune on the corrected cases and re-predict
+//! the others, choose the current model, capture activation maps, compute and export metrics.
+
+use crate::metrics_panel::{MetricsRequest, metrics_csv};
+use crate::presets::PRESETS;
+use crate::studio::{Command, Notice, Studio};
+use crate::training::{CaseChoice, DeviceRequest, Job, ModelJobs, RunState, list_runs, task_folder};
+use eframe::egui;
+use engine::infer::{Colormap, Reduction};
+use std::path::PathBuf;
+
+/// A model-related command from the tabs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelCommand {
+    /// Start a run with the panel's choices.
+    StartTraining,
+    /// Continue the stopped run on screen.
+    ResumeTraining,
+    /// Stop the worker's job (training stops after the current step).
+    Stop,
+    /// Predict every case with the current model.
+    PredictAll,
+    /// Capture activation maps of the case on screen with models A and B.
+    Capture,
+    /// Show the folder dialog for model slot 0 (current / A) or 1 (B).
+    PickCheckpoint(usize),
+    /// Use this checkpoint folder in slot 0 (current / A) or 1 (B); `None` clears slot B.
+    UseCheckpoint(usize, Option<PathBuf>),
+    /// A request from the metrics tab.
+    Metrics(MetricsRequest),
+    /// Write the metrics CSV here.
+    ExportMetricsCsv(PathBuf),
+}
+
+/// A checkpoint folder as chosen: a run folder means its `best/`.
+pub fn checkpoint_folder(path: PathBuf) -> Result<PathBuf, String> {
+    for candidate in [path.clone(), path.join("best")] {
+        if candidate.join("checkpoint.json").is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "{}: not a checkpoint (no checkpoint.json); choose a run's best/ folder",
+        path.display()
+    ))
+}
+
+impl Studio {
+    /// Carries out a model command.
+    pub fn apply_model(&mut self, command: ModelCommand) {
+        let result = self.try_apply_model(command);
+        if let Err(message) = result {
+            self.notice = Some(Notice::Error(message));
+        }
+    }
+
+    fn try_apply_model(&mut self, command: ModelCommand) -> Result<(), String> {
+        let ctx = self.ctx.clone();
+        match command {
+            ModelCommand::StartTraining => {
+                let source = self.source.clone().ok_or("open a task first")?;
+                self.jobs.start_training(&ctx, &source)?;
+            }
+            ModelCommand::ResumeTraining => self.jobs.resume_training(&ctx)?,
+            ModelCommand::Stop => self.jobs.stop(),
+            ModelCommand::PredictAll => {
+                let source = self.source.clone().ok_or("open a task first")?;
+                self.jobs.predict(&ctx, &source, false)?;
+            }
+            ModelCommand::Capture => {
+                let view = self.view.as_ref().ok_or("open a case first")?;
+                let scan = self
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.cases.iter().find(|c| c.id == view.case.id))
+                    .map(|c| c.image.clone())
+                    .ok_or("the case's scan is not known")?;
+                let activations = &mut self.jobs.activations;
+                if activations.models[0].is_none() {
+                    activations.models[0] = self.jobs.checkpoint.clone();
+                }
+                let (checkpoint, scan, attention, reduction) = activations
+                    .start_capture(&scan)
+                    .ok_or("choose a model first (train one, or Choose… a checkpoint folder)")?;
+                self.jobs.capture(&ctx, checkpoint, scan, attention, reduction)?;
+            }
+            ModelCommand::PickCheckpoint(slot) => {
+                let start = self.source.as_ref().and_then(|s| task_folder(s).ok());
+                self.dialog(crate::dialogs::DialogRequest::Checkpoint { start, slot });
+            }
+            ModelCommand::UseCheckpoint(slot, path) => {
+                let path = path.map(checkpoint_folder).transpose()?;
+                if slot == 0 {
+                    self.jobs.checkpoint = path.clone();
+                }
+                if let Some(model) = self.jobs.activations.models.get_mut(slot) {
+                    *model = path;
+                }
+            }
+            ModelCommand::Metrics(MetricsRequest::ComputeAll) => {
+                let source = self.source.clone().ok_or("open a task first")?;
+                let waker = ctx.clone();
+                self.metrics.compute_all(&source, move || waker.request_repaint());
+            }
+            ModelCommand::Metrics(MetricsRequest::ExportCsv) => {
+                let name = self.source.as_ref().map_or("metrics".into(), |s| s.name.clone());
+                self.dialog(crate::dialogs::DialogRequest::ExportCsv {
+                    start: self.settings.export_folder.clone(),
+                    file_name: format!("{name}_metrics.csv"),
+                });
+            }
+            ModelCommand::Metrics(MetricsRequest::ShowCase(id)) => {
+                let index = self
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.cases.iter().position(|c| c.id == id));
+                if let Some(index) = index {
+                    self.apply(Command::SelectCase(index));
+                }
+            }
+            ModelCommand::ExportMetricsCsv(path) => {
+                let names = self
+                    .source
+                    .as_ref()
+                    .map(|s| s.label_names.clone())
+                    .unwrap_or_default();
+                let rows: Vec<(String, &engine::metrics::CaseMetrics)> = if self.metrics.all.is_empty() {
+                    let id = self.view.as_ref().map(|v| v.case.id.clone()).unwrap_or_default();
+                    self.metrics
+                        .current
+                        .iter()
+                        .filter_map(|(_, r)| r.as_ref().ok())
+                        .map(|m| (id.clone(), m))
+                        .collect()
+                } else {
+                    self.metrics
+                        .all
+                        .iter()
+                        .filter_map(|(id, r)| Some((id.clone(), r.as_ref().ok()?)))
+                        .collect()
+                };
+                let csv = metrics_csv(&rows, &names);
+                engine::volume::write_atomically(&path, |w| std::io::Write::write_all(w, csv.as_bytes()))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                self.settings.export_folder = path.parent().map(PathBuf::from);
+                self.notice = Some(Notice::Info(format!("metrics written to {}", path.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes note of a newly opened task: its runs, and the newest one as the current model.
+    pub(crate) fn task_opened(&mut self) {
+        let runs = self
+            .source
+            .as_ref()
+            .and_then(|s| task_folder(s).ok())
+            .map(|task| list_runs(&task))
+            .unwrap_or_default();
+        self.jobs.checkpoint = runs.first().map(|r| r.checkpoint.clone());
+        self.jobs.activations = Default::default();
+        self.jobs.outcomes.clear();
+        self.jobs.runs = runs;
+        self.metrics = Default::default();
+    }
+}
+
+fn device_name(device: DeviceRequest) -> &'static str {
+    match device {
+        DeviceRequest::Auto => "Auto (CUDA if present)",
+        DeviceRequest::Cpu => "CPU",
+        DeviceRequest::Cuda => "CUDA GPU",
+    }
+}
+
+fn model_picker(
+    ui: &mut egui::Ui,
+    jobs: &ModelJobs,
+    slot: usize,
+    current: Option<&PathBuf>,
+    commands: &mut Vec<Command>,
+) {
+    let name = |path: &PathBuf| {
+        path.parent().and_then(|p| p.file_name()).map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let shown = current.map_or_else(|| "(none)".to_string(), name);
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_id_salt(("model", slot))
+            .selected_text(shown)
+            .width(170.0)
+            .show_ui(ui, |ui| {
+                if slot == 1 && ui.selectable_label(current.is_none(), "(none)").clicked() {
+                    commands.push(Command::Model(ModelCommand::UseCheckpoint(slot, None)));
+                }
+                for run in &jobs.runs {
+                    let selected = current == Some(&run.checkpoint);
+                    if ui.selectable_label(selected, &run.name).clicked() {
+                        commands.push(Command::Model(ModelCommand::UseCheckpoint(
+                            slot,
+                            Some(run.checkpoint.clone()),
+                        )));
+                    }
+                }
+            });
+        if ui
+            .button("Choose…")
+            .on_hover_text("A checkpoint folder (a run's best/)")
+            .clicked()
+        {
+            commands.push(Command::Model(ModelCommand::PickCheckpoint(slot)));
+        }
+    });
+}
+
+/// The Training tab.
+pub fn training_panel_ui(
+    ui: &mut egui::Ui,
+    jobs: &mut ModelJobs,
+    corrected: usize,
+    commands: &mut Vec<Command>,
+) {
+    let busy = jobs.job;
+    ui.heading("Model");
+    let current = jobs.checkpoint.clone();
+    model_picker(ui, jobs, 0, current.as_ref(), commands);
+    if let Some(reason) = &jobs.device_reason {
+        ui.weak(reason);
+    }
+    ui.separator();
+    ui.heading("Train");
+    let choices = &mut jobs.choices;
+    ui.add_enabled_ui(busy.is_none(), |ui| {
+        egui::Grid::new("training-choices").num_columns(2).show(ui, |ui| {
+            ui.label("Preset");
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(choices.preset)
+                .width(170.0)
+                .show_ui(ui, |ui| {
+                    for preset in PRESETS {
+                        ui.selectable_value(&mut choices.preset, preset.name, preset.name)
+                            .on_hover_text(preset.description);
+                    }
+                });
+            ui.end_row();
+            ui.label("Cases");
+            ui.vertical(|ui| {
+                ui.radio_value(&mut choices.cases, CaseChoice::Fold, "all of the fold");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut choices.cases, CaseChoice::FewShot, "few-shot");
+                    ui.add(
+                        egui::DragValue::new(&mut choices.few_shot)
+                            .range(1..=1000)
+                            .suffix(" cases"),
+                    );
+                });
+                ui.radio_value(
+                    &mut choices.cases,
+                    CaseChoice::Corrected,
+                    format!("marked corrected ({corrected})"),
+                );
+            });
+            ui.end_row();
+            ui.label("Fold");
+            ui.add(egui::DragValue::new(&mut choices.fold).range(0..=4))
+                .on_hover_text("Cross-validation fold (5 folds): its validation cases are held out");
+            ui.end_row();
+            ui.label("Epochs");
+            ui.add(egui::DragValue::new(&mut choices.epochs).range(1..=1000));
+            ui.end_row();
+            ui.label("Device");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(device_name(choices.device))
+                .show_ui(ui, |ui| {
+                    for device in [DeviceRequest::Auto, DeviceRequest::Cpu, DeviceRequest::Cuda] {
+                        ui.selectable_value(&mut choices.device, device, device_name(device));
+                    }
+                });
+            ui.end_row();
+        });
+        ui.checkbox(&mut choices.fine_tune, "Start from the current model (fine-tune)");
+    });
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(busy.is_none(), egui::Button::new("Start training"))
+            .clicked()
+        {
+            commands.push(Command::Model(ModelCommand::StartTraining));
+        }
+        let stoppable = busy.is_some_and(|j| j != Job::Capturing);
+        if ui.add_enabled(stoppable, egui::Button::new("Stop")).clicked() {
+            commands.push(Command::Model(ModelCommand::Stop));
+        }
+        let resumable = busy.is_none()
+            && jobs
+                .run
+                .as_ref()
+                .is_some_and(|r| matches!(r.state, RunState::Stopped | RunState::Failed(_)));
+        if ui
+            .add_enabled(resumable, egui::Button::new("Resume"))
+            .on_hover_text("Continue the stopped run from its last checkpoint")
+            .clicked()
+        {
+            commands.push(Command::Model(ModelCommand::ResumeTraining));
+        }
+        let can_predict = busy.is_none() && jobs.checkpoint.is_some();
+        if ui
+            .add_enabled(can_predict, egui::Button::new("Predict all"))
+            .on_hover_text("Predict every case with the current model into labelsPred/")
+            .clicked()
+        {
+            commands.push(Command::Model(ModelCommand::PredictAll));
+        }
+    });
+    run_ui(ui, jobs);
+    outcomes_ui(ui, jobs, commands);
+}
+
+fn format_eta(seconds: f64) -> String {
+    let seconds = seconds.max(0.0).round() as u64;
+    if seconds >= 3600 {
+        format!("{}h {:02}m", seconds / 3600, seconds / 60 % 60)
+    } else {
+        format!("{}m {:02}s", seconds / 60, seconds % 60)
+    }
+}
+
+fn run_ui(ui: &mut egui::Ui, jobs: &ModelJobs) {
+    if let Some(Job::Predicting { done, total }) = jobs.job {
+        let fraction = if total > 0 {
+            done as f32 / total as f32
+        } else {
+            0.0
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(format!("predicting {done} / {total}")));
+    }
+    let Some(run) = &jobs.run else { return };
+    ui.separator();
+    let name = run
+        .options
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ui.strong(name);
+    let (train_cases, val_cases) = run.cases;
+    if train_cases > 0 {
+        ui.weak(format!(
+            "{train_cases} training / {val_cases} validation cases; LLM block: {}",
+            run.llm_weights
+        ));
+    }
+    match &run.state {
+        RunState::Running => {
+            let text = match (run.position, run.eta_secs) {
+                (Some((epoch, step, steps)), Some(eta)) => format!(
+                    "epoch {epoch}/{} · step {step}/{steps} · {} left",
+                    run.epochs.1,
+                    format_eta(eta)
+                ),
+                _ => "preparing the data…".into(),
+            };
+            ui.add(egui::ProgressBar::new(run.fraction()).text(text).animate(true));
+        }
+        RunState::Stopped => {
+            ui.label("Stopped: Resume continues from the last checkpoint.");
+        }
+        RunState::Finished => {
+            ui.label("Finished.");
+        }
+        RunState::Failed(message) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+    }
+    if let Some(best) = run.history.iter().map(|p| p.val_dice).reduce(f64::max) {
+        ui.label(format!("best validation Dice {best:.3}"));
+    }
+    let losses: Vec<[f64; 2]> = run.step_losses.clone();
+    let epoch_losses: Vec<[f64; 2]> = run
+        .history
+        .iter()
+        .map(|p| [p.epoch as f64, p.train_loss])
+        .collect();
+    egui_plot::Plot::new("loss-plot")
+        .height(130.0)
+        .legend(egui_plot::Legend::default())
+        .x_axis_label("epoch")
+        .allow_scroll(false)
+        .include_y(0.0)
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("step loss", losses).width(1.0));
+            plot.line(egui_plot::Line::new("epoch loss", epoch_losses).width(2.0));
+        });
+    let dice: Vec<[f64; 2]> = run.history.iter().map(|p| [p.epoch as f64, p.val_dice]).collect();
+    egui_plot::Plot::new("dice-plot")
+        .height(110.0)
+        .legend(egui_plot::Legend::default())
+        .x_axis_label("epoch")
+        .allow_scroll(false)
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |plot| {
+            plot.line(egui_plot::Line::new("validation Dice", dice).width(2.0));
+        });
+}
+
+fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<Command>) {
+    if jobs.outcomes.is_empty() {
+        return;
+    }
+    ui.separator();
+    ui.heading("Dice before and after");
+    let format = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.3}"));
+    let pairs: Vec<(f64, f64)> = jobs
+        .outcomes
+        .iter()
+        .filter_map(|o| Some((o.before?, o.after?)))
+        .collect();
+    if !pairs.is_empty() {
+        let n = pairs.len() as f64;
+        let before = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+        let after = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+        ui.strong(format!(
+            "mean over {} cases: {before:.3} before, {after:.3} after",
+            pairs.len()
+        ));
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("outcomes")
+        .max_height(220.0)
+        .show(ui, |ui| {
+            egui::Grid::new("outcomes-grid")
+                .striped(true)
+                .num_columns(3)
+                .show(ui, |ui| {
+                    ui.strong("Case");
+                    ui.strong("before");
+                    ui.strong("after");
+                    ui.end_row();
+                    for outcome in &jobs.outcomes {
+                        if let Some(error) = &outcome.error {
+                            ui.colored_label(ui.visuals().error_fg_color, error);
+                            ui.end_row();
+                            continue;
+                        }
+                        if ui.link(&outcome.id).clicked() {
+                            commands.push(Command::Model(ModelCommand::Metrics(MetricsRequest::ShowCase(
+                                outcome.id.clone(),
+                            ))));
+                        }
+                        ui.monospace(format(outcome.before));
+                        ui.monospace(format(outcome.after));
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+/// The Activations tab.
+pub fn activations_panel_ui(
+    ui: &mut egui::Ui,
+    jobs: &mut ModelJobs,
+    has_case: bool,
+    commands: &mut Vec<Command>,
+) {
+    let capturing = jobs.job == Some(Job::Capturing) || jobs.activations.is_capturing();
+    let before = display_state(jobs);
+    ui.label("Model A (e.g. ViT-Baseline)");
+    let a = jobs.activations.models[0]
+        .clone()
+        .or_else(|| jobs.checkpoint.clone());
+    model_picker(ui, jobs, 0, a.as_ref(), commands);
+    ui.label("Model B (e.g. MedVisionLlama), optional");
+    let b = jobs.activations.models[1].clone();
+    model_picker(ui, jobs, 1, b.as_ref(), commands);
+    let panel = &mut jobs.activations;
+    egui::Grid::new("activation-choices")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Layer");
+            let layers = crate::activations::layer_choices(panel.attention);
+            let shown = layers
+                .iter()
+                .find(|(stem, _)| *stem == panel.layer)
+                .map_or(panel.layer.clone(), |(_, name)| name.clone());
+            egui::ComboBox::from_id_salt("layer")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for (stem, name) in layers {
+                        ui.selectable_value(&mut panel.layer, stem, name);
+                    }
+                });
+            ui.end_row();
+            ui.label("Attention");
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::DragValue::new(&mut panel.attention.0)
+                        .range(0..=63)
+                        .prefix("block "),
+                );
+                ui.add(
+                    egui::DragValue::new(&mut panel.attention.1)
+                        .range(0..=63)
+                        .prefix("head "),
+                );
+            })
+            .response
+            .on_hover_text(
+                "Attention received per token in this ViT block and head (capture again after changing)",
+            );
+            ui.end_row();
+            ui.label("Reduction");
+            ui.horizontal(|ui| {
+                for (reduction, name) in [
+                    (Reduction::L2, "L2"),
+                    (Reduction::Mean, "mean"),
+                    (Reduction::Pca, "PCA 1"),
+                ] {
+                    ui.selectable_value(&mut panel.reduction, reduction, name);
+                }
+            });
+            ui.end_row();
+            ui.label("Colour map");
+            ui.horizontal(|ui| {
+                for (map, name) in [
+                    (Colormap::Inferno, "inferno"),
+                    (Colormap::Viridis, "viridis"),
+                    (Colormap::Grey, "grey"),
+                ] {
+                    ui.selectable_value(&mut panel.colormap, map, name);
+                }
+            });
+            ui.end_row();
+            ui.label("Opacity");
+            ui.add(egui::Slider::new(&mut panel.opacity, 0.0..=1.0));
+            ui.end_row();
+        });
+    ui.checkbox(&mut panel.visible, "Show over the views");
+    ui.checkbox(&mut panel.side_by_side, "A and B side by side (active view)");
+    ui.horizontal(|ui| {
+        let enabled = has_case && !capturing && jobs.job.is_none();
+        if ui
+            .add_enabled(enabled, egui::Button::new("Capture"))
+            .on_hover_text("Run the model(s) on this case and keep every layer's map")
+            .clicked()
+        {
+            commands.push(Command::Model(ModelCommand::Capture));
+        }
+        if capturing {
+            ui.spinner();
+            ui.label("capturing…");
+        }
+    });
+    let panel = &jobs.activations;
+    if let Some(error) = &panel.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    for (slot, captured) in panel.captured.iter().enumerate() {
+        if let Some(captured) = captured {
+            ui.weak(format!(
+                "{}: {} maps of {}",
+                panel.model_name(slot),
+                captured.maps.len(),
+                captured
+                    .scan
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if display_state(jobs) != before {
+        jobs.activations.generation += 1;
+    }
+}
+
+/// What of the activations panel changes the pixels drawn.
+fn display_state(jobs: &ModelJobs) -> (String, Colormap, u32, bool, bool) {
+    let panel = &jobs.activations;
+    (
+        panel.layer.clone(),
+        panel.colormap,
+        panel.opacity.to_bits(),
+        panel.visible,
+        panel.side_by_side,
+    )
+}
