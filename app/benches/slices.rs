@@ -1,6 +1,8 @@
 //! Times slice extraction + colouring (window/level, ground truth fill, prediction outline,
 //! difference) for axial, coronal and sagittal slices of a 512 × 512 × 400 volume, and prints
-//! milliseconds per slice. No criterion: `harness = false`, a plain `main`.
+//! milliseconds per slice; the same with an activation map blended under the overlays; and
+//! the time to save an edited 512 × 512 × 400 label as .nii.gz in the scan's own (LPS) grid, as
+//! the Save button does. No criterion: `harness = false`, a plain `main`.
 //!
 //! Run: `cargo bench -p app --bench slices --profile dev` (the dev profile builds the app at
 //! opt-level 1; a release build is faster).
@@ -8,9 +10,11 @@
 // Printing the timings is the whole point of this binary.
 #![allow(clippy::print_stdout)]
 
-use app::render::{OverlaySettings, SliceLayers, Window, render_slice};
+use app::render::{Heat, OverlaySettings, SliceLayers, Window, render_slice};
 use app::slice_view::Axis;
-use engine::volume::{Affine, Geometry, Volume};
+use engine::volume::{
+    Affine, DataType, Geometry, Volume, WriteOptions, read_nifti, reorient_to_canonical, write_nifti,
+};
 use std::time::Instant;
 
 const SHAPE: [usize; 3] = [512, 512, 400];
@@ -49,7 +53,14 @@ fn main() {
         "built 3 volumes of {SHAPE:?} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let layers = SliceLayers {
+    let heat = Heat {
+        volume: std::sync::Arc::new(ball(-10.0, 150.0)),
+        low: 0.0,
+        high: 2.0,
+        colormap: engine::infer::Colormap::Inferno,
+        opacity: 0.6,
+    };
+    let mut layers = SliceLayers {
         image: &image,
         ground_truth: Some(&ground_truth),
         prediction: Some(&prediction),
@@ -61,6 +72,13 @@ fn main() {
     };
     let mut overlays = OverlaySettings::default();
     overlays.difference.visible = true;
+    time_slices(layers, window, &overlays, "");
+    layers.heat = Some(&heat);
+    time_slices(layers, window, &overlays, " + activation map");
+    time_save(&ground_truth);
+}
+
+fn time_slices(layers: SliceLayers<'_>, window: Window, overlays: &OverlaySettings, what: &str) {
     for axis in Axis::ALL {
         let count = SHAPE[axis.normal()];
         // Slices through the labelled middle, where every layer has work to do.
@@ -70,14 +88,49 @@ fn main() {
         let started = Instant::now();
         let mut checksum = 0u64;
         for slice in &slices {
-            let picture = render_slice(layers, axis, *slice, window, &overlays);
+            let picture = render_slice(layers, axis, *slice, window, overlays);
             checksum += u64::from(picture.pixels[picture.pixels.len() / 2].r());
         }
         let per_slice_ms = started.elapsed().as_secs_f64() * 1000.0 / slices.len() as f64;
         let [columns, rows] = app::slice_view::slice_size(SHAPE, axis);
         println!(
-            "{:<8} {columns:>3} × {rows:>3} px: {per_slice_ms:7.2} ms per slice (checksum {checksum})",
+            "{:<8} {columns:>3} × {rows:>3} px{what}: {per_slice_ms:7.2} ms per slice (checksum {checksum})",
             axis.name()
         );
+    }
+}
+
+/// Saves `label` (on the RAS+ grid) into an LPS scan's geometry, as the Save button does.
+fn time_save(label: &Volume) {
+    let Ok(dir) = tempfile::tempdir() else {
+        println!("no temporary folder: save not timed");
+        return;
+    };
+    // An LPS scan: the viewer's RAS+ label must be flipped back on two axes before writing.
+    let scan_grid = Geometry {
+        shape: SHAPE,
+        world_from_voxel: Affine::from_diagonal([-0.8, -0.8, 1.5]),
+    };
+    let scan = Volume::zeros(&scan_grid);
+    let scan_path = dir.path().join("scan.nii.gz");
+    let written = write_nifti(&scan_path, &scan, None, WriteOptions::new(DataType::I16));
+    let Ok(header) = written.and_then(|()| read_nifti(&scan_path)).map(|s| s.header) else {
+        println!("cannot write the scan: save not timed");
+        return;
+    };
+    let Ok(in_scan_grid) = Volume::new(SHAPE, 1, label.voxels().to_vec(), scan_grid.world_from_voxel) else {
+        println!("cannot build the label: save not timed");
+        return;
+    };
+    let canonical = reorient_to_canonical(&in_scan_grid);
+    let path = dir.path().join("labelsCorrected").join("case.nii.gz");
+    let started = Instant::now();
+    match app::label_io::save_label(&path, &canonical, &scan_grid, &header) {
+        Ok(()) => println!(
+            "save 512 × 512 × 400 label (reorient + uint8 .nii.gz, atomic): {:.0} ms, {:.1} MB",
+            started.elapsed().as_secs_f64() * 1000.0,
+            std::fs::metadata(&path).map_or(0.0, |m| m.len() as f64 / 1e6)
+        ),
+        Err(error) => println!("save failed: {error:#}"),
     }
 }

@@ -20,8 +20,8 @@ pub struct CapturedMaps {
     pub checkpoint: PathBuf,
     /// Every map, in the scan's geometry.
     pub maps: Arc<Vec<ActivationMap>>,
-    /// The shown map on the viewer's grid with its value range: `(stem, volume, low, high)`.
-    shown: Option<(String, Arc<Volume>, f32, f32)>,
+    /// Maps shown so far, on the viewer's grid with their value range, by stem.
+    shown: std::collections::HashMap<String, (Arc<Volume>, f32, f32)>,
 }
 
 /// The panel's state.
@@ -133,7 +133,7 @@ impl ActivationsPanel {
             scan: scan.to_path_buf(),
             checkpoint,
             maps,
-            shown: None,
+            shown: Default::default(),
         });
         self.generation += 1;
     }
@@ -145,9 +145,12 @@ impl ActivationsPanel {
         self.error = Some(message);
     }
 
-    /// Forgets the maps (another case was opened).
+    /// Forgets the maps and the captures still to come (another case was opened): a capture
+    /// in flight is dropped when it arrives.
     pub fn clear(&mut self) {
         self.captured = [None, None];
+        self.queue.clear();
+        self.in_flight = false;
         self.generation += 1;
     }
 
@@ -159,13 +162,17 @@ impl ActivationsPanel {
         }
         let layer = self.layer.clone();
         let captured = self.captured.get_mut(slot)?.as_mut()?;
-        if captured.shown.as_ref().is_none_or(|(stem, ..)| *stem != layer) {
+        if !captured.shown.contains_key(&layer) {
+            // Once per layer and model: a big map takes a moment to reorient.
             let map = captured.maps.iter().find(|m| m.stem == layer)?;
             let volume = reorient_to_canonical(&map.volume);
             let stats = volume.stats();
-            captured.shown = Some((layer, Arc::new(volume), stats.min as f32, stats.max as f32));
+            captured.shown.insert(
+                layer.clone(),
+                (Arc::new(volume), stats.min as f32, stats.max as f32),
+            );
         }
-        let (_, volume, low, high) = captured.shown.as_ref()?;
+        let (volume, low, high) = captured.shown.get(&layer)?;
         (volume.shape() == shape).then(|| Heat {
             volume: Arc::clone(volume),
             low: *low,
@@ -238,6 +245,25 @@ mod tests {
         panel.visible = false;
         assert!(panel.heat(0, shape).is_none());
         assert_eq!(panel.model_name(0), "a");
+    }
+
+    #[test]
+    fn maps_of_a_case_left_behind_are_not_kept() {
+        let mut panel = ActivationsPanel {
+            models: [Some("a/best".into()), Some("b/best".into())],
+            ..ActivationsPanel::default()
+        };
+        assert!(panel.start_capture(Path::new("case_a.nii")).is_some());
+        panel.clear(); // the user opened another case while A's capture ran
+        panel.received(
+            Path::new("case_a.nii"),
+            Arc::new(vec![map("llm", [1, 1, 1], 1.0)]),
+        );
+        assert!(panel.captured.iter().all(Option::is_none));
+        assert!(
+            panel.next_capture().is_none(),
+            "model B is not captured on the old case"
+        );
     }
 
     #[test]

@@ -326,12 +326,17 @@ impl Studio {
                 }
             }
             EditCommand::AskOverwriteGroundTruth => {
-                match self
-                    .selected
-                    .and_then(|i| self.source.as_ref()?.cases.get(i)?.ground_truth.clone())
-                {
-                    Some(path) => self.edit.confirm = Some(Confirm::OverwriteGroundTruth(path)),
-                    None => {
+                let entry = self.selected.and_then(|i| self.source.as_ref()?.cases.get(i));
+                match entry.map(|e| (e.ground_truth.clone(), e.corrected.clone())) {
+                    // The case would keep opening with its (older) corrected label.
+                    Some((Some(_), Some(corrected))) => {
+                        self.notice = Some(Notice::Error(format!(
+                            "this case opens with its corrected label {}; Save updates that file                              (move it away first to overwrite the ground truth instead)",
+                            corrected.display()
+                        )))
+                    }
+                    Some((Some(path), None)) => self.edit.confirm = Some(Confirm::OverwriteGroundTruth(path)),
+                    _ => {
                         self.notice = Some(Notice::Error(
                             "this case has no ground-truth file to overwrite; use Save".into(),
                         ))

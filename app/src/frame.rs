@@ -46,7 +46,13 @@ impl Studio {
                 let shape = view.case.image.shape();
                 let activations = &mut self.jobs.activations;
                 let heat = HeatLayers {
-                    maps: [activations.heat(0, shape), activations.heat(1, shape)],
+                    maps: [
+                        activations.heat(0, shape),
+                        activations
+                            .side_by_side
+                            .then(|| activations.heat(1, shape))
+                            .flatten(),
+                    ],
                     names: [activations.model_name(0), activations.model_name(1)],
                     side_by_side: activations.side_by_side,
                     generation: activations.generation,

@@ -38,6 +38,25 @@ pub struct MetricsPanel {
 }
 
 impl MetricsPanel {
+    /// Drops the all-cases table and any job still filling it (predictions changed).
+    pub fn forget_all(&mut self) {
+        self.all.clear();
+        self.all_job = None;
+        self.all_remaining = 0;
+    }
+
+    /// The metrics of the case on screen, when they are up to date with it.
+    pub fn current_for(&self, view: &CaseView) -> Option<&CaseMetrics> {
+        match &self.current {
+            Some((key, Ok(metrics)))
+                if key.ticket == view.ticket && key.generation == view.edit.generation =>
+            {
+                Some(metrics)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether a computation is running.
     pub fn is_busy(&self) -> bool {
         self.pending.is_some() || self.all_job.is_some()
@@ -274,7 +293,7 @@ pub fn metrics_panel_ui(
         }
         Some(view) if view.case.ground_truth.is_none() || view.case.prediction.is_none() => {
             ui.weak("Metrics need a ground truth and a prediction; this case lacks one.");
-            ui.weak("Train a model (Training tab) to predict every case, or put predictions in labelsPred/.");
+            ui.weak("Train a model (Training tab) to predict every case, or put predictions in the task's labelsPred/.");
         }
         Some(view) => {
             let stale = panel
@@ -313,7 +332,7 @@ pub fn metrics_panel_ui(
         {
             requests.push(MetricsRequest::ComputeAll);
         }
-        let can_export = !panel.all.is_empty() || matches!(panel.current, Some((_, Ok(_))));
+        let can_export = !panel.all.is_empty() || view.is_some_and(|v| panel.current_for(v).is_some());
         if ui
             .add_enabled(can_export, egui::Button::new("Export CSV…"))
             .on_hover_text("All cases when computed, else this case")
@@ -331,7 +350,7 @@ pub fn metrics_panel_ui(
     }
     let ok: Vec<&CaseMetrics> = panel.all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
     let means = column_means(&ok);
-    egui::ScrollArea::vertical()
+    egui::ScrollArea::both()
         .id_salt("all-cases")
         .max_height(300.0)
         .show(ui, |ui| {

@@ -126,13 +126,12 @@ impl Studio {
                     .map(|s| s.label_names.clone())
                     .unwrap_or_default();
                 let rows: Vec<(String, &engine::metrics::CaseMetrics)> = if self.metrics.all.is_empty() {
-                    let id = self.view.as_ref().map(|v| v.case.id.clone()).unwrap_or_default();
-                    self.metrics
-                        .current
-                        .iter()
-                        .filter_map(|(_, r)| r.as_ref().ok())
-                        .map(|m| (id.clone(), m))
-                        .collect()
+                    let view = self.view.as_ref().ok_or("no case open")?;
+                    let metrics = self
+                        .metrics
+                        .current_for(view)
+                        .ok_or("the metrics of this case are still being computed")?;
+                    vec![(view.case.id.clone(), metrics)]
                 } else {
                     self.metrics
                         .all
@@ -309,7 +308,7 @@ pub fn training_panel_ui(
         let can_predict = busy.is_none() && jobs.checkpoint.is_some();
         if ui
             .add_enabled(can_predict, egui::Button::new("Predict all"))
-            .on_hover_text("Predict every case with the current model into labelsPred/")
+            .on_hover_text("Predict every case with the current model (into .medvisionllama/predictions/)")
             .clicked()
         {
             commands.push(Command::Model(ModelCommand::PredictAll));
@@ -363,7 +362,7 @@ fn run_ui(ui: &mut egui::Ui, jobs: &ModelJobs) {
                 ),
                 _ => "preparing the data…".into(),
             };
-            ui.add(egui::ProgressBar::new(run.fraction()).text(text).animate(true));
+            ui.add(egui::ProgressBar::new(run.fraction()).text(text));
         }
         RunState::Stopped => {
             ui.label("Stopped: Resume continues from the last checkpoint.");

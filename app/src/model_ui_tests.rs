@@ -90,9 +90,19 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
         choices.device = DeviceRequest::Cpu;
     }
     click(harness, "Start training");
+    assert!(
+        harness.state().jobs.run.is_some(),
+        "Start did nothing: {:?}",
+        harness.state().notice
+    );
     wait_until(harness, "the first training step", |s| {
-        s.jobs.run.as_ref().is_some_and(|r| r.position.is_some())
+        s.jobs
+            .run
+            .as_ref()
+            .is_some_and(|r| r.position.is_some() || r.state != RunState::Running)
     })?;
+    let state = harness.state().jobs.run.as_ref().map(|r| r.state.clone());
+    assert_eq!(state, Some(RunState::Running), "{:?}", harness.state().notice);
     click(harness, "Stop");
     wait_until(harness, "the run to stop", idle)?;
     let run = harness
@@ -127,7 +137,7 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
     );
     assert!(run.step_losses.len() > steps_before, "the curve carries on");
     assert_eq!(studio.jobs.checkpoint, Some(run.options.out.join("best")));
-    // Every case was predicted into labelsPred/, with its Dice after (no earlier prediction).
+    // Every case was predicted into .medvisionllama/predictions/, with its Dice after (no earlier prediction).
     let source = studio
         .source
         .clone()
@@ -144,7 +154,7 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
         let expected = fixture
             .task
             .path()
-            .join("labelsPred")
+            .join(".medvisionllama/predictions")
             .join(format!("{}.nii.gz", case.id));
         assert_eq!(case.prediction.as_ref(), Some(&expected));
         assert!(expected.is_file());

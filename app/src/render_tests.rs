@@ -169,3 +169,45 @@ fn overlays_of_another_shape_are_ignored() {
     let slice = render_slice(layers, Axis::Coronal, 0, SOFT_TISSUE, &OverlaySettings::default());
     assert_eq!(slice.pixels, vec![Color32::from_gray(127); 2]);
 }
+
+#[test]
+fn heat_map_blends_its_colour_under_the_label_overlays() {
+    // Image at the window's level (grey 127); map values 0..3 along x, range 0..3, grey colour
+    // map, opacity 0.5: voxel x gives round((127 + 255 x / 3) / 2). The label on x = 3 is
+    // painted over the heat at opacity 1. Columns run from x = 3 (left) to x = 0.
+    let image = volume([4, 1, 1], |_, _, _| 40.0);
+    let map = volume([4, 1, 1], |x, _, _| x as f32);
+    let label = volume([4, 1, 1], |x, _, _| f32::from(x == 3));
+    let heat = Heat {
+        volume: std::sync::Arc::new(map),
+        low: 0.0,
+        high: 3.0,
+        colormap: engine::infer::Colormap::Grey,
+        opacity: 0.5,
+    };
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&label),
+        prediction: None,
+        heat: Some(&heat),
+    };
+    let settings = OverlaySettings {
+        opacity: 1.0,
+        ..OverlaySettings::default()
+    };
+    let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
+    let greys: Vec<u8> = slice.pixels[1..].iter().map(|p| p.r()).collect();
+    assert_eq!(greys, vec![149, 106, 64]);
+    assert_eq!(slice.pixels[0], label_colour(1));
+    // A map on another grid is not drawn.
+    let other = Heat {
+        volume: std::sync::Arc::new(volume([2, 2, 1], |_, _, _| 3.0)),
+        ..heat
+    };
+    let layers = SliceLayers {
+        heat: Some(&other),
+        ..layers
+    };
+    let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
+    assert_eq!(slice.pixels[3], Color32::from_gray(127));
+}

@@ -140,8 +140,9 @@ fn ensure_demo_task() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Folders of a task where predictions are looked for, in order.
-const PREDICTION_FOLDERS: [&str; 2] = ["labelsPred", "predictions"];
+/// Folders of a task where predictions are looked for, in order: the app's own (written after
+/// training), then ones the user put there.
+const PREDICTION_FOLDERS: [&str; 3] = [".medvisionllama/predictions", "labelsPred", "predictions"];
 
 fn find_prediction(root: &Path, id: &str) -> Option<PathBuf> {
     PREDICTION_FOLDERS

@@ -287,7 +287,7 @@ impl Studio {
                             entry.prediction = Some(path);
                         }
                     }
-                    self.metrics.all.clear();
+                    self.metrics.forget_all();
                 }
                 Outcome::Notice(Ok(message)) => self.notice = Some(Notice::Info(message)),
                 Outcome::Notice(Err(message)) => self.notice = Some(Notice::Error(message)),

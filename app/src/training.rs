@@ -5,7 +5,7 @@
 //! and after, and captured activation maps.
 //!
 //! Runs go to `<task>/.medvisionllama/runs/<preset>-<cases>-NNN`; predictions to
-//! `<task>/labelsPred/<case>.nii.gz`, where the case list finds them.
+//! `<task>/.medvisionllama/predictions/<case>.nii.gz`, where the case list looks first.
 
 use crate::activations::ActivationsPanel;
 use crate::label_io::APP_FOLDER;
@@ -18,8 +18,9 @@ use engine::worker::{CaseJob, Command as WorkerCommand, Event, Worker};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Folder of a task that predictions are written to (the first the case list looks in).
-pub const PREDICTION_FOLDER: &str = "labelsPred";
+/// Folder inside the app folder that the app's predictions are written to (the first the case
+/// list looks in); predictions the user put in `labelsPred/` are never overwritten.
+pub const PREDICTION_FOLDER: &str = "predictions";
 /// Folder inside the app folder that runs are written to.
 pub const RUNS_FOLDER: &str = "runs";
 
@@ -277,10 +278,20 @@ impl ModelJobs {
                 format!("{}shot-fold{}", choices.few_shot.max(1), choices.fold),
             ),
             CaseChoice::Corrected => {
-                let corrected = engine::data::corrected_labels(&task);
+                let training: std::collections::BTreeSet<String> = engine::data::open_task(&task)
+                    .map_err(|e| e.to_string())?
+                    .training
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .collect();
+                // Corrected test cases (no ground truth in the task) cannot be trained on.
+                let corrected: BTreeMap<String, PathBuf> = engine::data::corrected_labels(&task)
+                    .into_iter()
+                    .filter(|(id, _)| training.contains(id))
+                    .collect();
                 if corrected.is_empty() {
                     return Err(format!(
-                        "no corrected labels in {}; correct a case and save it (S) first",
+                        "no corrected labels of training cases in {}; correct a case and save it (S) first",
                         task.join(engine::data::CORRECTED_FOLDER).display()
                     ));
                 }
@@ -335,15 +346,15 @@ impl ModelJobs {
         preset: String,
         predict_corrected: bool,
     ) -> Result<(), String> {
-        let previous = self
-            .run
-            .take()
-            .filter(|r| options.resume && r.options.out == options.out);
         self.send(
             ctx,
             WorkerCommand::StartTraining(Box::new(options.clone())),
             Job::Training,
         )?;
+        let previous = self
+            .run
+            .take()
+            .filter(|r| options.resume && r.options.out == options.out);
         let mut run = RunView {
             options,
             preset,
@@ -372,7 +383,7 @@ impl ModelJobs {
         }
     }
 
-    /// Predicts `cases` of `source` with the current checkpoint into `labelsPred/`.
+    /// Predicts the cases of `source` with the current checkpoint into the app's predictions folder.
     pub fn predict(
         &mut self,
         ctx: &eframe::egui::Context,
@@ -392,7 +403,10 @@ impl ModelJobs {
                 id: c.id.clone(),
                 image: c.image.clone(),
                 ground_truth: c.label_shown().cloned(),
-                output: task.join(PREDICTION_FOLDER).join(format!("{}.nii.gz", c.id)),
+                output: task
+                    .join(APP_FOLDER)
+                    .join(PREDICTION_FOLDER)
+                    .join(format!("{}.nii.gz", c.id)),
             })
             .collect();
         let total = cases.len();
@@ -414,7 +428,7 @@ impl ModelJobs {
         attention: (usize, usize),
         reduction: engine::infer::Reduction,
     ) -> Result<(), String> {
-        self.send(
+        let sent = self.send(
             ctx,
             WorkerCommand::CaptureActivations {
                 checkpoint,
@@ -423,7 +437,11 @@ impl ModelJobs {
                 reduction,
             },
             Job::Capturing,
-        )
+        );
+        if let Err(message) = &sent {
+            self.activations.failed(message.clone());
+        }
+        sent
     }
 
     /// Handles what the worker sent; returns what the rest of the app must do.
@@ -471,9 +489,10 @@ impl ModelJobs {
                     summary.epochs_completed
                 );
                 outcomes.push(Outcome::Notice(Ok(message)));
+                let run_task = run.options.data.clone();
                 if !summary.stopped
                     && self.checkpoint.is_some()
-                    && let Some(source) = source
+                    && let Some(source) = source.filter(|s| task_folder(s).ok() == Some(run_task))
                     && let Err(message) = self.predict(ctx, source, !predict_corrected)
                 {
                     outcomes.push(Outcome::Notice(Err(message)));
@@ -499,7 +518,7 @@ impl ModelJobs {
             Event::PredictionsDone { written, stopped } => {
                 self.job = None;
                 let message = format!(
-                    "{written} prediction(s) written to {PREDICTION_FOLDER}/{}",
+                    "{written} prediction(s) written to {APP_FOLDER}/{PREDICTION_FOLDER}/{}",
                     if stopped { " (stopped)" } else { "" }
                 );
                 outcomes.push(Outcome::Notice(Ok(message)));
