@@ -75,6 +75,26 @@ fn click(harness: &mut Harness<'static, Studio>, label: &str) {
     }
 }
 
+/// Trains the demo-cpu preset for one epoch on the CPU and waits for the predictions after it.
+fn train_one_epoch(harness: &mut Harness<'static, Studio>) -> anyhow::Result<()> {
+    {
+        let studio = harness.state_mut();
+        studio.jobs.choices.epochs = 1;
+        studio.jobs.choices.device = DeviceRequest::Cpu;
+        studio.apply(Command::Model(crate::model_ui::ModelCommand::StartTraining));
+    }
+    wait_until(harness, "training and predictions", |s| {
+        idle(s) && s.jobs.run.as_ref().is_some_and(|r| r.state != RunState::Running)
+    })?;
+    let state = harness.state().jobs.run.as_ref().map(|r| r.state.clone());
+    anyhow::ensure!(
+        state == Some(RunState::Finished),
+        "run ended {state:?}: {:?}",
+        harness.state().notice
+    );
+    Ok(())
+}
+
 fn idle(studio: &Studio) -> bool {
     studio.jobs.job.is_none() && !studio.is_busy()
 }
@@ -204,17 +224,7 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
 fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> {
     let mut fixture = open_task(6)?;
     let harness = &mut fixture.harness;
-    {
-        let studio = harness.state_mut();
-        studio.jobs.choices.epochs = 1;
-        studio.jobs.choices.device = DeviceRequest::Cpu;
-        studio.apply(Command::Model(crate::model_ui::ModelCommand::StartTraining));
-    }
-    wait_until(harness, "training and predictions", |s| {
-        idle(s) && s.jobs.run.as_ref().is_some_and(|r| r.state != RunState::Running)
-    })?;
-    let state = harness.state().jobs.run.as_ref().map(|r| r.state.clone());
-    assert_eq!(state, Some(RunState::Finished), "{:?}", harness.state().notice);
+    train_one_epoch(harness)?;
     let checkpoint = harness
         .state()
         .jobs
@@ -267,17 +277,7 @@ fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> 
 fn fine_tuning_on_a_corrected_case_repredicts_the_others_with_dice_before_and_after() -> anyhow::Result<()> {
     let mut fixture = open_task(6)?;
     let harness = &mut fixture.harness;
-    {
-        let studio = harness.state_mut();
-        studio.jobs.choices.epochs = 1;
-        studio.jobs.choices.device = DeviceRequest::Cpu;
-        studio.apply(Command::Model(crate::model_ui::ModelCommand::StartTraining));
-    }
-    wait_until(harness, "training and predictions", |s| {
-        idle(s) && s.jobs.run.as_ref().is_some_and(|r| r.state != RunState::Running)
-    })?;
-    let state = harness.state().jobs.run.as_ref().map(|r| r.state.clone());
-    assert_eq!(state, Some(RunState::Finished), "{:?}", harness.state().notice);
+    train_one_epoch(harness)?;
     // The user corrects phantom_000 (here: its ground truth saved as the correction) and reopens.
     let source = harness
         .state()
