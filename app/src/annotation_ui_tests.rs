@@ -6,64 +6,19 @@ use crate::brush::Tool;
 use crate::label_io::{autosave_path, save_label, to_original_grid};
 use crate::review::ReviewState;
 use crate::slice_view::Axis;
-use crate::source::OpenRequest;
 use crate::studio::Studio;
+use crate::test_support::{Fixture, settle};
 use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use engine::data::{PhantomOptions, write_phantom_task};
 use engine::volume::{Volume, read_nifti};
 use std::time::{Duration, Instant};
 
-const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
-
-struct Fixture {
-    harness: Harness<'static, Studio>,
-    task: tempfile::TempDir,
-}
-
 fn open_task() -> anyhow::Result<Fixture> {
-    let task = tempfile::tempdir()?;
-    let options = PhantomOptions {
-        training_cases: 2,
-        test_cases: 0,
-        size: [32, 28, 12],
-        ..PhantomOptions::default()
-    };
-    write_phantom_task(task.path(), &options)?;
-    let studio = Studio::new(
-        &egui::Context::default(),
-        None,
-        OpenRequest {
-            path: Some(task.path().to_path_buf()),
-            ..OpenRequest::default()
-        },
-    );
-    let harness = Harness::builder()
-        .with_size(vec2(1500.0, 950.0))
-        .build_ui_state(|ui, studio: &mut Studio| studio.frame_ui(ui), studio);
-    let mut fixture = Fixture { harness, task };
-    settle(&mut fixture.harness)?;
+    let mut fixture = crate::test_support::open_phantom_task(2, 0, [32, 28, 12], [1500.0, 950.0])?;
     fixture.harness.state_mut().tab = crate::studio::Tab::Edit;
     settle(&mut fixture.harness)?;
     Ok(fixture)
-}
-
-fn settle(harness: &mut Harness<'static, Studio>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    harness.step();
-    while harness.state().is_busy() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "work did not finish in {LOAD_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-        harness.step();
-    }
-    for _ in 0..3 {
-        harness.step();
-    }
-    Ok(())
 }
 
 fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {

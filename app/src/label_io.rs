@@ -10,8 +10,8 @@ use engine::volume::{
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-/// Folder beside `labelsTr` that corrected labels are saved into.
-pub const CORRECTED_FOLDER: &str = "labelsCorrected";
+/// Folder beside `labelsTr` that corrected labels are saved into (the engine trains from it).
+pub use engine::data::CORRECTED_FOLDER;
 /// Folder in the task that holds the app's own files (autosaves).
 pub const APP_FOLDER: &str = ".medvisionllama";
 /// How often an edit session with unsaved changes is autosaved.
@@ -66,7 +66,7 @@ pub fn source_folder(source: &Source) -> Option<PathBuf> {
 }
 
 /// Whether the source is a task folder (as opposed to a single scan).
-fn is_task(source: &Source) -> bool {
+pub fn is_task(source: &Source) -> bool {
     source.request.path.as_ref().is_none_or(|p| p.is_dir())
 }
 
@@ -77,8 +77,13 @@ pub fn corrected_label_path(source: &Source, case_id: &str) -> Option<PathBuf> {
     Some(if is_task(source) {
         folder.join(CORRECTED_FOLDER).join(format!("{case_id}.nii.gz"))
     } else {
-        folder.join(format!("{case_id}_corrected.nii.gz"))
+        corrected_beside_scan(&folder, case_id)
     })
+}
+
+/// A single scan's corrected label: `<case>_corrected.nii.gz` in the scan's folder.
+pub fn corrected_beside_scan(folder: &Path, case_id: &str) -> PathBuf {
+    folder.join(format!("{case_id}_corrected.nii.gz"))
 }
 
 /// Where the edit session of a case is autosaved: `.medvisionllama/autosave/<case>.nii.gz`.

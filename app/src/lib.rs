@@ -43,6 +43,8 @@ mod annotation_ui_tests;
 #[cfg(test)]
 mod model_ui_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod ui_tests;
 
 pub use studio::Studio;

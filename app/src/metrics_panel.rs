@@ -113,9 +113,7 @@ impl MetricsPanel {
         let (truth, prediction) = (Arc::clone(truth), Arc::clone(prediction));
         self.pending = Some((
             key,
-            spawn("metrics", wake, move || {
-                case_metrics(&prediction, &truth, DEFAULT_TOLERANCE_MM).map_err(|e| e.to_string())
-            }),
+            spawn("metrics", wake, move || metrics_of(&prediction, &truth)),
         ));
     }
 
@@ -392,7 +390,8 @@ pub fn metrics_panel_ui(
         });
 }
 
-/// The metrics of one small volume pair, for tests and the CSV of the case on screen.
+/// The metrics of a prediction against a ground truth on the same grid, at the default NSD
+/// tolerance, with errors as messages.
 pub fn metrics_of(prediction: &Volume, truth: &Volume) -> Result<CaseMetrics, String> {
     case_metrics(prediction, truth, DEFAULT_TOLERANCE_MM).map_err(|e| e.to_string())
 }

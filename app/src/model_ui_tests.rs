@@ -4,75 +4,33 @@
 //! the views and side by side; fine-tuning on a corrected case and the Dice before and after.
 
 use crate::metrics_panel::metrics_of;
-use crate::source::OpenRequest;
 use crate::studio::{Command, Studio, Tab};
+use crate::test_support::Fixture;
 use crate::training::{CaseChoice, DeviceRequest, Job, RunState};
-use eframe::egui::{self, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use engine::data::{PhantomOptions, write_phantom_task};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest a training run, a prediction pass or a capture may take in a test.
 const JOB_TIMEOUT: Duration = Duration::from_secs(600);
 
-struct Fixture {
-    harness: Harness<'static, Studio>,
-    task: tempfile::TempDir,
-}
-
 fn open_task(cases: usize) -> anyhow::Result<Fixture> {
-    let task = tempfile::tempdir()?;
-    let options = PhantomOptions {
-        training_cases: cases,
-        test_cases: 0,
-        size: [24, 20, 12],
-        ..PhantomOptions::default()
-    };
-    write_phantom_task(task.path(), &options)?;
-    let studio = Studio::new(
-        &egui::Context::default(),
-        None,
-        OpenRequest {
-            path: Some(task.path().to_path_buf()),
-            ..OpenRequest::default()
-        },
-    );
-    let harness = Harness::builder()
-        .with_size(vec2(1500.0, 1000.0))
-        .build_ui_state(|ui, studio: &mut Studio| studio.frame_ui(ui), studio);
-    let mut fixture = Fixture { harness, task };
-    wait_until(&mut fixture.harness, "the task to open", |s| {
-        !s.is_busy() && s.view.is_some()
-    })?;
-    Ok(fixture)
+    crate::test_support::open_phantom_task(cases, 0, [24, 20, 12], [1500.0, 1000.0])
 }
 
-/// Steps frames until `done` holds (and a few more so the layout is final).
+/// Steps frames until `done` holds, for at most [`JOB_TIMEOUT`].
 fn wait_until(
     harness: &mut Harness<'static, Studio>,
     what: &str,
     done: impl Fn(&Studio) -> bool,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    harness.step();
-    while !done(harness.state()) {
-        anyhow::ensure!(Instant::now() < deadline, "waited {JOB_TIMEOUT:?} for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-        harness.step();
-    }
-    for _ in 0..3 {
-        harness.step();
-    }
-    Ok(())
+    crate::test_support::wait_until(harness, JOB_TIMEOUT, what, done)
 }
 
 /// Clicks the widget labelled `label`, then steps until the command it sent has been drawn.
 fn click(harness: &mut Harness<'static, Studio>, label: &str) {
     harness.get_by_label(label).click();
-    for _ in 0..3 {
-        harness.step();
-    }
+    crate::test_support::frames(harness, 3);
 }
 
 /// Trains the demo-cpu preset for one epoch on the CPU and waits for the predictions after it.

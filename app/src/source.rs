@@ -184,8 +184,7 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
 
 fn open_scan(path: &Path, request: &OpenRequest) -> Source {
     let id = engine::data::case_id(path);
-    // Where the app saves a single scan's corrected label (see `label_io::corrected_label_path`).
-    let corrected = path.with_file_name(format!("{id}_corrected.nii.gz"));
+    let corrected = crate::label_io::corrected_beside_scan(path.parent().unwrap_or(Path::new("")), &id);
     Source {
         request: request.clone(),
         name: id.clone(),

@@ -611,11 +611,9 @@ fn job_name(job: Job) -> &'static str {
 
 /// The task folder of a source; training needs a task, not a single scan.
 pub fn task_folder(source: &Source) -> Result<PathBuf, String> {
-    match &source.request.path {
-        None => Ok(crate::source::demo_task_dir()),
-        Some(path) if path.is_dir() => Ok(path.clone()),
-        Some(_) => Err("training and batch prediction need an MSD task folder, not a single scan".into()),
-    }
+    crate::label_io::source_folder(source)
+        .filter(|_| crate::label_io::is_task(source))
+        .ok_or_else(|| "training and batch prediction need an MSD task folder, not a single scan".into())
 }
 
 /// `runs/<stem>-NNN` with the first number not taken.

@@ -4,68 +4,17 @@
 use crate::render::{Window, WindowPreset};
 use crate::review::ReviewState;
 use crate::slice_view::Axis;
-use crate::source::OpenRequest;
 use crate::studio::{Command, Notice, Studio};
+use crate::test_support::{Fixture, frames, settle};
 use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use engine::data::{PhantomOptions, write_phantom_task};
-use std::time::{Duration, Instant};
 
-/// Longest a load may take before a test fails.
-const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Phantom size: small enough to load instantly, anisotropic like the real thing.
 const PHANTOM_SIZE: [usize; 3] = [24, 20, 12];
 
-struct Fixture {
-    harness: Harness<'static, Studio>,
-    _task: tempfile::TempDir,
-}
-
 fn open_phantom_task() -> anyhow::Result<Fixture> {
-    let task = tempfile::tempdir()?;
-    let options = PhantomOptions {
-        training_cases: 3,
-        test_cases: 1,
-        size: PHANTOM_SIZE,
-        ..PhantomOptions::default()
-    };
-    write_phantom_task(task.path(), &options)?;
-    // The waker repaints this context; the harness steps frames itself.
-    let waker = egui::Context::default();
-    let request = OpenRequest {
-        path: Some(task.path().to_path_buf()),
-        ..OpenRequest::default()
-    };
-    let studio = Studio::new(&waker, None, request);
-    let harness = Harness::builder()
-        .with_size(vec2(1400.0, 900.0))
-        .build_ui_state(|ui, studio: &mut Studio| studio.frame_ui(ui), studio);
-    let mut fixture = Fixture { harness, _task: task };
-    settle(&mut fixture.harness)?;
-    Ok(fixture)
-}
-
-/// Steps frames until nothing is loading, then a few more so the layout is final.
-fn settle(harness: &mut Harness<'static, Studio>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    harness.step();
-    while harness.state().is_busy() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "loading did not finish in {LOAD_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-        harness.step();
-    }
-    frames(harness, 3);
-    Ok(())
-}
-
-fn frames(harness: &mut Harness<'static, Studio>, count: usize) {
-    for _ in 0..count {
-        harness.step();
-    }
+    crate::test_support::open_phantom_task(3, 1, PHANTOM_SIZE, [1400.0, 900.0])
 }
 
 fn plane_centre(harness: &Harness<'static, Studio>, axis: Axis) -> anyhow::Result<Pos2> {
