@@ -232,6 +232,7 @@ pub fn training_panel_ui(
     ui.separator();
     ui.heading("Train");
     let choices = &mut jobs.choices;
+    let proposed = (choices.preset, choices.fine_tune);
     ui.add_enabled_ui(busy.is_none(), |ui| {
         egui::Grid::new("training-choices").num_columns(2).show(ui, |ui| {
             ui.label("Preset");
@@ -280,8 +281,13 @@ pub fn training_panel_ui(
                 });
             ui.end_row();
         });
-        ui.checkbox(&mut choices.fine_tune, "Start from the current model (fine-tune)");
+        ui.checkbox(&mut choices.fine_tune, "Start from the current model (fine-tune)")
+            .on_hover_text("Fewer epochs at a lower learning rate, from the model above");
     });
+    if (choices.preset, choices.fine_tune) != proposed {
+        // A new preset or mode proposes its own epochs; the user may still change them.
+        choices.epochs = crate::training::default_epochs(choices.preset, choices.fine_tune);
+    }
     ui.horizontal(|ui| {
         if ui
             .add_enabled(busy.is_none(), egui::Button::new("Start training"))
@@ -374,8 +380,17 @@ fn run_ui(ui: &mut egui::Ui, jobs: &ModelJobs) {
             ui.colored_label(ui.visuals().error_fg_color, message);
         }
     }
-    if let Some(best) = run.history.iter().map(|p| p.val_dice).reduce(f64::max) {
-        ui.label(format!("best validation Dice {best:.3}"));
+    for line in &run.rollbacks {
+        ui.colored_label(ui.visuals().warn_fg_color, line);
+    }
+    if let Some(best) = run.history.iter().max_by(|a, b| a.val_dice.total_cmp(&b.val_dice)) {
+        let classes: Vec<String> = best.val_dice_per_class.iter().map(|d| format!("{d:.3}")).collect();
+        ui.label(format!(
+            "best validation Dice {:.3} (epoch {}; per label {})",
+            best.val_dice,
+            best.epoch,
+            classes.join(" / ")
+        ));
     }
     let losses: Vec<[f64; 2]> = run.step_losses.clone();
     let epoch_losses: Vec<[f64; 2]> = run

@@ -70,14 +70,16 @@ pub enum RunState {
 }
 
 /// One epoch's numbers, for the curves.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EpochPoint {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
-    /// Validation Dice.
+    /// Validation Dice (foreground classes averaged).
     pub val_dice: f64,
+    /// Validation Dice of each foreground class (label 1, 2, …).
+    pub val_dice_per_class: Vec<f64>,
 }
 
 /// A training run started from the app.
@@ -105,6 +107,8 @@ pub struct RunView {
     pub llm_weights: String,
     /// Training and validation case counts.
     pub cases: (usize, usize),
+    /// Rollbacks after a divergence, as lines for the panel.
+    pub rollbacks: Vec<String>,
 }
 
 impl RunView {
@@ -193,15 +197,32 @@ pub struct TrainingChoices {
 impl Default for TrainingChoices {
     fn default() -> Self {
         Self {
-            preset: "demo-cpu",
+            preset: DEFAULT_PRESET,
             cases: CaseChoice::Fold,
             fold: 0,
             few_shot: 3,
-            epochs: 10,
+            epochs: default_epochs(DEFAULT_PRESET, false),
             device: DeviceRequest::Auto,
             fine_tune: false,
         }
     }
+}
+
+/// The preset the panel starts with.
+const DEFAULT_PRESET: &str = "demo-cpu";
+
+/// The epochs the panel proposes: the preset's, or its fine-tuning epochs when starting from the
+/// current model.
+pub fn default_epochs(preset: &str, fine_tune: bool) -> usize {
+    Preset::named(preset)
+        .and_then(|p| p.configs().ok())
+        .map_or(1, |(_, training)| {
+            if fine_tune {
+                training.fine_tune_epochs
+            } else {
+                training.epochs
+            }
+        })
 }
 
 /// The worker and what it is doing for the app.
@@ -269,6 +290,9 @@ impl ModelJobs {
         let choices = self.choices.clone();
         let preset = Preset::named(choices.preset).ok_or_else(|| format!("no preset {}", choices.preset))?;
         let (model, mut training) = preset.configs()?;
+        if choices.fine_tune {
+            training = training.for_fine_tuning();
+        }
         training.epochs = choices.epochs.max(1);
         let (subset, label_overrides, what) = match choices.cases {
             CaseChoice::Fold => (Subset::All, BTreeMap::new(), format!("fold{}", choices.fold)),
@@ -366,6 +390,7 @@ impl ModelJobs {
             step_losses: Vec::new(),
             history: Vec::new(),
             llm_weights: String::new(),
+            rollbacks: Vec::new(),
             cases: (0, 0),
         };
         if let Some(previous) = previous {
@@ -590,12 +615,26 @@ impl ModelJobs {
                 epoch,
                 train_loss,
                 val_dice,
+                val_dice_per_class,
                 ..
             } => run.history.push(EpochPoint {
                 epoch,
                 train_loss,
                 val_dice,
+                val_dice_per_class,
             }),
+            TrainEvent::RolledBack {
+                epoch,
+                to_epoch,
+                reason,
+                lr_scale,
+            } => {
+                // The curves go back with the model: epochs after the restored one are redone.
+                run.history.retain(|p| p.epoch <= to_epoch);
+                run.rollbacks.push(format!(
+                    "epoch {epoch}: {reason}; rolled back to epoch {to_epoch}, learning rate × {lr_scale}"
+                ));
+            }
             _ => {}
         }
     }
@@ -703,6 +742,7 @@ mod tests {
             step_losses: Vec::new(),
             history: Vec::new(),
             llm_weights: String::new(),
+            rollbacks: Vec::new(),
             cases: (4, 2),
         };
         // Epoch 5 done, half of epoch 6: 1.5 of 4 epochs.

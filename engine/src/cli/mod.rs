@@ -41,11 +41,11 @@ enum Command {
         /// Output folder (created).
         #[arg(long)]
         out: PathBuf,
-        /// Labelled training cases.
-        #[arg(long, default_value_t = 20)]
+        /// Labelled training cases (the app's demo task has 24).
+        #[arg(long, default_value_t = 24)]
         cases: usize,
-        /// Unlabelled test cases (imagesTs).
-        #[arg(long, default_value_t = 4)]
+        /// Unlabelled test cases (imagesTs; the app's demo task has 2).
+        #[arg(long, default_value_t = 2)]
         test_cases: usize,
         /// Seed; the same seed writes the same data.
         #[arg(long, default_value_t = 0)]

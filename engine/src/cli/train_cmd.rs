@@ -65,11 +65,29 @@ impl AutodiffJob for TrainJob {
                     epoch,
                     train_loss,
                     val_dice,
+                    val_dice_per_class,
+                    learning_rate,
                     seconds,
                 } => {
                     last_dice = *val_dice;
                     let _ = writeln!(stderr);
-                    lines.push(format!("epoch {epoch:>3}: train loss {train_loss:.4}, val Dice {val_dice:.4} ({seconds:.1} s)"));
+                    let classes: Vec<String> = val_dice_per_class.iter().map(|d| format!("{d:.3}")).collect();
+                    lines.push(format!(
+                        "epoch {epoch:>3}: train loss {train_loss:.4}, val Dice {val_dice:.4} (per class {}), lr {learning_rate:.2e} ({seconds:.1} s)",
+                        classes.join(" / ")
+                    ));
+                }
+                TrainEvent::RolledBack {
+                    epoch,
+                    to_epoch,
+                    reason,
+                    lr_scale,
+                } => {
+                    let line = format!(
+                        "epoch {epoch:>3}: {reason}: rolled back to epoch {to_epoch}, learning rate × {lr_scale}"
+                    );
+                    let _ = writeln!(stderr, "\n{line}");
+                    lines.push(line);
                 }
                 TrainEvent::CheckpointSaved { path, val_dice } => {
                     let _ = writeln!(stderr, "saved {} (val Dice {val_dice:.4})", path.display());
@@ -118,6 +136,10 @@ pub struct TrainArgs {
 pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     let model = load_config(&args.config, args.llm.clone(), args.layer)?;
     let mut training = TrainingConfig::from_file(&args.config)?;
+    if args.init_from.is_some() {
+        // Fine-tuning: the preset's fine-tuning epochs and learning rate, as the app does.
+        training = training.for_fine_tuning();
+    }
     if let Some(epochs) = args.epochs {
         training.epochs = epochs;
     }

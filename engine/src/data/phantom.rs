@@ -54,6 +54,9 @@ impl Default for PhantomOptions {
 const FIELD_OF_VIEW_XY_MM: f64 = 320.0;
 /// Cranio-caudal field of view in mm.
 const FIELD_OF_VIEW_Z_MM: f64 = 220.0;
+/// Lesion radius range, as a fraction of half the field of view: 13–22 mm in-plane. Large
+/// enough to stay a few voxels across on the demo preset's 48³ model grid.
+const LESION_RADIUS: (f64, f64) = (0.08, 0.14);
 /// Hounsfield units of the tissues.
 const AIR_HU: f64 = -1000.0;
 const FAT_HU: f64 = -90.0;
@@ -112,7 +115,7 @@ impl Anatomy {
         let mut attempts = 0;
         while anatomy.lesions.len() < lesion_count && attempts < 1000 {
             attempts += 1;
-            let radius = rng.range(0.05, 0.11);
+            let radius = rng.range(LESION_RADIUS.0, LESION_RADIUS.1);
             let centre = std::array::from_fn(|a| organ_centre[a] + organ_radii[a] * rng.range(-0.7, 0.7));
             // Keep lesions inside the organ so that label 2 is surrounded by label 1.
             if anatomy.organ_level(centre) < 0.55 {

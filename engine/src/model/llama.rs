@@ -11,6 +11,8 @@ use super::init;
 use super::lora::{FrozenLinear, LoraAdapter};
 use crate::weights::LlamaLayerWeights;
 use burn::module::Module;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// The frozen Llama block.
@@ -120,11 +122,8 @@ impl<B: Backend> LlamaBlock<B> {
             split(self.v.forward(h), self.kv_heads),
             self.heads / self.kv_heads,
         );
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-        let weights = activation::softmax(scores, 3);
-        weights
-            .matmul(v)
+        // The backend's fused attention: scale 1/√head_dim, no mask, no causal masking.
+        attention(q, k, v, None, None, AttentionModuleOptions::default())
             .swap_dims(1, 2)
             .reshape([batch, tokens, self.heads * self.head_dim])
     }

@@ -15,6 +15,9 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Tensor, activation, backend::Backend};
 
+/// The factor the head's initial weight is scaled by when the output prior is set.
+pub const HEAD_WEIGHT_SCALE: f64 = 0.1;
+
 /// VD1 or VD2: a LoRA mapper or a plain linear layer.
 #[derive(Module, Debug)]
 pub struct Mapper<B: Backend> {
@@ -175,6 +178,49 @@ impl<B: Backend> MedVisionLlama<B> {
     /// Trainable values (every `Param`; frozen weights are constants, not params).
     pub fn trainable_params(&self) -> usize {
         self.num_params()
+    }
+
+    /// Sets the output bias from class frequencies so that an untrained network predicts the
+    /// training set's class balance instead of "0.5 everywhere" (Karpathy's "init well"; the
+    /// focal-loss paper's prior initialisation, Lin et al. 2017). `priors` are the fractions of
+    /// voxels of each output channel: background first for softmax (bias = ln p), each channel's
+    /// foreground for sigmoid (bias = logit p). Fractions are clamped to [1e-4, 1 − 1e-4].
+    /// The head's weight is scaled down by `HEAD_WEIGHT_SCALE` so the prior is what the first
+    /// steps see; gradients grow it back where the data says so.
+    pub fn with_output_prior(mut self, priors: &[f64]) -> Self {
+        let voxels_per_channel = self.patch.pow(3);
+        if priors.len() != self.out_channels {
+            return self;
+        }
+        let bias: Vec<f32> = priors
+            .iter()
+            .flat_map(|p| {
+                let p = p.clamp(1e-4, 1.0 - 1e-4);
+                let value = if self.softmax { p.ln() } else { (p / (1.0 - p)).ln() };
+                std::iter::repeat_n(value as f32, voxels_per_channel)
+            })
+            .collect();
+        if let Some(old) = self.head.bias.take() {
+            let device = old.val().device();
+            let shape = [bias.len()];
+            self.head.bias = Some(old.map(|_| {
+                Tensor::<B, 1>::from_data(burn::tensor::TensorData::new(bias, shape), &device).require_grad()
+            }));
+        }
+        self.head.weight = self.head.weight.clone().map(|w| {
+            // Rebuilt from host values: a tensor computed from another is not a leaf, and only
+            // leaves can be parameters.
+            let (device, shape) = (w.device(), w.shape());
+            let values: Vec<f32> = w
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v * HEAD_WEIGHT_SCALE as f32)
+                .collect();
+            Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(values, shape), &device).require_grad()
+        });
+        self
     }
 
     /// Logits.

@@ -191,3 +191,45 @@ fn lora_adapters_inside_the_llama_block_train() {
         "adapters moved the block's output"
     );
 }
+
+/// Attention written out by hand (scores, softmax, weighted sum) for one ViT block, to check
+/// the fused path against: the block's output with a captured head takes the written-out path.
+#[test]
+fn fused_attention_gives_the_written_out_attention_within_1e5() {
+    let device = Default::default();
+    let block = super::vit::VitBlock::<B>::new(16, 2, 32, 0.0, 7, &device);
+    let values: Vec<f32> = (0..2 * 64 * 16).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let x = Tensor::<B, 3>::from_data(TensorData::new(values, [2, 64, 16]), &device);
+    let (fused, none) = block.forward(x.clone(), None);
+    let (written_out, captured) = block.forward(x, Some(1));
+    assert!(none.is_none() && captured.is_some());
+    let difference = max_diff(&fused.into_data().to_vec::<f32>().expect("f32"), &written_out.into_data().to_vec::<f32>().expect("f32"));
+    assert!(difference < 1e-5, "fused vs written-out attention differ by {difference}");
+}
+
+#[test]
+fn the_output_prior_makes_an_untrained_network_predict_the_class_balance() {
+    let device = Default::default();
+    let mut config = tiny_config();
+    config.out_channels = 3;
+    config.output = OutputKind::Softmax;
+    let priors = [0.90, 0.08, 0.02];
+    let model = MedVisionLlama::<B>::new(&config, None, &device).with_output_prior(&priors);
+    let values: Vec<f32> = (0..2 * 16 * 16 * 16).map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0).collect();
+    let x = Tensor::<B, 5>::from_data(TensorData::new(values, [2, 1, 16, 16, 16]), &device);
+    let probabilities = model.probabilities(model.forward(x));
+    // Mean probability of each class over every voxel: softmax(ln p) = p exactly when the head's
+    // weight is 0; with it scaled by HEAD_WEIGHT_SCALE the mean stays within 0.03 of p.
+    let means = probabilities.mean_dim(4).mean_dim(3).mean_dim(2).mean_dim(0).into_data().to_vec::<f32>().expect("f32");
+    for (mean, prior) in means.iter().zip(priors) {
+        assert!((f64::from(*mean) - prior).abs() < 0.03, "{means:?} vs {priors:?}");
+    }
+    // Sigmoid: bias = logit(p).
+    let mut sigmoid = tiny_config();
+    sigmoid.out_channels = 1;
+    let model = MedVisionLlama::<B>::new(&sigmoid, None, &device).with_output_prior(&[0.1]);
+    let values: Vec<f32> = vec![0.5; 16 * 16 * 16];
+    let x = Tensor::<B, 5>::from_data(TensorData::new(values, [1, 1, 16, 16, 16]), &device);
+    let mean = f64::from(model.probabilities(model.forward(x)).mean().into_scalar());
+    assert!((mean - 0.1).abs() < 0.03, "{mean}");
+}

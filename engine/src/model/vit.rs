@@ -1,10 +1,13 @@
 //! Pre-LN Vision Transformer blocks (Dosovitskiy et al. 2021) as the official MedVisionLlama
 //! code uses them: `x + MHA(LN(x))`, then `x + MLP(LN(x))` with an exact-GELU MLP and dropout.
-//! Attention is written out (not fused) so that the weights of any head can be captured.
+//! Attention is the backend's fused op, or written out when the weights of a head are captured
+//! or dropped out.
 
 use super::init;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// A trainable linear layer with PyTorch's default initialisation, deterministic per seed.
@@ -82,6 +85,17 @@ impl<B: Backend> VitBlock<B> {
                 .squeeze_dim::<4>(0)
         };
         let (q, k, v) = (take(0), take(1), take(2));
+        // Without dropout on the weights and without a head to capture, the backend's fused
+        // attention (burn-flex: flash attention tiled over keys; CUDA: its fused kernel) gives
+        // the same result without writing the score tensor out. Under autodiff burn runs the
+        // same decomposed ops as below.
+        let dropout_active = self.dropout.prob > 0.0 && B::ad_enabled(&x.device());
+        if capture_head.is_none() && !dropout_active {
+            let attended = attention(q, k, v, None, None, AttentionModuleOptions::default())
+                .swap_dims(1, 2)
+                .reshape([batch, tokens, dim]);
+            return (self.mlp(x + self.proj.forward(attended)), None);
+        }
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .mul_scalar(1.0 / (head_dim as f64).sqrt());
@@ -99,11 +113,17 @@ impl<B: Backend> VitBlock<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, tokens, dim]);
-        let x = x + self.proj.forward(attended);
+        (self.mlp(x + self.proj.forward(attended)), captured)
+    }
+
+    /// The MLP half: `x + MLP(LN(x))`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, tokens, dim]` → `[batch, tokens, dim]`
+    fn mlp(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let hidden = self
             .dropout
             .forward(activation::gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
-        let x = x.clone() + self.dropout.forward(self.fc2.forward(hidden));
-        (x, captured)
+        x + self.dropout.forward(self.fc2.forward(hidden))
     }
 }

@@ -7,18 +7,26 @@
 //! written beside, then renamed.
 
 pub mod evaluate;
+mod batches;
+pub mod guard;
 mod loss;
 mod run;
 mod samples;
+pub mod schedule;
 mod selection;
+mod validate;
 
+#[cfg(test)]
+mod recipe_tests;
 #[cfg(test)]
 mod run_tests;
 
 pub use evaluate::{CaseRow, CompareRow, EvalReport, compare_runs, evaluate_run};
 pub use loss::{DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, soft_dice_loss};
-pub use run::{RunInfo, Subset, TrainOptions, TrainSummary, train};
-pub use samples::{Sample, augment, batch_tensors, load_samples, target_values};
+pub use run::{EpochRecord, RunInfo, Subset, TrainOptions, TrainSummary, train};
+pub use samples::{Sample, augment, batch_tensors, class_fractions, load_samples, target_values};
+pub use schedule::Schedule;
+pub use validate::{foreground_classes, validation_dice_per_class};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,6 +45,25 @@ pub struct TrainingConfig {
     pub augment: bool,
     /// Seed of shuffling, augmentation and dropout.
     pub seed: u64,
+    /// Linear learning-rate warm-up over this fraction of all steps (0 = none).
+    pub warmup_fraction: f64,
+    /// The learning rate after the warm-up: constant or cosine decay.
+    pub schedule: Schedule,
+    /// Largest global gradient norm; larger gradients are scaled down to it (0 = no clipping).
+    pub grad_clip_norm: f64,
+    /// An epoch whose mean loss exceeds this × the last good epoch's rolls the run back to that
+    /// epoch with a lower learning rate (0 = only NaN/∞ roll back).
+    pub loss_jump_factor: f64,
+    /// The learning rate is multiplied by this at each rollback.
+    pub rollback_lr_factor: f64,
+    /// After this many rollbacks the run stops with an error.
+    pub max_rollbacks: usize,
+    /// Initialise the output bias from the training labels' class frequencies (fresh runs).
+    pub prior_init: bool,
+    /// Epochs of a fine-tuning run (one that starts from a checkpoint), as the app proposes them.
+    pub fine_tune_epochs: usize,
+    /// Learning rate of a fine-tuning run.
+    pub fine_tune_learning_rate: f64,
 }
 
 impl Default for TrainingConfig {
@@ -47,6 +74,28 @@ impl Default for TrainingConfig {
             learning_rate: 2e-3,
             augment: true,
             seed: 0,
+            warmup_fraction: 0.05,
+            schedule: Schedule::Cosine,
+            grad_clip_norm: 1.0,
+            loss_jump_factor: 1.5,
+            rollback_lr_factor: 0.5,
+            max_rollbacks: 4,
+            prior_init: true,
+            fine_tune_epochs: 20,
+            fine_tune_learning_rate: 5e-4,
+        }
+    }
+}
+
+impl TrainingConfig {
+    /// The schedule of a run that starts from a trained checkpoint: the fine-tuning epochs and
+    /// learning rate, a short warm-up, and no output-prior initialisation (the head is trained).
+    pub fn for_fine_tuning(&self) -> Self {
+        Self {
+            epochs: self.fine_tune_epochs,
+            learning_rate: self.fine_tune_learning_rate,
+            prior_init: false,
+            ..self.clone()
         }
     }
 }
@@ -107,10 +156,27 @@ pub enum TrainEvent {
         epoch: usize,
         /// Mean training loss.
         train_loss: f64,
-        /// Mean validation Dice on the model grid.
+        /// Mean validation Dice on the model grid (foreground classes averaged).
         val_dice: f64,
+        /// Validation Dice of each foreground class (label 1, 2, …; one entry for a merged
+        /// sigmoid output).
+        val_dice_per_class: Vec<f64>,
+        /// Learning rate at the epoch's last step.
+        learning_rate: f64,
         /// Seconds the epoch took.
         seconds: f64,
+    },
+    /// The run diverged and went back to the end of `to_epoch` (0 = the start) with a lower
+    /// learning rate; the epochs after it are trained again.
+    RolledBack {
+        /// The epoch in which the divergence was seen.
+        epoch: usize,
+        /// The last good epoch, whose state was restored.
+        to_epoch: usize,
+        /// What was seen.
+        reason: String,
+        /// The learning-rate multiplier from now on (1 = the preset's schedule).
+        lr_scale: f64,
     },
     /// A checkpoint was written.
     CheckpointSaved {

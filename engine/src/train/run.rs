@@ -1,7 +1,11 @@
 //! The training loop.
 
-use super::samples::{Sample, augment, batch_tensors, load_samples};
+use super::batches::prefetch;
+use super::guard::{Divergence, clip_gradient_norm, epoch_divergence};
+use super::samples::{class_fractions, load_samples};
+use super::schedule::learning_rate;
 use super::selection::select_cases;
+use super::validate::validation_dice_per_class;
 use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
 use crate::data::{self, PreprocessOptions, PreprocessedTask, SplitOptions, Splits};
@@ -9,9 +13,10 @@ use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
 use crate::rng::Rng;
 use crate::volume::write_atomically;
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::{ElementConversion, backend::AutodiffBackend};
+use burn::tensor::{ElementConversion, Tensor, TensorData, backend::AutodiffBackend};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,10 +92,19 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
-    /// Mean validation Dice.
+    /// Mean validation Dice (foreground classes averaged).
     pub val_dice: f64,
+    /// Validation Dice of each foreground class.
+    #[serde(default)]
+    pub val_dice_per_class: Vec<f64>,
+    /// Learning rate at the epoch's last step.
+    #[serde(default)]
+    pub learning_rate: f64,
     /// Seconds.
     pub seconds: f64,
+    /// Set when this epoch diverged and the run went back (why, and to which epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
 }
 
 /// What `train` returns.
@@ -106,11 +120,37 @@ pub struct TrainSummary {
     pub history: Vec<EpochRecord>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct LastState {
     epochs_completed: usize,
     best_val_dice: f64,
     history: Vec<EpochRecord>,
+    /// Learning-rate multiplier after rollbacks.
+    #[serde(default = "one")]
+    lr_scale: f64,
+    /// Rollbacks so far.
+    #[serde(default)]
+    rollbacks: usize,
+    /// Mean loss of the last good epoch.
+    #[serde(default)]
+    last_good_loss: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for LastState {
+    fn default() -> Self {
+        Self {
+            epochs_completed: 0,
+            best_val_dice: f64::NEG_INFINITY,
+            history: Vec::new(),
+            lr_scale: 1.0,
+            rollbacks: 0,
+            last_good_loss: None,
+        }
+    }
 }
 
 fn invalid(message: impl Into<String>) -> TrainError {
@@ -171,59 +211,6 @@ fn prepare_data(options: &TrainOptions) -> Result<(PreprocessedTask, Splits), Tr
     Ok((preprocessed, splits))
 }
 
-/// Dice of thresholded (or argmax) predictions against the label on the model grid; foreground
-/// classes averaged. Both empty counts as 1 (nothing to find, nothing found).
-fn validation_dice<B: AutodiffBackend>(
-    model: &MedVisionLlama<B>,
-    samples: &[Sample],
-    config: &ModelConfig,
-    device: &B::Device,
-) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let inner = model.valid();
-    let mut total = 0.0;
-    for sample in samples {
-        let (input, _) =
-            batch_tensors::<B::InnerBackend>(&[(sample.image.clone(), sample.label.clone())], config, device);
-        let probabilities = inner.probabilities(inner.forward(input));
-        let values = probabilities.into_data().to_vec::<f32>().unwrap_or_default();
-        let len = sample.label.voxels().len();
-        let classes: Vec<u32> = match config.output {
-            OutputKind::Sigmoid if config.out_channels == 1 => vec![0],
-            _ => (1..config.out_channels as u32).collect(),
-        };
-        let mut dice_sum = 0.0;
-        for class in &classes {
-            let (mut both, mut predicted, mut truth) = (0usize, 0usize, 0usize);
-            for i in 0..len {
-                let label = sample.label.voxels()[i].round() as u32;
-                let (p, t) = match config.output {
-                    OutputKind::Sigmoid if config.out_channels == 1 => (values[i] > 0.5, label > 0),
-                    OutputKind::Sigmoid => (values[(*class as usize - 1) * len + i] > 0.5, label == *class),
-                    OutputKind::Softmax => {
-                        let best = (0..config.out_channels)
-                            .max_by(|a, b| values[a * len + i].total_cmp(&values[b * len + i]))
-                            .unwrap_or(0);
-                        (best as u32 == *class, label == *class)
-                    }
-                };
-                both += usize::from(p && t);
-                predicted += usize::from(p);
-                truth += usize::from(t);
-            }
-            dice_sum += if predicted + truth == 0 {
-                1.0
-            } else {
-                2.0 * both as f64 / (predicted + truth) as f64
-            };
-        }
-        total += dice_sum / classes.len().max(1) as f64;
-    }
-    total / samples.len() as f64
-}
-
 /// Writes a folder whole: into `NAME.partial`, then swapped in by renames, so a crash leaves
 /// the previous folder (or, between the renames, `NAME.old`) intact.
 fn replace_folder(
@@ -279,7 +266,7 @@ pub fn train<B: AutodiffBackend>(
     let (train_ids, val_ids) = (selection.train, selection.val);
     let train_samples = load_samples(&preprocessed, &train_ids).map_err(invalid)?;
     let val_samples = load_samples(&preprocessed, &val_ids).map_err(invalid)?;
-    let config = &options.model;
+    let config = &task_config(&options.model, &preprocessed);
     let info = RunInfo {
         task: options.data.clone(),
         fold: options.fold,
@@ -302,16 +289,23 @@ pub fn train<B: AutodiffBackend>(
     let mut model = MedVisionLlama::<B>::new(config, weights, device);
     if let Some(init) = &options.init_from {
         let loaded = crate::checkpoint::load_checkpoint::<B>(init, config.llm.checkpoint.as_deref(), device)?;
+        if loaded.config.out_channels != config.out_channels || loaded.config.output != config.output {
+            return Err(invalid(format!(
+                "{} predicts {} {:?} channels but this task needs {}; start from scratch or pick a checkpoint of this task",
+                init.display(),
+                loaded.config.out_channels,
+                loaded.config.output,
+                config.out_channels
+            )));
+        }
         model = loaded.model;
+    } else if options.training.prior_init {
+        model = model.with_output_prior(&class_fractions(&train_samples, config.output, config.out_channels));
     }
     let mut optimizer = AdamConfig::new().init::<B, MedVisionLlama<B>>();
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     let last_dir = options.out.join("last");
-    let mut state = LastState {
-        epochs_completed: 0,
-        best_val_dice: f64::NEG_INFINITY,
-        history: Vec::new(),
-    };
+    let mut state = LastState::default();
     if options.resume {
         let dir = if last_dir.is_dir() {
             last_dir.clone()
@@ -343,88 +337,132 @@ pub fn train<B: AutodiffBackend>(
         ct_statistics: preprocessed.ct_statistics.clone(),
         labels: preprocessed.labels.clone(),
     };
-    let batch_size = options.training.batch_size.min(train_samples.len());
+    let training = &options.training;
+    let batch_size = training.batch_size.min(train_samples.len());
     let steps = train_samples.len().div_ceil(batch_size);
     let first_epoch = state.epochs_completed + 1;
     on_event(TrainEvent::Started {
         train_cases: train_samples.len(),
         val_cases: val_samples.len(),
         first_epoch,
-        epochs: options.training.epochs,
+        epochs: training.epochs,
         llm_weights: llm_source.clone(),
     });
+    let schedule_steps = training.epochs * steps;
+    let warmup_steps = (training.warmup_fraction * schedule_steps as f64).round() as usize;
     let started = Instant::now();
     let mut steps_done = 0usize;
-    let total_steps = (options.training.epochs + 1 - first_epoch.min(options.training.epochs + 1)) * steps;
+    let mut steps_left = (training.epochs + 1).saturating_sub(first_epoch) * steps;
     let mut stopped = false;
-    for epoch in first_epoch..=options.training.epochs {
+    // The state the run rolls back to when it diverges: the end of the last good epoch.
+    let mut good = (model.clone(), optimizer.clone(), state.clone());
+    let mut epoch = first_epoch;
+    while epoch <= training.epochs {
         let epoch_started = Instant::now();
-        let epoch_seed = options
-            .training
-            .seed
-            .wrapping_mul(1_000_003)
-            .wrapping_add(epoch as u64);
+        let epoch_seed = training.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
         B::seed(device, epoch_seed);
         let mut order: Vec<usize> = (0..train_samples.len()).collect();
-        let mut rng = Rng::new(epoch_seed);
-        rng.shuffle(&mut order);
-        let mut loss_sum = 0.0;
-        for (step, chunk) in order.chunks(batch_size).enumerate() {
-            let items: Vec<_> = chunk
-                .iter()
-                .map(|i| {
-                    let sample = &train_samples[*i];
-                    if options.training.augment {
-                        augment(sample, &mut rng)
-                    } else {
-                        (sample.image.clone(), sample.label.clone())
-                    }
-                })
-                .collect();
-            let (input, target) = batch_tensors::<B>(&items, config, device);
-            let loss = segmentation_loss(model.forward(input), target, config.output);
-            let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());
-            if !loss_value.is_finite() {
-                return Err(invalid(format!(
-                    "the loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate",
-                    step + 1
-                )));
+        Rng::new(epoch_seed).shuffle(&mut order);
+        let augment_seed = training.augment.then_some(epoch_seed ^ AUGMENT_SEED_SALT);
+        let lr_scale = state.lr_scale;
+        let reference;
+        let (trained, stepped, outcome) = std::thread::scope(|scope| {
+            let batches = prefetch(scope, &train_samples, order, batch_size, config, augment_seed);
+            let (mut model, mut optimizer) = (model, optimizer);
+            let mut loss_sum = 0.0;
+            let mut first_loss = None;
+            let [nx, ny, nz] = config.image_size;
+            for (step, batch) in batches.iter().enumerate() {
+                let global_step = (epoch - 1) * steps + step;
+                let lr = lr_scale * learning_rate(training.schedule, training.learning_rate, global_step, schedule_steps, warmup_steps);
+                let input = Tensor::<B, 5>::from_data(
+                    TensorData::new(batch.images, [batch.size, config.in_channels, nz, ny, nx]),
+                    device,
+                );
+                let target = Tensor::<B, 5>::from_data(
+                    TensorData::new(batch.targets, [batch.size, config.out_channels, nz, ny, nx]),
+                    device,
+                );
+                let loss = segmentation_loss(model.forward(input), target, config.output);
+                let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());
+                if !loss_value.is_finite() {
+                    return (model, optimizer, EpochOutcome::Diverged(Divergence::NonFiniteLoss(loss_value)));
+                }
+                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                let norm = clip_gradient_norm::<B, _>(&model, &mut grads, training.grad_clip_norm);
+                if !norm.is_finite() {
+                    return (model, optimizer, EpochOutcome::Diverged(Divergence::NonFiniteGradient));
+                }
+                model = optimizer.step(lr, model, grads);
+                first_loss.get_or_insert(loss_value);
+                loss_sum += loss_value;
+                steps_done += 1;
+                steps_left = steps_left.saturating_sub(1);
+                let per_step = started.elapsed().as_secs_f64() / steps_done as f64;
+                on_event(TrainEvent::Progress {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    loss: loss_value,
+                    eta_secs: per_step * steps_left as f64,
+                });
+                if stop.load(Ordering::Relaxed) {
+                    return (model, optimizer, EpochOutcome::Stopped);
+                }
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(options.training.learning_rate, model, grads);
-            loss_sum += loss_value;
-            steps_done += 1;
-            let per_step = started.elapsed().as_secs_f64() / steps_done as f64;
-            on_event(TrainEvent::Progress {
-                epoch,
-                step: step + 1,
-                steps,
-                loss: loss_value,
-                eta_secs: per_step * total_steps.saturating_sub(steps_done) as f64,
-            });
-            if stop.load(Ordering::Relaxed) {
+            let last_lr = lr_scale
+                * learning_rate(training.schedule, training.learning_rate, epoch * steps - 1, schedule_steps, warmup_steps);
+            let outcome = EpochOutcome::Done {
+                loss: loss_sum / steps as f64,
+                first_loss: first_loss.unwrap_or(f64::NAN),
+                lr: last_lr,
+            };
+            (model, optimizer, outcome)
+        });
+        model = trained;
+        optimizer = stepped;
+        let (train_loss, lr) = match outcome {
+            EpochOutcome::Stopped => {
                 stopped = true;
                 break;
             }
+            EpochOutcome::Done { loss, first_loss, lr } => {
+                // Before any good epoch, the reference is the loss of the untouched model (the
+                // first step's, measured before its update).
+                reference = state.last_good_loss.or(Some(first_loss));
+                (loss, lr)
+            }
+            EpochOutcome::Diverged(divergence) => {
+                roll_back(divergence, &mut good, &mut model, &mut optimizer, &mut state, &mut epoch, training, on_event)?;
+                continue;
+            }
+        };
+        if let Some(divergence) = epoch_divergence(reference, train_loss, training.loss_jump_factor) {
+            roll_back(divergence, &mut good, &mut model, &mut optimizer, &mut state, &mut epoch, training, on_event)?;
+            continue;
         }
-        if stopped {
-            break;
-        }
-        let val_dice = validation_dice(&model, &val_samples, config, device);
+        let per_class = validation_dice_per_class(&model.valid(), &val_samples, config, device);
+        let val_dice = per_class.iter().sum::<f64>() / per_class.len().max(1) as f64;
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / steps as f64,
+            train_loss,
             val_dice,
+            val_dice_per_class: per_class.clone(),
+            learning_rate: lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
+            rolled_back: None,
         };
         on_event(TrainEvent::Epoch {
             epoch,
-            train_loss: record.train_loss,
+            train_loss,
             val_dice,
+            val_dice_per_class: per_class,
+            learning_rate: lr,
             seconds: record.seconds,
         });
         state.history.push(record);
         state.epochs_completed = epoch;
+        state.last_good_loss = Some(train_loss);
         let meta = |epoch: usize, dice: f64| CheckpointMeta {
             llm_weights: llm_source.clone(),
             preprocessing: Some(spec.clone()),
@@ -447,10 +485,9 @@ pub fn train<B: AutodiffBackend>(
             &meta(epoch, val_dice),
             &state,
         )?;
-        write_bytes(
-            &options.out.join("history.json"),
-            &serde_json::to_vec_pretty(&state.history).map_err(|e| invalid(e.to_string()))?,
-        )?;
+        write_history(&options.out, &state.history)?;
+        good = (model.clone(), optimizer.clone(), state.clone());
+        epoch += 1;
     }
     if stopped {
         // The interrupted epoch is redone on resume; the model state is kept as it is now.
@@ -476,6 +513,101 @@ pub fn train<B: AutodiffBackend>(
         stopped,
         history: state.history,
     })
+}
+
+/// Mixed into the epoch seed for the augmentation stream (apart from the shuffling stream).
+const AUGMENT_SEED_SALT: u64 = 0x5eed_a06e;
+
+/// How the steps of one epoch ended.
+enum EpochOutcome {
+    /// Every step ran: the mean loss, the first step's loss and the last learning rate.
+    Done { loss: f64, first_loss: f64, lr: f64 },
+    /// A stop request ended it.
+    Stopped,
+    /// A step diverged.
+    Diverged(Divergence),
+}
+
+/// The preset's network fitted to the task: a softmax output gets one channel per class of
+/// `dataset.json` (background included), so that every label is predicted apart.
+fn task_config(model: &ModelConfig, task: &PreprocessedTask) -> ModelConfig {
+    let mut config = model.clone();
+    if config.output == OutputKind::Softmax && task.labels.len() >= 2 {
+        config.out_channels = task.labels.len();
+    }
+    config
+}
+
+fn write_history(out: &Path, history: &[EpochRecord]) -> Result<(), TrainError> {
+    write_bytes(
+        &out.join("history.json"),
+        &serde_json::to_vec_pretty(history).map_err(|e| invalid(e.to_string()))?,
+    )
+}
+
+type Snapshot<B> = (
+    MedVisionLlama<B>,
+    OptimizerAdaptor<Adam, MedVisionLlama<B>, B>,
+    LastState,
+);
+
+/// Goes back to the last good state with a lower learning rate, noting it in the history and
+/// telling the caller; an error once the run has rolled back `max_rollbacks` times.
+#[allow(clippy::too_many_arguments)]
+fn roll_back<B: AutodiffBackend>(
+    divergence: Divergence,
+    good: &mut Snapshot<B>,
+    model: &mut MedVisionLlama<B>,
+    optimizer: &mut OptimizerAdaptor<Adam, MedVisionLlama<B>, B>,
+    state: &mut LastState,
+    epoch: &mut usize,
+    training: &TrainingConfig,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<(), TrainError> {
+    let rollbacks = state.rollbacks + 1;
+    if rollbacks > training.max_rollbacks {
+        return Err(invalid(format!(
+            "training diverged at epoch {epoch} ({divergence}) after {} rollbacks with a lower learning rate; lower learning_rate in the preset (now {})",
+            training.max_rollbacks, training.learning_rate
+        )));
+    }
+    let diverged_epoch = *epoch;
+    let (good_model, good_optimizer, good_state) = good.clone();
+    *model = good_model;
+    *optimizer = good_optimizer;
+    let mut history = good_state.history.clone();
+    let lr_scale = state.lr_scale * training.rollback_lr_factor;
+    history.push(EpochRecord {
+        epoch: diverged_epoch,
+        train_loss: match &divergence {
+            Divergence::LossJump { now, .. } => *now,
+            _ => f64::NAN,
+        },
+        val_dice: f64::NAN,
+        val_dice_per_class: Vec::new(),
+        learning_rate: f64::NAN,
+        seconds: 0.0,
+        rolled_back: Some(format!(
+            "{divergence}; back to epoch {} with the learning rate × {lr_scale}",
+            good_state.epochs_completed
+        )),
+    });
+    *state = LastState {
+        history,
+        lr_scale,
+        rollbacks,
+        ..good_state
+    };
+    // The snapshot keeps the new scale and count, so a second rollback goes further down.
+    good.2 = state.clone();
+    *epoch = state.epochs_completed + 1;
+    on_event(TrainEvent::RolledBack {
+        epoch: diverged_epoch,
+        to_epoch: state.epochs_completed,
+        reason: divergence.to_string(),
+        lr_scale,
+    });
+    Ok(())
 }
 
 fn save_last<B: AutodiffBackend, O: Optimizer<MedVisionLlama<B>, B>>(

@@ -59,6 +59,25 @@ pub fn target_values(label: &Volume, output: OutputKind, channels: usize) -> Vec
     target
 }
 
+/// The fraction of voxels in each output channel's target over `samples` (the class prior the
+/// output bias starts from): background first for softmax, each foreground channel for sigmoid.
+pub fn class_fractions(samples: &[Sample], output: OutputKind, channels: usize) -> Vec<f64> {
+    let mut counts = vec![0f64; channels];
+    let mut voxels = 0usize;
+    for sample in samples {
+        let target = target_values(&sample.label, output, channels);
+        let len = sample.label.voxels().len();
+        for (channel, count) in counts.iter_mut().enumerate() {
+            *count += target[channel * len..(channel + 1) * len]
+                .iter()
+                .map(|v| f64::from(*v))
+                .sum::<f64>();
+        }
+        voxels += len;
+    }
+    counts.iter().map(|c| c / voxels.max(1) as f64).collect()
+}
+
 /// Largest in-plane rotation of the augmentation, in degrees.
 const MAX_ROTATION_DEGREES: f64 = 10.0;
 /// Intensity scale and shift ranges.
@@ -192,6 +211,19 @@ mod tests {
                 "nearest keeps label values"
             );
         }
+    }
+
+    #[test]
+    fn class_fractions_count_voxels_per_class() {
+        // The sample's 12·10·8 = 960 voxels hold a 4·3·5 = 60-voxel block of label 2.
+        let samples = [sample()];
+        let softmax = class_fractions(&samples, OutputKind::Softmax, 3);
+        let want = [900.0 / 960.0, 0.0, 60.0 / 960.0];
+        for (got, want) in softmax.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{softmax:?}");
+        }
+        let merged = class_fractions(&samples, OutputKind::Sigmoid, 1);
+        assert!((merged[0] - 60.0 / 960.0).abs() < 1e-12);
     }
 
     #[test]
