@@ -72,7 +72,7 @@ fn history(run: &Path) -> Vec<EpochRecord> {
 
 /// The organ's validation Dice the step budget below must beat. An untrained network (or the
 /// old recipe, which learned "background everywhere") scores 0 here.
-const ORGAN_DICE_AFTER_BUDGET: f64 = 0.3;
+const ORGAN_DICE_AFTER_BUDGET: f64 = 0.4;
 
 #[test]
 fn the_recipe_learns_the_organ_within_a_step_budget() {
@@ -80,7 +80,7 @@ fn the_recipe_learns_the_organ_within_a_step_budget() {
     let task = phantom_task(dir.path(), 10);
     let run = dir.path().join("run");
     let training = TrainingConfig {
-        epochs: 30,
+        epochs: 60,
         batch_size: 2,
         learning_rate: 3e-3,
         seed: 1,
@@ -97,6 +97,7 @@ fn the_recipe_learns_the_organ_within_a_step_budget() {
         .iter()
         .filter_map(|r| r.val_dice_per_class.first().copied())
         .fold(0.0, f64::max);
+    eprintln!("best organ validation Dice {best_organ}");
     assert!(
         best_organ > ORGAN_DICE_AFTER_BUDGET,
         "organ validation Dice {best_organ} after {} epochs; the recipe must beat {ORGAN_DICE_AFTER_BUDGET}",
@@ -147,7 +148,7 @@ fn a_diverging_learning_rate_rolls_back_with_a_lower_rate_and_says_so() {
 #[test]
 fn a_run_that_keeps_diverging_stops_with_an_error_that_says_what_to_do() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = phantom_task(dir.path(), 4);
+    let task = phantom_task(dir.path(), 6);
     let training = TrainingConfig {
         epochs: 2,
         batch_size: 1,

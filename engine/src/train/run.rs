@@ -90,21 +90,28 @@ pub struct RunInfo {
 pub struct EpochRecord {
     /// Epoch (1-based).
     pub epoch: usize,
-    /// Mean training loss.
+    /// Mean training loss (NaN, written as null, when a rolled-back epoch's loss was).
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
-    /// Mean validation Dice (foreground classes averaged).
+    /// Mean validation Dice (foreground classes averaged; null for a rolled-back epoch).
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_dice: f64,
     /// Validation Dice of each foreground class.
     #[serde(default)]
     pub val_dice_per_class: Vec<f64>,
-    /// Learning rate at the epoch's last step.
-    #[serde(default)]
+    /// Learning rate at the epoch's last step (null for a rolled-back epoch).
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub learning_rate: f64,
     /// Seconds.
     pub seconds: f64,
     /// Set when this epoch diverged and the run went back (why, and to which epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<String>,
+}
+
+/// JSON has no NaN: serde_json writes it as null, and this reads null back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// What `train` returns.
