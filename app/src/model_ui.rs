@@ -383,8 +383,16 @@ fn run_ui(ui: &mut egui::Ui, jobs: &ModelJobs) {
     for line in &run.rollbacks {
         ui.colored_label(ui.visuals().warn_fg_color, line);
     }
-    if let Some(best) = run.history.iter().max_by(|a, b| a.val_dice.total_cmp(&b.val_dice)) {
-        let classes: Vec<String> = best.val_dice_per_class.iter().map(|d| format!("{d:.3}")).collect();
+    if let Some(best) = run
+        .history
+        .iter()
+        .max_by(|a, b| a.val_dice.total_cmp(&b.val_dice))
+    {
+        let classes: Vec<String> = best
+            .val_dice_per_class
+            .iter()
+            .map(|d| format!("{d:.3}"))
+            .collect();
         ui.label(format!(
             "best validation Dice {:.3} (epoch {}; per label {})",
             best.val_dice,

@@ -196,7 +196,11 @@ impl<B: Backend> MedVisionLlama<B> {
             .iter()
             .flat_map(|p| {
                 let p = p.clamp(1e-4, 1.0 - 1e-4);
-                let value = if self.softmax { p.ln() } else { (p / (1.0 - p)).ln() };
+                let value = if self.softmax {
+                    p.ln()
+                } else {
+                    (p / (1.0 - p)).ln()
+                };
                 std::iter::repeat_n(value as f32, voxels_per_channel)
             })
             .collect();

@@ -198,13 +198,21 @@ fn lora_adapters_inside_the_llama_block_train() {
 fn fused_attention_gives_the_written_out_attention_within_1e5() {
     let device = Default::default();
     let block = super::vit::VitBlock::<B>::new(16, 2, 32, 0.0, 7, &device);
-    let values: Vec<f32> = (0..2 * 64 * 16).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let values: Vec<f32> = (0..2 * 64 * 16)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let x = Tensor::<B, 3>::from_data(TensorData::new(values, [2, 64, 16]), &device);
     let (fused, none) = block.forward(x.clone(), None);
     let (written_out, captured) = block.forward(x, Some(1));
     assert!(none.is_none() && captured.is_some());
-    let difference = max_diff(&fused.into_data().to_vec::<f32>().expect("f32"), &written_out.into_data().to_vec::<f32>().expect("f32"));
-    assert!(difference < 1e-5, "fused vs written-out attention differ by {difference}");
+    let difference = max_diff(
+        &fused.into_data().to_vec::<f32>().expect("f32"),
+        &written_out.into_data().to_vec::<f32>().expect("f32"),
+    );
+    assert!(
+        difference < 1e-5,
+        "fused vs written-out attention differ by {difference}"
+    );
 }
 
 #[test]
@@ -215,12 +223,21 @@ fn the_output_prior_makes_an_untrained_network_predict_the_class_balance() {
     config.output = OutputKind::Softmax;
     let priors = [0.90, 0.08, 0.02];
     let model = MedVisionLlama::<B>::new(&config, None, &device).with_output_prior(&priors);
-    let values: Vec<f32> = (0..2 * 16 * 16 * 16).map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0).collect();
+    let values: Vec<f32> = (0..2 * 16 * 16 * 16)
+        .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
+        .collect();
     let x = Tensor::<B, 5>::from_data(TensorData::new(values, [2, 1, 16, 16, 16]), &device);
     let probabilities = model.probabilities(model.forward(x));
     // Mean probability of each class over every voxel: softmax(ln p) = p exactly when the head's
     // weight is 0; with it scaled by HEAD_WEIGHT_SCALE the mean stays within 0.03 of p.
-    let means = probabilities.mean_dim(4).mean_dim(3).mean_dim(2).mean_dim(0).into_data().to_vec::<f32>().expect("f32");
+    let means = probabilities
+        .mean_dim(4)
+        .mean_dim(3)
+        .mean_dim(2)
+        .mean_dim(0)
+        .into_data()
+        .to_vec::<f32>()
+        .expect("f32");
     for (mean, prior) in means.iter().zip(priors) {
         assert!((f64::from(*mean) - prior).abs() < 0.03, "{means:?} vs {priors:?}");
     }

@@ -27,7 +27,11 @@ pub fn host_batch<'a>(items: impl Iterator<Item = (&'a [f32], Vec<f32>)>) -> Hos
         targets.extend(target);
         size += 1;
     }
-    HostBatch { images, targets, size }
+    HostBatch {
+        images,
+        targets,
+        size,
+    }
 }
 
 /// Starts preparing the batches of one epoch (`order` cut into `batch_size` chunks) on a thread

@@ -6,8 +6,8 @@
 //! `last/` (the latest state, with the optimiser, for `--resume`). Folders are replaced whole:
 //! written beside, then renamed.
 
-pub mod evaluate;
 mod batches;
+pub mod evaluate;
 pub mod guard;
 mod loss;
 mod run;

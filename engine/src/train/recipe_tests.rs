@@ -127,22 +127,41 @@ fn a_diverging_learning_rate_rolls_back_with_a_lower_rate_and_says_so() {
         &Default::default(),
         &AtomicBool::new(false),
         &mut |event| {
-            if let TrainEvent::RolledBack { to_epoch, lr_scale, .. } = event {
+            if let TrainEvent::RolledBack {
+                to_epoch, lr_scale, ..
+            } = event
+            {
                 rollbacks.push((to_epoch, lr_scale));
             }
         },
     )
     .expect("recovers after rolling back");
     assert!(!rollbacks.is_empty(), "no rollback happened");
-    assert_eq!(rollbacks[0], (0, 0.01), "the first rollback goes back to the start at × 0.01");
+    assert_eq!(
+        rollbacks[0],
+        (0, 0.01),
+        "the first rollback goes back to the start at × 0.01"
+    );
     let history = history(&run);
     let noted: Vec<&EpochRecord> = history.iter().filter(|r| r.rolled_back.is_some()).collect();
-    assert_eq!(noted.len(), rollbacks.len(), "history.json notes every rollback: {history:?}");
-    assert!(noted[0].rolled_back.as_deref().is_some_and(|n| n.contains("back to epoch 0")));
+    assert_eq!(
+        noted.len(),
+        rollbacks.len(),
+        "history.json notes every rollback: {history:?}"
+    );
+    assert!(
+        noted[0]
+            .rolled_back
+            .as_deref()
+            .is_some_and(|n| n.contains("back to epoch 0"))
+    );
     let good: Vec<&EpochRecord> = history.iter().filter(|r| r.rolled_back.is_none()).collect();
     assert_eq!(good.len(), 3, "every epoch ends up trained once: {history:?}");
     assert_eq!(summary.epochs_completed, 3);
-    assert!(good.iter().all(|r| r.train_loss.is_finite() && r.learning_rate <= 30.0 * 0.01));
+    assert!(
+        good.iter()
+            .all(|r| r.train_loss.is_finite() && r.learning_rate <= 30.0 * 0.01)
+    );
 }
 
 #[test]

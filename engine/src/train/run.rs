@@ -307,7 +307,11 @@ pub fn train<B: AutodiffBackend>(
         }
         model = loaded.model;
     } else if options.training.prior_init {
-        model = model.with_output_prior(&class_fractions(&train_samples, config.output, config.out_channels));
+        model = model.with_output_prior(&class_fractions(
+            &train_samples,
+            config.output,
+            config.out_channels,
+        ));
     }
     let mut optimizer = AdamConfig::new().init::<B, MedVisionLlama<B>>();
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
@@ -381,7 +385,14 @@ pub fn train<B: AutodiffBackend>(
             let [nx, ny, nz] = config.image_size;
             for (step, batch) in batches.iter().enumerate() {
                 let global_step = (epoch - 1) * steps + step;
-                let lr = lr_scale * learning_rate(training.schedule, training.learning_rate, global_step, schedule_steps, warmup_steps);
+                let lr = lr_scale
+                    * learning_rate(
+                        training.schedule,
+                        training.learning_rate,
+                        global_step,
+                        schedule_steps,
+                        warmup_steps,
+                    );
                 let input = Tensor::<B, 5>::from_data(
                     TensorData::new(batch.images, [batch.size, config.in_channels, nz, ny, nx]),
                     device,
@@ -393,12 +404,20 @@ pub fn train<B: AutodiffBackend>(
                 let loss = segmentation_loss(model.forward(input), target, config.output);
                 let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());
                 if !loss_value.is_finite() {
-                    return (model, optimizer, EpochOutcome::Diverged(Divergence::NonFiniteLoss(loss_value)));
+                    return (
+                        model,
+                        optimizer,
+                        EpochOutcome::Diverged(Divergence::NonFiniteLoss(loss_value)),
+                    );
                 }
                 let mut grads = GradientsParams::from_grads(loss.backward(), &model);
                 let norm = clip_gradient_norm::<B, _>(&model, &mut grads, training.grad_clip_norm);
                 if !norm.is_finite() {
-                    return (model, optimizer, EpochOutcome::Diverged(Divergence::NonFiniteGradient));
+                    return (
+                        model,
+                        optimizer,
+                        EpochOutcome::Diverged(Divergence::NonFiniteGradient),
+                    );
                 }
                 model = optimizer.step(lr, model, grads);
                 first_loss.get_or_insert(loss_value);
@@ -418,7 +437,13 @@ pub fn train<B: AutodiffBackend>(
                 }
             }
             let last_lr = lr_scale
-                * learning_rate(training.schedule, training.learning_rate, epoch * steps - 1, schedule_steps, warmup_steps);
+                * learning_rate(
+                    training.schedule,
+                    training.learning_rate,
+                    epoch * steps - 1,
+                    schedule_steps,
+                    warmup_steps,
+                );
             let outcome = EpochOutcome::Done {
                 loss: loss_sum / steps as f64,
                 first_loss: first_loss.unwrap_or(f64::NAN),
@@ -440,12 +465,30 @@ pub fn train<B: AutodiffBackend>(
                 (loss, lr)
             }
             EpochOutcome::Diverged(divergence) => {
-                roll_back(divergence, &mut good, &mut model, &mut optimizer, &mut state, &mut epoch, training, on_event)?;
+                roll_back(
+                    divergence,
+                    &mut good,
+                    &mut model,
+                    &mut optimizer,
+                    &mut state,
+                    &mut epoch,
+                    training,
+                    on_event,
+                )?;
                 continue;
             }
         };
         if let Some(divergence) = epoch_divergence(reference, train_loss, training.loss_jump_factor) {
-            roll_back(divergence, &mut good, &mut model, &mut optimizer, &mut state, &mut epoch, training, on_event)?;
+            roll_back(
+                divergence,
+                &mut good,
+                &mut model,
+                &mut optimizer,
+                &mut state,
+                &mut epoch,
+                training,
+                on_event,
+            )?;
             continue;
         }
         let per_class = validation_dice_per_class(&model.valid(), &val_samples, config, device);

@@ -20,7 +20,13 @@ pub const MIN_LR_FRACTION: f64 = 0.02;
 
 /// The learning rate of step `step` (0-based) of `total_steps`, with `warmup_steps` of linear
 /// warm-up (step 0 gets `base / warmup_steps`, never 0).
-pub fn learning_rate(schedule: Schedule, base: f64, step: usize, total_steps: usize, warmup_steps: usize) -> f64 {
+pub fn learning_rate(
+    schedule: Schedule,
+    base: f64,
+    step: usize,
+    total_steps: usize,
+    warmup_steps: usize,
+) -> f64 {
     if step < warmup_steps {
         return base * (step + 1) as f64 / warmup_steps as f64;
     }

@@ -68,7 +68,11 @@ fn case_dice(prediction: &[f32], sample: &Sample, config: &ModelConfig) -> Vec<f
     };
     let offset = usize::from(config.output == OutputKind::Softmax);
     let classes = foreground_classes(config);
-    let (mut both, mut predicted, mut truth) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
+    let (mut both, mut predicted, mut truth) = (
+        vec![0usize; classes],
+        vec![0usize; classes],
+        vec![0usize; classes],
+    );
     for i in 0..len {
         let p = predicted_class(i);
         for class in 0..classes {
