@@ -75,12 +75,17 @@ fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_ever
     assert_eq!(label.header.srow_y, source.header.srow_y);
     assert_eq!(label.header.srow_z, source.header.srow_z);
     assert_eq!(label.header.qform_code, source.header.qform_code);
-    assert!(label.volume.voxels().iter().all(|v| *v == 0.0 || *v == 1.0));
+    // demo-cpu is a softmax over background, organ and lesion: labels 0, 1, 2.
+    assert!(label.volume.voxels().iter().all(|v| [0.0, 1.0, 2.0].contains(v)));
     let probabilities = read_nifti(&probabilities).expect("probabilities").volume;
     assert!(probabilities.voxels().iter().all(|p| (0.0..=1.0).contains(p)));
-    // Thresholding the written probabilities gives the written label.
-    for (p, l) in probabilities.voxels().iter().zip(label.volume.voxels()) {
-        assert_eq!(*l, f32::from(u8::from(*p > 0.5)));
+    // The written label is the arg-max of the written per-class probabilities (channel-major).
+    assert_eq!(probabilities.channels(), 3);
+    let len = probabilities.channel_len();
+    for (i, l) in label.volume.voxels().iter().enumerate() {
+        let values: Vec<f32> = (0..3).map(|c| probabilities.voxels()[c * len + i]).collect();
+        let best = (0..3).fold(0, |best, c| if values[c] > values[best] { c } else { best });
+        assert_eq!(*l, best as f32, "voxel {i}: {values:?}");
     }
 
     let maps = dir.path().join("maps");
