@@ -376,7 +376,6 @@ pub fn train<B: AutodiffBackend>(
         Rng::new(epoch_seed).shuffle(&mut order);
         let augment_seed = training.augment.then_some(epoch_seed ^ AUGMENT_SEED_SALT);
         let lr_scale = state.lr_scale;
-        let reference;
         let (trained, stepped, outcome) = std::thread::scope(|scope| {
             let batches = prefetch(scope, &train_samples, order, batch_size, config, augment_seed);
             let (mut model, mut optimizer) = (model, optimizer);
@@ -453,7 +452,8 @@ pub fn train<B: AutodiffBackend>(
         });
         model = trained;
         optimizer = stepped;
-        let (train_loss, lr) = match outcome {
+        // A step that diverged, or an epoch whose loss jumped, sends the run back.
+        let (train_loss, lr, divergence) = match outcome {
             EpochOutcome::Stopped => {
                 stopped = true;
                 break;
@@ -461,24 +461,16 @@ pub fn train<B: AutodiffBackend>(
             EpochOutcome::Done { loss, first_loss, lr } => {
                 // Before any good epoch, the reference is the loss of the untouched model (the
                 // first step's, measured before its update).
-                reference = state.last_good_loss.or(Some(first_loss));
-                (loss, lr)
+                let reference = state.last_good_loss.or(Some(first_loss));
+                (
+                    loss,
+                    lr,
+                    epoch_divergence(reference, loss, training.loss_jump_factor),
+                )
             }
-            EpochOutcome::Diverged(divergence) => {
-                roll_back(
-                    divergence,
-                    &mut good,
-                    &mut model,
-                    &mut optimizer,
-                    &mut state,
-                    &mut epoch,
-                    training,
-                    on_event,
-                )?;
-                continue;
-            }
+            EpochOutcome::Diverged(divergence) => (f64::NAN, f64::NAN, Some(divergence)),
         };
-        if let Some(divergence) = epoch_divergence(reference, train_loss, training.loss_jump_factor) {
+        if let Some(divergence) = divergence {
             roll_back(
                 divergence,
                 &mut good,
