@@ -2,14 +2,18 @@
 //! taken on an extra, untimed, instrumented step.
 
 use super::{BenchError, BenchOptions, LEARNING_RATE, TARGET_FOREGROUND};
-use crate::model::{MedVisionLlama, ModelConfig};
-use crate::train::segmentation_loss;
+use crate::model::{MedVisionLlama, ModelConfig, patchify};
+use crate::train::guard::clip_gradient_norm;
+use crate::train::segmentation_loss_tokens;
 use crate::weights::LlamaLayerWeights;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use std::time::Instant;
+
+/// The gradient clipping of the training loop (its cost is part of a step).
+const GRAD_CLIP_NORM: f64 = 1.0;
 
 /// Median seconds of the timed inference and training iterations, and memory samples.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,11 +42,18 @@ pub(super) fn bench_on<B: AutodiffBackend>(
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let target = Tensor::<B, 5>::random(
-        [options.batch, config.out_channels, z, y, x],
-        Distribution::Bernoulli(TARGET_FOREGROUND),
-        &device,
-    );
+    // Training runs in token space as the real loop does (its data thread cuts the patches):
+    // patches in, one logits tensor per channel out, the loss against targets in that layout.
+    let patches = patchify(input.clone(), config.patch_size);
+    let targets: Vec<Tensor<B, 3>> = (0..config.out_channels)
+        .map(|_| {
+            Tensor::<B, 3>::random(
+                [options.batch, config.tokens(), config.patch_size.pow(3)],
+                Distribution::Bernoulli(TARGET_FOREGROUND),
+                &device,
+            )
+        })
+        .collect();
     let sync = |device: &B::Device| {
         B::sync(device)
             .map_err(|e| BenchError::Backend(format!("the device failed to finish its work: {e:?}")))
@@ -77,11 +88,12 @@ pub(super) fn bench_on<B: AutodiffBackend>(
     for i in 0..options.warmup + options.iters + 1 {
         let instrumented = i == options.warmup + options.iters;
         let started = Instant::now();
-        let loss = segmentation_loss(model.forward(input.clone()), target.clone(), config.output);
+        let loss = segmentation_loss_tokens(model.forward_patches(patches.clone()), targets.clone(), config.output);
         if instrumented {
             peak.sample(memory(&device));
         }
-        let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        let mut gradients = GradientsParams::from_grads(loss.backward(), &model);
+        clip_gradient_norm::<B, _>(&model, &mut gradients, GRAD_CLIP_NORM);
         if instrumented {
             peak.sample(memory(&device));
         }

@@ -6,6 +6,7 @@ pub mod init;
 mod llama;
 mod lora;
 mod network;
+pub mod patches;
 mod stats;
 mod vit;
 

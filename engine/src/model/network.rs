@@ -87,6 +87,19 @@ pub struct Captured<B: Backend> {
     pub attention: Option<Tensor<B, 3>>,
 }
 
+impl<B: Backend> Default for Captured<B> {
+    fn default() -> Self {
+        Self {
+            encoder: None,
+            vd1: None,
+            llm: None,
+            vd2: None,
+            decoder: None,
+            attention: None,
+        }
+    }
+}
+
 /// The network.
 #[derive(Module, Debug)]
 pub struct MedVisionLlama<B: Backend> {
@@ -247,6 +260,33 @@ impl<B: Backend> MedVisionLlama<B> {
         }
     }
 
+    /// Logits in token space, one tensor per output channel, from patches cut on the host
+    /// ([`super::patches::patchify_values`]): what training and validation use, so the volume is
+    /// never reassembled on the device. Channel c of token t holds the logits of that patch's
+    /// voxels in patch order — the same values [`Self::forward`] places in the volume.
+    ///
+    /// # Shapes
+    /// - patches: `[batch, tokens, in_channels · patch³]` → out_channels × `[batch, tokens, patch³]`
+    pub fn forward_patches(&self, patches: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
+        let mut captured = Captured::default();
+        let tokens = self.body(self.patch_embed.forward(patches), CaptureRequest::default(), &mut captured);
+        let [_, features] = self.head.weight.val().dims();
+        let voxels = features / self.out_channels.max(1);
+        let weight = self.head.weight.val();
+        let bias = self.head.bias.as_ref().map(|b| b.val());
+        (0..self.out_channels)
+            .map(|c| {
+                let range = c * voxels..(c + 1) * voxels;
+                let [dim, _] = weight.dims();
+                burn::tensor::module::linear(
+                    tokens.clone(),
+                    weight.clone().slice([0..dim, range.clone()]),
+                    bias.clone().map(|b| b.slice([range])),
+                )
+            })
+            .collect()
+    }
+
     /// Logits and the requested intermediate results.
     ///
     /// # Shapes
@@ -258,16 +298,25 @@ impl<B: Backend> MedVisionLlama<B> {
     ) -> (Tensor<B, 5>, Captured<B>) {
         let [batch, _, nz, ny, nx] = x.dims();
         let grid = [nz / self.patch, ny / self.patch, nx / self.patch];
+        let mut captured = Captured::default();
+        let tokens = self.body(self.patch_embed.forward(patchify(x, self.patch)), request, &mut captured);
+        let logits = unpatchify(
+            self.head.forward(tokens),
+            batch,
+            self.out_channels,
+            grid,
+            self.patch,
+        );
+        (logits, captured)
+    }
+
+    /// Everything between the patch embedding and the head.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, tokens, embed_dim]` → `[batch, tokens, embed_dim]`
+    fn body(&self, tokens: Tensor<B, 3>, request: CaptureRequest, captured: &mut Captured<B>) -> Tensor<B, 3> {
         let keep = |t: &Tensor<B, 3>| request.features.then(|| t.clone());
-        let mut captured = Captured {
-            encoder: None,
-            vd1: None,
-            llm: None,
-            vd2: None,
-            decoder: None,
-            attention: None,
-        };
-        let mut tokens = self.patch_embed.forward(patchify(x, self.patch));
+        let mut tokens = tokens;
         if self.pos_at_input {
             tokens = tokens + self.pos_embed.val();
         }
@@ -284,7 +333,7 @@ impl<B: Backend> MedVisionLlama<B> {
             out
         };
         for block in &self.encoder {
-            tokens = run_block(block, tokens, &mut captured);
+            tokens = run_block(block, tokens, captured);
         }
         captured.encoder = keep(&tokens);
         if let (Some(vd1), Some(llm), Some(vd2)) = (&self.vd1, &self.llm, &self.vd2) {
@@ -303,17 +352,10 @@ impl<B: Backend> MedVisionLlama<B> {
             tokens = tokens + self.pos_embed.val();
         }
         for block in &self.decoder {
-            tokens = run_block(block, tokens, &mut captured);
+            tokens = run_block(block, tokens, captured);
         }
         captured.decoder = keep(&tokens);
-        let logits = unpatchify(
-            self.head.forward(tokens),
-            batch,
-            self.out_channels,
-            grid,
-            self.patch,
-        );
-        (logits, captured)
+        tokens
     }
 }
 

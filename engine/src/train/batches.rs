@@ -1,37 +1,50 @@
-//! Batches prepared ahead: a scoped thread augments and stacks the next batches of an epoch
-//! while the current step runs, so the step never waits for data preparation.
+//! Batches prepared ahead: a scoped thread augments the next batches of an epoch and cuts them
+//! into the network's token layout while the current step runs, so the step never waits for
+//! data preparation.
 
 use super::samples::{Sample, augment, target_values};
 use crate::model::ModelConfig;
+use crate::model::patches::{patchify_values, split_channels};
+use crate::volume::Volume;
 use crate::rng::Rng;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 /// How many prepared batches may wait for the trainer.
 const BATCHES_AHEAD: usize = 2;
 
-/// One batch as flat host values, ready for `Tensor::from_data`.
+/// One batch in token space as flat host values, ready for `Tensor::from_data`.
 pub struct HostBatch {
-    /// Images `[batch, in_channels, z, y, x]`, flattened.
-    pub images: Vec<f32>,
-    /// Targets `[batch, out_channels, z, y, x]`, flattened.
-    pub targets: Vec<f32>,
+    /// Patches `[batch, tokens, in_channels · patch³]`, flattened.
+    pub patches: Vec<f32>,
+    /// One target per output channel, each `[batch, tokens, patch³]`, flattened.
+    pub targets: Vec<Vec<f32>>,
     /// Samples in the batch.
     pub size: usize,
 }
 
-/// Stacks images and targets of the given samples.
-pub fn host_batch<'a>(items: impl Iterator<Item = (&'a [f32], Vec<f32>)>) -> HostBatch {
-    let (mut images, mut targets, mut size) = (Vec::new(), Vec::new(), 0);
-    for (image, target) in items {
-        images.extend_from_slice(image);
-        targets.extend(target);
-        size += 1;
+/// Cuts images (and, when given, their labels' targets) into the network's token layout.
+pub fn host_batch<'a>(items: impl Iterator<Item = (&'a Volume, Option<&'a Volume>)>, config: &ModelConfig) -> HostBatch {
+    let [nx, ny, nz] = config.image_size;
+    let (patch, channels) = (config.patch_size, config.out_channels);
+    let mut batch = HostBatch {
+        patches: Vec::new(),
+        targets: vec![Vec::new(); channels],
+        size: 0,
+    };
+    for (image, label) in items {
+        batch
+            .patches
+            .extend(patchify_values(image.voxels(), config.in_channels, [nz, ny, nx], patch));
+        if let Some(label) = label {
+            let target = target_values(label, config.output, channels);
+            let cut = patchify_values(&target, channels, [nz, ny, nx], patch);
+            for (c, part) in split_channels(&cut, channels, patch.pow(3)).into_iter().enumerate() {
+                batch.targets[c].extend(part);
+            }
+        }
+        batch.size += 1;
     }
-    HostBatch {
-        images,
-        targets,
-        size,
-    }
+    batch
 }
 
 /// Starts preparing the batches of one epoch (`order` cut into `batch_size` chunks) on a thread
@@ -58,12 +71,7 @@ pub fn prefetch<'scope>(
                     }
                 })
                 .collect();
-            let batch = host_batch(prepared.iter().map(|(image, label)| {
-                (
-                    image.voxels(),
-                    target_values(label, config.output, config.out_channels),
-                )
-            }));
+            let batch = host_batch(prepared.iter().map(|(image, label)| (image, Some(label))), config);
             if sender.send(batch).is_err() {
                 return; // the trainer stopped listening
             }

@@ -72,6 +72,76 @@ pub fn segmentation_loss<B: Backend>(
     }
 }
 
+/// Soft Dice per sample of one channel in token space: `(2Σpt + s) / (Σp + Σt + s)`.
+///
+/// # Shapes
+/// - probabilities, target: `[batch, tokens, patch³]` → `[batch]`
+fn dice_per_sample<B: Backend>(probabilities: Tensor<B, 3>, target: Tensor<B, 3>) -> Tensor<B, 1> {
+    let [batch, _, _] = probabilities.dims();
+    let intersection = (probabilities.clone() * target.clone()).sum_dim(2).sum_dim(1);
+    let total = probabilities.sum_dim(2).sum_dim(1) + target.sum_dim(2).sum_dim(1);
+    ((intersection.mul_scalar(2.0).add_scalar(DICE_SMOOTH)) / total.add_scalar(DICE_SMOOTH)).reshape([batch])
+}
+
+/// [`segmentation_loss`] in token space: the same value, computed from one logits tensor per
+/// output channel ([`crate::model::MedVisionLlama::forward_patches`]) against targets cut into
+/// the same patches. Every sum runs over contiguous memory: no volume is reassembled and no
+/// reduction crosses the channel axis of a 5-D tensor.
+///
+/// # Shapes
+/// - logits, targets: channels × `[batch, tokens, patch³]` → `[1]`
+pub fn segmentation_loss_tokens<B: Backend>(
+    logits: Vec<Tensor<B, 3>>,
+    targets: Vec<Tensor<B, 3>>,
+    output: OutputKind,
+) -> Tensor<B, 1> {
+    let channels = logits.len().max(1) as f64;
+    let [batch, tokens, voxels] = logits[0].dims();
+    let count = (batch * tokens * voxels) as f64;
+    let device = logits[0].device();
+    let add = |a: Option<Tensor<B, 1>>, b: Tensor<B, 1>| Some(a.map_or(b.clone(), |a| a + b));
+    let (mut voxel_term, mut dice_sum) = (None, None);
+    match output {
+        OutputKind::Sigmoid => {
+            for (z, t) in logits.into_iter().zip(targets) {
+                let log_term = z.clone().abs().neg().exp().add_scalar(1.0).log();
+                let bce = (z.clone().clamp_min(0.0) - z.clone() * t.clone() + log_term).sum();
+                voxel_term = add(voxel_term, bce);
+                dice_sum = add(dice_sum, dice_per_sample(activation::sigmoid(z), t).sum());
+            }
+        }
+        OutputKind::Softmax => {
+            // log-softmax over the channel list; the max only keeps exp finite (its gradient
+            // cancels), so it is a constant.
+            let max = logits
+                .iter()
+                .skip(1)
+                .fold(logits[0].clone(), |m, l| m.max_pair(l.clone()))
+                .detach();
+            let shifted: Vec<Tensor<B, 3>> = logits.into_iter().map(|l| l - max.clone()).collect();
+            let exps: Vec<Tensor<B, 3>> = shifted.iter().map(|s| s.clone().exp()).collect();
+            let sum = exps.iter().skip(1).fold(exps[0].clone(), |a, e| a + e.clone());
+            let log_sum = sum.clone().log();
+            for ((s, e), t) in shifted.into_iter().zip(exps).zip(targets) {
+                let nll = (t.clone() * (log_sum.clone() - s)).sum();
+                voxel_term = add(voxel_term, nll);
+                dice_sum = add(dice_sum, dice_per_sample(e / sum.clone(), t).sum());
+            }
+        }
+    }
+    let zero = || Tensor::<B, 1>::zeros([1], &device);
+    let voxel_term = voxel_term.unwrap_or_else(zero).div_scalar(match output {
+        OutputKind::Sigmoid => count * channels,
+        OutputKind::Softmax => count,
+    });
+    let dice = dice_sum
+        .unwrap_or_else(zero)
+        .div_scalar(batch as f64 * channels)
+        .neg()
+        .add_scalar(1.0);
+    voxel_term.mul_scalar(1.0 - DICE_WEIGHT) + dice.mul_scalar(DICE_WEIGHT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +208,57 @@ mod tests {
             let want =
                 -(2.0 * f64::from(t[i]) * denominator - (2.0 * spt + DICE_SMOOTH)) / denominator.powi(2);
             assert!((f64::from(*g) - want).abs() < 1e-5, "{i}: {g} vs {want}");
+        }
+    }
+
+    /// Random logits and a random label volume in image layout and cut into token layout.
+    fn both_layouts(output: OutputKind, channels: usize) -> (f64, f64) {
+        use crate::model::patches::{patchify_values, split_channels};
+        let (batch, shape, patch) = (2, [4usize, 4, 8], 2);
+        let voxels: usize = shape.iter().product();
+        let logits: Vec<f32> = (0..batch * channels * voxels)
+            .map(|i| ((i * 7919 % 613) as f32 / 100.0) - 3.0)
+            .collect();
+        let classes = if output == OutputKind::Softmax { channels } else { channels + 1 };
+        let mut target = vec![0f32; batch * channels * voxels];
+        for b in 0..batch {
+            for v in 0..voxels {
+                let class = (v * 31 + b * 7) % classes;
+                match output {
+                    OutputKind::Softmax => target[(b * channels + class) * voxels + v] = 1.0,
+                    OutputKind::Sigmoid if class > 0 => target[(b * channels + class - 1) * voxels + v] = 1.0,
+                    OutputKind::Sigmoid => {}
+                }
+            }
+        }
+        let image = scalar(segmentation_loss(
+            tensor(&logits, [batch, channels, shape[0], shape[1], shape[2]]),
+            tensor(&target, [batch, channels, shape[0], shape[1], shape[2]]),
+            output,
+        ));
+        let tokens = (shape[0] / patch) * (shape[1] / patch) * (shape[2] / patch);
+        let cut = |values: &[f32]| -> Vec<Tensor<A, 3>> {
+            let mut per_channel = vec![Vec::new(); channels];
+            for sample in values.chunks(channels * voxels) {
+                let patches = patchify_values(sample, channels, shape, patch);
+                for (c, part) in split_channels(&patches, channels, patch.pow(3)).into_iter().enumerate() {
+                    per_channel[c].extend(part);
+                }
+            }
+            per_channel
+                .into_iter()
+                .map(|v| Tensor::from_data(TensorData::new(v, [batch, tokens, patch.pow(3)]), &Default::default()))
+                .collect()
+        };
+        let token = scalar(segmentation_loss_tokens(cut(&logits), cut(&target), output));
+        (image, token)
+    }
+
+    #[test]
+    fn the_token_space_loss_equals_the_image_space_loss() {
+        for (output, channels) in [(OutputKind::Softmax, 3), (OutputKind::Sigmoid, 1), (OutputKind::Sigmoid, 2)] {
+            let (image, token) = both_layouts(output, channels);
+            assert!((image - token).abs() < 1e-5, "{output:?} × {channels}: {image} vs {token}");
         }
     }
 

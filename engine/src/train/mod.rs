@@ -22,7 +22,9 @@ mod recipe_tests;
 mod run_tests;
 
 pub use evaluate::{CaseRow, CompareRow, EvalReport, compare_runs, evaluate_run};
-pub use loss::{DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, soft_dice_loss};
+pub use loss::{
+    DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, segmentation_loss_tokens, soft_dice_loss,
+};
 pub use run::{EpochRecord, RunInfo, Subset, TrainOptions, TrainSummary, train};
 pub use samples::{Sample, augment, batch_tensors, class_fractions, load_samples, target_values};
 pub use schedule::Schedule;

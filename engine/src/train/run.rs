@@ -6,7 +6,7 @@ use super::samples::{class_fractions, load_samples};
 use super::schedule::learning_rate;
 use super::selection::select_cases;
 use super::validate::validation_dice_per_class;
-use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss};
+use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss_tokens};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
 use crate::data::{self, PreprocessOptions, PreprocessedTask, SplitOptions, Splits};
 use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
@@ -381,7 +381,7 @@ pub fn train<B: AutodiffBackend>(
             let (mut model, mut optimizer) = (model, optimizer);
             let mut loss_sum = 0.0;
             let mut first_loss = None;
-            let [nx, ny, nz] = config.image_size;
+            let (tokens, patch_volume) = (config.tokens(), config.patch_size.pow(3));
             for (step, batch) in batches.iter().enumerate() {
                 let global_step = (epoch - 1) * steps + step;
                 let lr = lr_scale
@@ -392,15 +392,16 @@ pub fn train<B: AutodiffBackend>(
                         schedule_steps,
                         warmup_steps,
                     );
-                let input = Tensor::<B, 5>::from_data(
-                    TensorData::new(batch.images, [batch.size, config.in_channels, nz, ny, nx]),
+                let patches = Tensor::<B, 3>::from_data(
+                    TensorData::new(batch.patches, [batch.size, tokens, config.patch_features()]),
                     device,
                 );
-                let target = Tensor::<B, 5>::from_data(
-                    TensorData::new(batch.targets, [batch.size, config.out_channels, nz, ny, nx]),
-                    device,
-                );
-                let loss = segmentation_loss(model.forward(input), target, config.output);
+                let targets = batch
+                    .targets
+                    .into_iter()
+                    .map(|t| Tensor::<B, 3>::from_data(TensorData::new(t, [batch.size, tokens, patch_volume]), device))
+                    .collect();
+                let loss = segmentation_loss_tokens(model.forward_patches(patches), targets, config.output);
                 let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());
                 if !loss_value.is_finite() {
                     return (

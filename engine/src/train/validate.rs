@@ -2,7 +2,7 @@
 //! against the label on the model grid, per foreground class, in batches.
 
 use super::batches::host_batch;
-use super::samples::{Sample, target_values};
+use super::samples::Sample;
 use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
@@ -22,19 +22,26 @@ pub fn validation_dice_per_class<B: Backend>(
     if samples.is_empty() {
         return sums;
     }
-    let [nx, ny, nz] = config.image_size;
+    let tokens = config.tokens();
     for chunk in samples.chunks(VALIDATION_BATCH) {
-        let batch = host_batch(chunk.iter().map(|s| (s.image.voxels(), Vec::new())));
-        let input = Tensor::<B, 5>::from_data(
-            TensorData::new(batch.images, [batch.size, config.in_channels, nz, ny, nx]),
+        let batch = host_batch(chunk.iter().map(|s| (&s.image, Some(&s.label))), config);
+        let patches = Tensor::<B, 3>::from_data(
+            TensorData::new(batch.patches, [batch.size, tokens, config.patch_features()]),
             device,
         );
-        let probabilities = model.probabilities(model.forward(input));
-        let values = probabilities.into_data().to_vec::<f32>().unwrap_or_default();
-        let per_sample = values.len() / chunk.len().max(1);
-        for (index, sample) in chunk.iter().enumerate() {
-            let prediction = &values[index * per_sample..(index + 1) * per_sample];
-            for (class, dice) in case_dice(prediction, sample, config).into_iter().enumerate() {
+        // Logits in token space: the arg-max (softmax) and logit > 0 (sigmoid, p > 0.5) need no
+        // normalisation, and Dice does not depend on the voxel order.
+        let logits: Vec<Vec<f32>> = model
+            .forward_patches(patches)
+            .into_iter()
+            .map(|l| l.into_data().to_vec::<f32>().unwrap_or_default())
+            .collect();
+        let per_sample = logits.first().map_or(0, Vec::len) / chunk.len().max(1);
+        for index in 0..chunk.len() {
+            let range = index * per_sample..(index + 1) * per_sample;
+            let prediction: Vec<&[f32]> = logits.iter().map(|l| &l[range.clone()]).collect();
+            let target: Vec<&[f32]> = batch.targets.iter().map(|t| &t[range.clone()]).collect();
+            for (class, dice) in case_dice(&prediction, &target, config.output).into_iter().enumerate() {
                 sums[class] += dice;
             }
         }
@@ -50,35 +57,27 @@ pub fn foreground_classes(config: &ModelConfig) -> usize {
     }
 }
 
-/// Dice per foreground class of one case; `prediction` is `[channels, voxels]`.
-fn case_dice(prediction: &[f32], sample: &Sample, config: &ModelConfig) -> Vec<f64> {
-    let len = sample.label.voxels().len();
-    let channels = config.out_channels;
-    let target = target_values(&sample.label, config.output, channels);
-    let predicted_class = |i: usize| -> Vec<bool> {
-        match config.output {
-            OutputKind::Sigmoid => (0..channels).map(|c| prediction[c * len + i] > 0.5).collect(),
-            OutputKind::Softmax => {
-                let best = (0..channels)
-                    .max_by(|a, b| prediction[a * len + i].total_cmp(&prediction[b * len + i]))
-                    .unwrap_or(0);
-                (1..channels).map(|c| c == best).collect()
-            }
-        }
-    };
-    let offset = usize::from(config.output == OutputKind::Softmax);
-    let classes = foreground_classes(config);
-    let (mut both, mut predicted, mut truth) = (
-        vec![0usize; classes],
-        vec![0usize; classes],
-        vec![0usize; classes],
-    );
+/// Dice per foreground class of one case from per-channel logits and targets in the same
+/// voxel order.
+fn case_dice(logits: &[&[f32]], target: &[&[f32]], output: OutputKind) -> Vec<f64> {
+    let channels = logits.len();
+    let len = logits.first().map_or(0, |l| l.len());
+    let offset = usize::from(output == OutputKind::Softmax);
+    let classes = channels - offset;
+    let (mut both, mut predicted, mut truth) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
     for i in 0..len {
-        let p = predicted_class(i);
+        let best = (0..channels)
+            .max_by(|a, b| logits[*a][i].total_cmp(&logits[*b][i]))
+            .unwrap_or(0);
         for class in 0..classes {
-            let t = target[(class + offset) * len + i] > 0.5;
-            both[class] += usize::from(p[class] && t);
-            predicted[class] += usize::from(p[class]);
+            let channel = class + offset;
+            let p = match output {
+                OutputKind::Sigmoid => logits[channel][i] > 0.0,
+                OutputKind::Softmax => best == channel,
+            };
+            let t = target[channel][i] > 0.5;
+            both[class] += usize::from(p && t);
+            predicted[class] += usize::from(p);
             truth[class] += usize::from(t);
         }
     }
