@@ -88,7 +88,11 @@ pub(super) fn bench_on<B: AutodiffBackend>(
     for i in 0..options.warmup + options.iters + 1 {
         let instrumented = i == options.warmup + options.iters;
         let started = Instant::now();
-        let loss = segmentation_loss_tokens(model.forward_patches(patches.clone()), targets.clone(), config.output);
+        let loss = segmentation_loss_tokens(
+            model.forward_patches(patches.clone()),
+            targets.clone(),
+            config.output,
+        );
         if instrumented {
             peak.sample(memory(&device));
         }

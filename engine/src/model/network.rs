@@ -269,7 +269,11 @@ impl<B: Backend> MedVisionLlama<B> {
     /// - patches: `[batch, tokens, in_channels · patch³]` → out_channels × `[batch, tokens, patch³]`
     pub fn forward_patches(&self, patches: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
         let mut captured = Captured::default();
-        let tokens = self.body(self.patch_embed.forward(patches), CaptureRequest::default(), &mut captured);
+        let tokens = self.body(
+            self.patch_embed.forward(patches),
+            CaptureRequest::default(),
+            &mut captured,
+        );
         let [_, features] = self.head.weight.val().dims();
         let voxels = features / self.out_channels.max(1);
         let weight = self.head.weight.val();
@@ -299,7 +303,11 @@ impl<B: Backend> MedVisionLlama<B> {
         let [batch, _, nz, ny, nx] = x.dims();
         let grid = [nz / self.patch, ny / self.patch, nx / self.patch];
         let mut captured = Captured::default();
-        let tokens = self.body(self.patch_embed.forward(patchify(x, self.patch)), request, &mut captured);
+        let tokens = self.body(
+            self.patch_embed.forward(patchify(x, self.patch)),
+            request,
+            &mut captured,
+        );
         let logits = unpatchify(
             self.head.forward(tokens),
             batch,
@@ -314,7 +322,12 @@ impl<B: Backend> MedVisionLlama<B> {
     ///
     /// # Shapes
     /// - tokens: `[batch, tokens, embed_dim]` → `[batch, tokens, embed_dim]`
-    fn body(&self, tokens: Tensor<B, 3>, request: CaptureRequest, captured: &mut Captured<B>) -> Tensor<B, 3> {
+    fn body(
+        &self,
+        tokens: Tensor<B, 3>,
+        request: CaptureRequest,
+        captured: &mut Captured<B>,
+    ) -> Tensor<B, 3> {
         let keep = |t: &Tensor<B, 3>| request.features.then(|| t.clone());
         let mut tokens = tokens;
         if self.pos_at_input {

@@ -5,8 +5,8 @@
 use super::samples::{Sample, augment, target_values};
 use crate::model::ModelConfig;
 use crate::model::patches::{patchify_values, split_channels};
-use crate::volume::Volume;
 use crate::rng::Rng;
+use crate::volume::Volume;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 /// How many prepared batches may wait for the trainer.
@@ -23,7 +23,10 @@ pub struct HostBatch {
 }
 
 /// Cuts images (and, when given, their labels' targets) into the network's token layout.
-pub fn host_batch<'a>(items: impl Iterator<Item = (&'a Volume, Option<&'a Volume>)>, config: &ModelConfig) -> HostBatch {
+pub fn host_batch<'a>(
+    items: impl Iterator<Item = (&'a Volume, Option<&'a Volume>)>,
+    config: &ModelConfig,
+) -> HostBatch {
     let [nx, ny, nz] = config.image_size;
     let (patch, channels) = (config.patch_size, config.out_channels);
     let mut batch = HostBatch {
@@ -32,13 +35,19 @@ pub fn host_batch<'a>(items: impl Iterator<Item = (&'a Volume, Option<&'a Volume
         size: 0,
     };
     for (image, label) in items {
-        batch
-            .patches
-            .extend(patchify_values(image.voxels(), config.in_channels, [nz, ny, nx], patch));
+        batch.patches.extend(patchify_values(
+            image.voxels(),
+            config.in_channels,
+            [nz, ny, nx],
+            patch,
+        ));
         if let Some(label) = label {
             let target = target_values(label, config.output, channels);
             let cut = patchify_values(&target, channels, [nz, ny, nx], patch);
-            for (c, part) in split_channels(&cut, channels, patch.pow(3)).into_iter().enumerate() {
+            for (c, part) in split_channels(&cut, channels, patch.pow(3))
+                .into_iter()
+                .enumerate()
+            {
                 batch.targets[c].extend(part);
             }
         }

@@ -219,7 +219,11 @@ mod tests {
         let logits: Vec<f32> = (0..batch * channels * voxels)
             .map(|i| ((i * 7919 % 613) as f32 / 100.0) - 3.0)
             .collect();
-        let classes = if output == OutputKind::Softmax { channels } else { channels + 1 };
+        let classes = if output == OutputKind::Softmax {
+            channels
+        } else {
+            channels + 1
+        };
         let mut target = vec![0f32; batch * channels * voxels];
         for b in 0..batch {
             for v in 0..voxels {
@@ -241,13 +245,21 @@ mod tests {
             let mut per_channel = vec![Vec::new(); channels];
             for sample in values.chunks(channels * voxels) {
                 let patches = patchify_values(sample, channels, shape, patch);
-                for (c, part) in split_channels(&patches, channels, patch.pow(3)).into_iter().enumerate() {
+                for (c, part) in split_channels(&patches, channels, patch.pow(3))
+                    .into_iter()
+                    .enumerate()
+                {
                     per_channel[c].extend(part);
                 }
             }
             per_channel
                 .into_iter()
-                .map(|v| Tensor::from_data(TensorData::new(v, [batch, tokens, patch.pow(3)]), &Default::default()))
+                .map(|v| {
+                    Tensor::from_data(
+                        TensorData::new(v, [batch, tokens, patch.pow(3)]),
+                        &Default::default(),
+                    )
+                })
                 .collect()
         };
         let token = scalar(segmentation_loss_tokens(cut(&logits), cut(&target), output));
@@ -256,9 +268,16 @@ mod tests {
 
     #[test]
     fn the_token_space_loss_equals_the_image_space_loss() {
-        for (output, channels) in [(OutputKind::Softmax, 3), (OutputKind::Sigmoid, 1), (OutputKind::Sigmoid, 2)] {
+        for (output, channels) in [
+            (OutputKind::Softmax, 3),
+            (OutputKind::Sigmoid, 1),
+            (OutputKind::Sigmoid, 2),
+        ] {
             let (image, token) = both_layouts(output, channels);
-            assert!((image - token).abs() < 1e-5, "{output:?} × {channels}: {image} vs {token}");
+            assert!(
+                (image - token).abs() < 1e-5,
+                "{output:?} × {channels}: {image} vs {token}"
+            );
         }
     }
 

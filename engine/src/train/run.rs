@@ -399,7 +399,12 @@ pub fn train<B: AutodiffBackend>(
                 let targets = batch
                     .targets
                     .into_iter()
-                    .map(|t| Tensor::<B, 3>::from_data(TensorData::new(t, [batch.size, tokens, patch_volume]), device))
+                    .map(|t| {
+                        Tensor::<B, 3>::from_data(
+                            TensorData::new(t, [batch.size, tokens, patch_volume]),
+                            device,
+                        )
+                    })
                     .collect();
                 let loss = segmentation_loss_tokens(model.forward_patches(patches), targets, config.output);
                 let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());

@@ -41,7 +41,10 @@ pub fn validation_dice_per_class<B: Backend>(
             let range = index * per_sample..(index + 1) * per_sample;
             let prediction: Vec<&[f32]> = logits.iter().map(|l| &l[range.clone()]).collect();
             let target: Vec<&[f32]> = batch.targets.iter().map(|t| &t[range.clone()]).collect();
-            for (class, dice) in case_dice(&prediction, &target, config.output).into_iter().enumerate() {
+            for (class, dice) in case_dice(&prediction, &target, config.output)
+                .into_iter()
+                .enumerate()
+            {
                 sums[class] += dice;
             }
         }
@@ -64,7 +67,11 @@ fn case_dice(logits: &[&[f32]], target: &[&[f32]], output: OutputKind) -> Vec<f6
     let len = logits.first().map_or(0, |l| l.len());
     let offset = usize::from(output == OutputKind::Softmax);
     let classes = channels - offset;
-    let (mut both, mut predicted, mut truth) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
+    let (mut both, mut predicted, mut truth) = (
+        vec![0usize; classes],
+        vec![0usize; classes],
+        vec![0usize; classes],
+    );
     for i in 0..len {
         let best = (0..channels)
             .max_by(|a, b| logits[*a][i].total_cmp(&logits[*b][i]))
