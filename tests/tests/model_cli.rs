@@ -102,12 +102,12 @@ fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_ever
         "--block",
         "3",
         "--head",
-        "1",
+        "0",
         "--device",
         "cpu",
     ]);
     assert!(ok, "{text}");
-    for stem in ["ve", "vd1", "llm", "vd2", "vd", "probability", "attention_b3_h1"] {
+    for stem in ["ve", "vd1", "llm", "vd2", "vd", "probability", "attention_b3_h0"] {
         let volume = read_nifti(&maps.join(format!("{stem}.nii.gz")))
             .expect(stem)
             .volume;

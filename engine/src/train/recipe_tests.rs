@@ -190,3 +190,30 @@ fn a_run_that_keeps_diverging_stops_with_an_error_that_says_what_to_do() {
         "{message}"
     );
 }
+
+#[test]
+fn a_run_stopped_in_its_first_epoch_resumes() {
+    // Stopped before any validation, last/state.json holds best Dice −∞ (null in JSON).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = phantom_task(dir.path(), 6);
+    let run = dir.path().join("run");
+    let training = TrainingConfig {
+        epochs: 1,
+        batch_size: 1,
+        ..TrainingConfig::default()
+    };
+    let mut options = options(task, run.clone(), training);
+    let stopped = train::<Autodiff<Flex>>(&options, &Default::default(), &AtomicBool::new(true), &mut |_| {})
+        .expect("stops after one step");
+    assert!(stopped.stopped && stopped.epochs_completed == 0);
+    options.resume = true;
+    let resumed = train::<Autodiff<Flex>>(
+        &options,
+        &Default::default(),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .expect("resumes from last/");
+    assert_eq!(resumed.epochs_completed, 1);
+    assert!(!resumed.stopped);
+}

@@ -114,6 +114,11 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64,
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
+/// Reads null (how serde_json writes −∞) back as −∞.
+fn minus_infinity_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NEG_INFINITY))
+}
+
 /// What `train` returns.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
@@ -130,6 +135,8 @@ pub struct TrainSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LastState {
     epochs_completed: usize,
+    /// −∞ before the first validation, which JSON writes as null.
+    #[serde(deserialize_with = "minus_infinity_if_null")]
     best_val_dice: f64,
     history: Vec<EpochRecord>,
     /// Learning-rate multiplier after rollbacks.
