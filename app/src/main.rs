@@ -5,6 +5,7 @@
 use app::source::OpenRequest;
 
 fn main() -> eframe::Result {
+    engine::device::configure_compute_threads();
     let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {
         Ok(request) => request,
         Err(message) => {

@@ -70,6 +70,23 @@ fn has_library(dir: &Path, prefix: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Sizes the global thread pool the CPU backend computes on: one thread fewer than the machine
+/// has cores (at least one), unless `RAYON_NUM_THREADS` says otherwise. On the 2-core machines the
+/// demo targets, the tensor ops of this model are too small to gain from a second thread (the
+/// pool's wake-ups cost as much: docs/PERFORMANCE.md), and the free core keeps the batch-preparing
+/// thread and the app's window running. Call once, first thing in `main`; later calls do nothing.
+pub fn configure_compute_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // An error means the pool already exists (a second call, or a test harness): keep it.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores.saturating_sub(1).max(1))
+        .thread_name(|i| format!("compute-{i}"))
+        .build_global();
+}
+
 /// Finds the pieces the CUDA backend needs, or says which is missing.
 pub fn detect_cuda() -> Result<String, String> {
     let version = std::fs::read_to_string("/proc/driver/nvidia/version")

@@ -375,6 +375,7 @@ pub fn train<B: AutodiffBackend>(
     // The state the run rolls back to when it diverges: the end of the last good epoch.
     let mut good = (model.clone(), optimizer.clone(), state.clone());
     let mut epoch = first_epoch;
+    let mut last_saved = Instant::now();
     while epoch <= training.epochs {
         let epoch_started = Instant::now();
         let epoch_seed = training.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
@@ -531,15 +532,20 @@ pub fn train<B: AutodiffBackend>(
             })?;
             on_event(TrainEvent::CheckpointSaved { path: best, val_dice });
         }
-        save_last(
-            &last_dir,
-            &model,
-            &optimizer,
-            &recorder,
-            config,
-            &meta(epoch, val_dice),
-            &state,
-        )?;
+        // last/ (model, Adam state, history) is the resume point: written at most every
+        // LAST_SAVE_INTERVAL_SECS and after the last epoch; a stop writes it too.
+        if last_saved.elapsed().as_secs_f64() >= LAST_SAVE_INTERVAL_SECS || epoch == training.epochs {
+            save_last(
+                &last_dir,
+                &model,
+                &optimizer,
+                &recorder,
+                config,
+                &meta(epoch, val_dice),
+                &state,
+            )?;
+            last_saved = Instant::now();
+        }
         write_history(&options.out, &state.history)?;
         good = (model.clone(), optimizer.clone(), state.clone());
         epoch += 1;
@@ -569,6 +575,9 @@ pub fn train<B: AutodiffBackend>(
         history: state.history,
     })
 }
+
+/// How often `last/` is rewritten during a run (a crash loses at most this much training).
+const LAST_SAVE_INTERVAL_SECS: f64 = 10.0;
 
 /// Mixed into the epoch seed for the augmentation stream (apart from the shuffling stream).
 const AUGMENT_SEED_SALT: u64 = 0x5eed_a06e;
