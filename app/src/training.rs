@@ -623,17 +623,10 @@ impl ModelJobs {
                 val_dice,
                 val_dice_per_class,
             }),
-            TrainEvent::RolledBack {
-                epoch,
-                to_epoch,
-                reason,
-                lr_scale,
-            } => {
+            TrainEvent::RolledBack { to_epoch, .. } => {
                 // The curves go back with the model: epochs after the restored one are redone.
                 run.history.retain(|p| p.epoch <= to_epoch);
-                run.rollbacks.push(format!(
-                    "epoch {epoch}: {reason}; rolled back to epoch {to_epoch}, learning rate × {lr_scale}"
-                ));
+                run.rollbacks.extend(event.rollback_line());
             }
             _ => {}
         }

@@ -77,17 +77,11 @@ impl AutodiffJob for TrainJob {
                         classes.join(" / ")
                     ));
                 }
-                TrainEvent::RolledBack {
-                    epoch,
-                    to_epoch,
-                    reason,
-                    lr_scale,
-                } => {
-                    let line = format!(
-                        "epoch {epoch:>3}: {reason}: rolled back to epoch {to_epoch}, learning rate × {lr_scale}"
-                    );
-                    let _ = writeln!(stderr, "\n{line}");
-                    lines.push(line);
+                TrainEvent::RolledBack { .. } => {
+                    if let Some(line) = event.rollback_line() {
+                        let _ = writeln!(stderr, "\n{line}");
+                        lines.push(line);
+                    }
                 }
                 TrainEvent::CheckpointSaved { path, val_dice } => {
                     let _ = writeln!(stderr, "saved {} (val Dice {val_dice:.4})", path.display());

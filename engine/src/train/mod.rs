@@ -196,6 +196,24 @@ pub enum TrainEvent {
     },
 }
 
+impl TrainEvent {
+    /// One line for a rollback ("epoch 7: the epoch loss jumped …; rolled back to epoch 6,
+    /// learning rate × 0.5"), as the CLI prints it and the app lists it; `None` for other events.
+    pub fn rollback_line(&self) -> Option<String> {
+        match self {
+            Self::RolledBack {
+                epoch,
+                to_epoch,
+                reason,
+                lr_scale,
+            } => Some(format!(
+                "epoch {epoch}: {reason}; rolled back to epoch {to_epoch}, learning rate × {lr_scale}"
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Everything that can go wrong while training.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
