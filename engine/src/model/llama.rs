@@ -122,8 +122,16 @@ impl<B: Backend> LlamaBlock<B> {
             split(self.v.forward(h), self.kv_heads),
             self.heads / self.kv_heads,
         );
-        // The backend's fused attention: scale 1/√head_dim, no mask, no causal masking.
-        attention(q, k, v, None, None, AttentionModuleOptions::default())
+        // Inference: the backend's fused attention (scale 1/√head_dim, no mask). Training: the
+        // same written out, with the softmax's maximum detached and the scale on q (burn's
+        // autodiff would decompose the fused op and backpropagate through its row maximum).
+        let attended = if B::ad_enabled(&q.device()) {
+            let scale = 1.0 / (self.head_dim as f64).sqrt();
+            activation::softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3).matmul(v)
+        } else {
+            attention(q, k, v, None, None, AttentionModuleOptions::default())
+        };
+        attended
             .swap_dims(1, 2)
             .reshape([batch, tokens, self.heads * self.head_dim])
     }

@@ -85,20 +85,20 @@ impl<B: Backend> VitBlock<B> {
                 .squeeze_dim::<4>(0)
         };
         let (q, k, v) = (take(0), take(1), take(2));
-        // Without dropout on the weights and without a head to capture, the backend's fused
-        // attention (burn-flex: flash attention tiled over keys; CUDA: its fused kernel) gives
-        // the same result without writing the score tensor out. Under autodiff burn runs the
-        // same decomposed ops as below.
-        let dropout_active = self.dropout.prob > 0.0 && B::ad_enabled(&x.device());
-        if capture_head.is_none() && !dropout_active {
+        // Inference without a head to capture: the backend's fused attention (burn-flex: flash
+        // attention tiled over keys; CUDA: its fused kernel), no score tensor written out.
+        // Under autodiff burn decomposes the fused op anyway (and backpropagates through its
+        // row maximum), so training takes the written-out path below with the softmax's
+        // maximum detached and the scale applied to q, not to the N² scores.
+        if capture_head.is_none() && !B::ad_enabled(&x.device()) {
             let attended = attention(q, k, v, None, None, AttentionModuleOptions::default())
                 .swap_dims(1, 2)
                 .reshape([batch, tokens, dim]);
             return (self.mlp(x + self.proj.forward(attended)), None);
         }
         let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (head_dim as f64).sqrt());
+            .mul_scalar(1.0 / (head_dim as f64).sqrt())
+            .matmul(k.swap_dims(2, 3));
         let weights = activation::softmax(scores, 3);
         let captured = capture_head.map(|h| {
             let h = h.min(self.heads - 1);
