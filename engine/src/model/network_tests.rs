@@ -115,7 +115,10 @@ fn forward_shapes_and_capture_do_not_change_the_output() {
         // Capturing a head takes the written-out attention in that block, the plain pass the
         // backend's fused op: the same values up to float rounding.
         let difference = max_diff(&a, &b);
-        assert!(difference < 1e-5, "capturing changed the prediction by {difference}");
+        assert!(
+            difference < 1e-5,
+            "capturing changed the prediction by {difference}"
+        );
         assert_eq!(captured.encoder.expect("V_E").dims(), [2, 64, 16]);
         assert_eq!(captured.decoder.expect("V_D").dims(), [2, 64, 16]);
         let attention = captured

@@ -95,7 +95,24 @@ pub fn segmentation_loss_tokens<B: Backend>(
     targets: Vec<Tensor<B, 3>>,
     output: OutputKind,
 ) -> Tensor<B, 1> {
+    segmentation_loss_tokens_with(logits, targets, output, true)
+}
+
+/// [`segmentation_loss_tokens`], with the background channel of a softmax output left out of
+/// the Dice term when `dice_background` is false (nnU-Net's choice: the soft Dice of the
+/// background is ≈ 1 and only dilutes the small foreground classes' gradient).
+///
+/// # Shapes
+/// - logits, targets: channels × `[batch, tokens, patch³]` → `[1]`
+pub fn segmentation_loss_tokens_with<B: Backend>(
+    logits: Vec<Tensor<B, 3>>,
+    targets: Vec<Tensor<B, 3>>,
+    output: OutputKind,
+    dice_background: bool,
+) -> Tensor<B, 1> {
     let channels = logits.len().max(1) as f64;
+    let skip_background = output == OutputKind::Softmax && !dice_background && logits.len() > 1;
+    let dice_channels = if skip_background { channels - 1.0 } else { channels };
     let [batch, tokens, voxels] = logits[0].dims();
     let count = (batch * tokens * voxels) as f64;
     let device = logits[0].device();
@@ -122,10 +139,12 @@ pub fn segmentation_loss_tokens<B: Backend>(
             let exps: Vec<Tensor<B, 3>> = shifted.iter().map(|s| s.clone().exp()).collect();
             let sum = exps.iter().skip(1).fold(exps[0].clone(), |a, e| a + e.clone());
             let log_sum = sum.clone().log();
-            for ((s, e), t) in shifted.into_iter().zip(exps).zip(targets) {
+            for (channel, ((s, e), t)) in shifted.into_iter().zip(exps).zip(targets).enumerate() {
                 let nll = (t.clone() * (log_sum.clone() - s)).sum();
                 voxel_term = add(voxel_term, nll);
-                dice_sum = add(dice_sum, dice_per_sample(e / sum.clone(), t).sum());
+                if channel > 0 || !skip_background {
+                    dice_sum = add(dice_sum, dice_per_sample(e / sum.clone(), t).sum());
+                }
             }
         }
     }
@@ -136,7 +155,7 @@ pub fn segmentation_loss_tokens<B: Backend>(
     });
     let dice = dice_sum
         .unwrap_or_else(zero)
-        .div_scalar(batch as f64 * channels)
+        .div_scalar(batch as f64 * dice_channels)
         .neg()
         .add_scalar(1.0);
     voxel_term.mul_scalar(1.0 - DICE_WEIGHT) + dice.mul_scalar(DICE_WEIGHT)
@@ -213,6 +232,13 @@ mod tests {
 
     /// Random logits and a random label volume in image layout and cut into token layout.
     fn both_layouts(output: OutputKind, channels: usize) -> (f64, f64) {
+        let (image, token, _) = both_layouts_with(output, channels);
+        (image, token)
+    }
+
+    /// Also returns the token-space loss without the background's Dice, and checks it against
+    /// the image-space functions applied to the foreground channels only.
+    fn both_layouts_with(output: OutputKind, channels: usize) -> (f64, f64, f64) {
         use crate::model::patches::{patchify_values, split_channels};
         let (batch, shape, patch) = (2, [4usize, 4, 8], 2);
         let voxels: usize = shape.iter().product();
@@ -263,7 +289,42 @@ mod tests {
                 .collect()
         };
         let token = scalar(segmentation_loss_tokens(cut(&logits), cut(&target), output));
-        (image, token)
+        let without_background = scalar(segmentation_loss_tokens_with(
+            cut(&logits),
+            cut(&target),
+            output,
+            false,
+        ));
+        if output == OutputKind::Softmax {
+            let shape5 = [batch, channels, shape[0], shape[1], shape[2]];
+            let (l, t) = (tensor(&logits, shape5), tensor(&target, shape5));
+            let foreground =
+                |x: Tensor<A, 5>| x.slice([0..batch, 1..channels, 0..shape[0], 0..shape[1], 0..shape[2]]);
+            let dice = scalar(soft_dice_loss(
+                foreground(activation::softmax(l.clone(), 1)),
+                foreground(t.clone()),
+            ));
+            let want = (1.0 - DICE_WEIGHT) * scalar(cross_entropy(l, t)) + DICE_WEIGHT * dice;
+            assert!(
+                (without_background - want).abs() < 1e-5,
+                "{without_background} vs {want}"
+            );
+        }
+        (image, token, without_background)
+    }
+
+    #[test]
+    fn leaving_the_background_out_of_the_dice_term_changes_only_softmax_losses() {
+        let (_, with_background, without) = both_layouts_with(OutputKind::Softmax, 3);
+        assert!(
+            (with_background - without).abs() > 1e-4,
+            "the background's Dice was not left out"
+        );
+        let (_, sigmoid, sigmoid_without) = both_layouts_with(OutputKind::Sigmoid, 2);
+        assert_eq!(
+            sigmoid, sigmoid_without,
+            "sigmoid outputs have no background channel"
+        );
     }
 
     #[test]

@@ -23,7 +23,8 @@ mod run_tests;
 
 pub use evaluate::{CaseRow, CompareRow, EvalReport, compare_runs, evaluate_run};
 pub use loss::{
-    DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, segmentation_loss_tokens, soft_dice_loss,
+    DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, segmentation_loss_tokens,
+    segmentation_loss_tokens_with, soft_dice_loss,
 };
 pub use run::{EpochRecord, RunInfo, Subset, TrainOptions, TrainSummary, train};
 pub use samples::{Sample, augment, batch_tensors, class_fractions, load_samples, target_values};
@@ -62,6 +63,9 @@ pub struct TrainingConfig {
     pub max_rollbacks: usize,
     /// Initialise the output bias from the training labels' class frequencies (fresh runs).
     pub prior_init: bool,
+    /// Count the background channel of a softmax output in the soft Dice term (the official
+    /// code's single sigmoid channel has no background channel).
+    pub dice_background: bool,
     /// Epochs of a fine-tuning run (one that starts from a checkpoint), as the app proposes them.
     pub fine_tune_epochs: usize,
     /// Learning rate of a fine-tuning run.
@@ -83,6 +87,7 @@ impl Default for TrainingConfig {
             rollback_lr_factor: 0.5,
             max_rollbacks: 4,
             prior_init: true,
+            dice_background: true,
             fine_tune_epochs: 20,
             fine_tune_learning_rate: 5e-4,
         }

@@ -6,7 +6,7 @@ use super::samples::{class_fractions, load_samples};
 use super::schedule::learning_rate;
 use super::selection::select_cases;
 use super::validate::validation_dice_per_class;
-use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss_tokens};
+use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss_tokens_with};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
 use crate::data::{self, PreprocessOptions, PreprocessedTask, SplitOptions, Splits};
 use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
@@ -414,7 +414,12 @@ pub fn train<B: AutodiffBackend>(
                         )
                     })
                     .collect();
-                let loss = segmentation_loss_tokens(model.forward_patches(patches), targets, config.output);
+                let loss = segmentation_loss_tokens_with(
+                    model.forward_patches(patches),
+                    targets,
+                    config.output,
+                    training.dice_background,
+                );
                 let loss_value = f64::from(loss.clone().into_scalar().elem::<f32>());
                 if !loss_value.is_finite() {
                     return (
