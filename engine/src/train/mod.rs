@@ -27,7 +27,7 @@ pub use loss::{
     segmentation_loss_tokens_with, soft_dice_loss,
 };
 pub use run::{EpochRecord, RunInfo, Subset, TrainOptions, TrainSummary, train};
-pub use samples::{Sample, augment, batch_tensors, class_fractions, load_samples, target_values};
+pub use samples::{Sample, augment, class_fractions, load_samples, target_values};
 pub use schedule::Schedule;
 pub use validate::{foreground_classes, validation_dice_per_class};
 

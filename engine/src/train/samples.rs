@@ -1,11 +1,10 @@
-//! Training samples in memory (model grid), their targets, augmentation applied identically to
-//! image and label, and batching into tensors.
+//! Training samples in memory (model grid), their targets, and augmentation applied identically
+//! to image and label (batches are cut into tokens by `batches.rs`).
 
 use crate::data::PreprocessedTask;
-use crate::model::{ModelConfig, OutputKind};
+use crate::model::OutputKind;
 use crate::rng::Rng;
 use crate::volume::{Affine, Geometry, Interpolation, Volume, resample};
-use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 /// One case ready for the network.
 #[derive(Debug, Clone)]
@@ -135,32 +134,6 @@ pub fn augment(sample: &Sample, rng: &mut Rng) -> (Volume, Volume) {
         *v = *v * scale + shift;
     }
     (image, label)
-}
-
-/// Stacks images and targets into `[batch, channels, z, y, x]` tensors.
-pub fn batch_tensors<B: Backend>(
-    items: &[(Volume, Volume)],
-    config: &ModelConfig,
-    device: &B::Device,
-) -> (Tensor<B, 5>, Tensor<B, 5>) {
-    let [nx, ny, nz] = config.image_size;
-    let mut images = Vec::new();
-    let mut targets = Vec::new();
-    for (image, label) in items {
-        images.extend_from_slice(image.voxels());
-        targets.extend(target_values(label, config.output, config.out_channels));
-    }
-    let batch = items.len();
-    (
-        Tensor::from_data(
-            TensorData::new(images, [batch, config.in_channels, nz, ny, nx]),
-            device,
-        ),
-        Tensor::from_data(
-            TensorData::new(targets, [batch, config.out_channels, nz, ny, nx]),
-            device,
-        ),
-    )
 }
 
 #[cfg(test)]
