@@ -26,9 +26,10 @@ pub use loss::{
     DICE_WEIGHT, bce_with_logits, cross_entropy, segmentation_loss, segmentation_loss_tokens,
     segmentation_loss_tokens_with, soft_dice_loss,
 };
-pub use run::{EpochRecord, RunInfo, Subset, TrainOptions, TrainSummary, train};
+pub use run::{EpochRecord, RunInfo, TrainOptions, TrainSummary, train};
 pub use samples::{Sample, augment, class_fractions, load_samples, target_values};
 pub use schedule::Schedule;
+pub use selection::Subset;
 pub use validate::{foreground_classes, validation_dice_per_class};
 
 use serde::{Deserialize, Serialize};

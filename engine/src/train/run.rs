@@ -4,7 +4,7 @@ use super::batches::prefetch;
 use super::guard::{Divergence, clip_gradient_norm, epoch_divergence};
 use super::samples::{class_fractions, load_samples};
 use super::schedule::learning_rate;
-use super::selection::select_cases;
+use super::selection::{Subset, select_cases};
 use super::validate::validation_dice_per_class;
 use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss_tokens_with};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
@@ -22,20 +22,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Which training cases of the fold are used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Subset {
-    /// All of the fold's training cases.
-    All,
-    /// A fraction (few-shot), nested as in splits.json.
-    Fraction(f64),
-    /// A number of cases (few-shot).
-    Cases(usize),
-    /// Exactly these cases, which may be any training cases of the task (e.g. the ones whose
-    /// labels a user corrected); validation is the fold's validation cases not among them.
-    Ids(Vec<String>),
-}
 
 /// What to train.
 #[derive(Debug, Clone)]

@@ -2,10 +2,24 @@
 //! exactly the cases a user names (e.g. the ones whose labels they corrected).
 
 use super::TrainError;
-use super::run::Subset;
 use crate::data::Splits;
 use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+/// Which training cases of the fold are used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Subset {
+    /// All of the fold's training cases.
+    All,
+    /// A fraction (few-shot), nested as in splits.json.
+    Fraction(f64),
+    /// A number of cases (few-shot).
+    Cases(usize),
+    /// Exactly these cases, which may be any training cases of the task (e.g. the ones whose
+    /// labels a user corrected); validation is the fold's validation cases not among them.
+    Ids(Vec<String>),
+}
 
 /// Training and validation case ids of a run.
 #[derive(Debug, Clone, PartialEq)]
