@@ -31,6 +31,7 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
         warnings: Vec::new(),
         scan_header: NiftiHeader::default(),
         scan_grid: geometry,
+        scheme: engine::metrics::LabelScheme::Classes(Vec::new()),
     }
 }
 

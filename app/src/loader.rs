@@ -4,6 +4,7 @@
 
 use crate::render::{Window, percentile_window};
 use crate::source::{OpenRequest, Source, open};
+use engine::metrics::LabelScheme;
 use engine::volume::{Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct LoadedCase {
     pub scan_header: NiftiHeader,
     /// The scan's own grid (before reorientation to RAS+): edited labels are mapped back to it.
     pub scan_grid: Geometry,
+    /// How the prediction is scored against the ground truth (recorded beside predictions the
+    /// app's models wrote; every label as it is otherwise).
+    pub scheme: LabelScheme,
 }
 
 /// Work for the loader thread.
@@ -226,7 +230,17 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         warnings,
         scan_header,
         scan_grid,
+        scheme: prediction_scheme(entry.prediction.as_deref()),
     })
+}
+
+/// The label scheme of a prediction file: the one recorded in its folder, else every label as
+/// it is.
+pub fn prediction_scheme(prediction: Option<&std::path::Path>) -> LabelScheme {
+    prediction
+        .and_then(std::path::Path::parent)
+        .and_then(LabelScheme::load_beside)
+        .unwrap_or(LabelScheme::Classes(Vec::new()))
 }
 
 /// The voxel at the mean position of the labelled voxels, when there are any.

@@ -6,7 +6,7 @@
 use crate::source::Source;
 use crate::studio::CaseView;
 use eframe::egui;
-use engine::metrics::{CaseMetrics, ClassMetrics, DEFAULT_TOLERANCE_MM, case_metrics};
+use engine::metrics::{CaseMetrics, ClassMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, score_case};
 use engine::volume::{Volume, read_nifti};
 use std::collections::BTreeMap;
 use std::sync::{Arc, mpsc};
@@ -111,9 +111,10 @@ impl MetricsPanel {
             return;
         }
         let (truth, prediction) = (Arc::clone(truth), Arc::clone(prediction));
+        let scheme = view.case.scheme.clone();
         self.pending = Some((
             key,
-            spawn("metrics", wake, move || metrics_of(&prediction, &truth)),
+            spawn("metrics", wake, move || metrics_of(&prediction, &truth, &scheme)),
         ));
     }
 
@@ -133,9 +134,10 @@ impl MetricsPanel {
             .spawn(move || {
                 for (id, truth, prediction) in cases {
                     let result = (|| -> anyhow::Result<CaseMetrics> {
+                        let scheme = crate::loader::prediction_scheme(Some(&prediction));
                         let truth = read_nifti(&truth)?.volume.select_channel(0);
                         let prediction = read_nifti(&prediction)?.volume.select_channel(0);
-                        Ok(case_metrics(&prediction, &truth, DEFAULT_TOLERANCE_MM)?)
+                        Ok(score_case(&prediction, &truth, &scheme, DEFAULT_TOLERANCE_MM)?)
                     })()
                     .map_err(|e| format!("{e:#}"));
                     if sender.send((id, result)).is_err() {
@@ -229,13 +231,15 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// Mean of each column over the classes of every case (undefined values left out).
+/// Mean of each column over the classes of every case (undefined values and classes absent
+/// from both prediction and ground truth left out).
 pub fn column_means(rows: &[&CaseMetrics]) -> [Option<f64>; 6] {
     let mut means = [None; 6];
     for (column, mean) in means.iter_mut().enumerate() {
         let values: Vec<f64> = rows
             .iter()
             .flat_map(|m| &m.classes)
+            .filter(|c| !c.both_empty)
             .filter_map(|c| class_values(c)[column])
             .collect();
         if !values.is_empty() {
@@ -390,16 +394,19 @@ pub fn metrics_panel_ui(
         });
 }
 
-/// The metrics of a prediction against a ground truth on the same grid, at the default NSD
-/// tolerance, with errors as messages.
-pub fn metrics_of(prediction: &Volume, truth: &Volume) -> Result<CaseMetrics, String> {
-    case_metrics(prediction, truth, DEFAULT_TOLERANCE_MM).map_err(|e| e.to_string())
+/// The metrics of a prediction against a ground truth on the same grid under the prediction's
+/// label scheme, at the default NSD tolerance, with errors as messages.
+pub fn metrics_of(prediction: &Volume, truth: &Volume, scheme: &LabelScheme) -> Result<CaseMetrics, String> {
+    score_case(prediction, truth, scheme, DEFAULT_TOLERANCE_MM).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use engine::volume::Affine;
+
+    /// Every label as it is.
+    const AS_IS: LabelScheme = LabelScheme::Classes(Vec::new());
 
     fn cube(shape: [usize; 3], from: usize, to: usize) -> Volume {
         let [nx, ny, nz] = shape;
@@ -419,7 +426,7 @@ mod tests {
         // A 4³ cube predicted as the 3³ cube in its corner: Dice = 2·27/(27+64) by hand.
         let truth = cube([8, 8, 8], 2, 6);
         let prediction = cube([8, 8, 8], 2, 5);
-        let metrics = metrics_of(&prediction, &truth).expect("metrics");
+        let metrics = metrics_of(&prediction, &truth, &AS_IS).expect("metrics");
         let names = BTreeMap::from([(1, "organ, big".to_string())]);
         let csv = metrics_csv(&[("case_1".into(), &metrics)], &names);
         let lines: Vec<&str> = csv.lines().collect();
@@ -440,12 +447,22 @@ mod tests {
     #[test]
     fn means_leave_undefined_values_out() {
         let truth = cube([8, 8, 8], 2, 6);
-        let perfect = metrics_of(&truth, &truth).expect("metrics");
-        let half = metrics_of(&cube([8, 8, 8], 2, 5), &truth).expect("metrics");
-        let empty = metrics_of(&cube([8, 8, 8], 0, 0), &cube([8, 8, 8], 0, 0)).expect("metrics");
-        let means = column_means(&[&perfect, &half, &empty]);
-        let expected = (1.0 + 54.0 / 91.0) / 2.0;
-        assert!(means[0].is_some_and(|m| (m - expected).abs() < 1e-9), "{means:?}");
+        let perfect = metrics_of(&truth, &truth, &AS_IS).expect("metrics");
+        // The 4³ cube shifted by one voxel on each axis: overlap 3³, 37 false positives among
+        // 512 − 64 = 448 true negatives and false positives.
+        let shifted = metrics_of(&cube([8, 8, 8], 3, 7), &truth, &AS_IS).expect("metrics");
+        // Label 1 absent from both: flagged, and even its specificity (1) stays out of the means.
+        let one_class = LabelScheme::first_classes(1);
+        let empty = metrics_of(&cube([8, 8, 8], 0, 0), &cube([8, 8, 8], 0, 0), &one_class).expect("metrics");
+        assert!(empty.classes.len() == 1 && empty.classes[0].both_empty);
+        let means = column_means(&[&perfect, &shifted, &empty]);
+        let dice = (1.0 + 54.0 / 128.0) / 2.0;
+        assert!(means[0].is_some_and(|m| (m - dice).abs() < 1e-9), "{means:?}");
+        let specificity = (1.0 + 411.0 / 448.0) / 2.0;
+        assert!(
+            means[5].is_some_and(|m| (m - specificity).abs() < 1e-9),
+            "{means:?}"
+        );
         assert_eq!(column_means(&[]), [None; 6]);
     }
 }

@@ -3,7 +3,6 @@
 //! when it ends; metrics of the case on screen and of all cases, as CSV; activation maps over
 //! the views and side by side; fine-tuning on a corrected case and the Dice before and after.
 
-use crate::metrics_panel::metrics_of;
 use crate::studio::{Command, Studio, Tab};
 use crate::test_support::Fixture;
 use crate::training::{CaseChoice, DeviceRequest, Job, RunState};
@@ -138,17 +137,80 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
         assert!(expected.is_file());
     }
 
-    // The case on screen was reloaded with its prediction; its metrics match a direct computation.
+    // The case on screen was reloaded with its prediction; its Dice per class is the one counted
+    // by hand from the files in the scan's own geometry, under the scheme the worker recorded,
+    // and its mean is the worker's "after".
     click(harness, "Metrics");
     wait_until(harness, "the case's metrics", |s| s.metrics.current.is_some())?;
     let studio = harness.state();
     let view = studio.view.as_ref().ok_or_else(|| anyhow::anyhow!("no case"))?;
-    let (Some(truth), Some(prediction)) = (&view.case.ground_truth, &view.case.prediction) else {
+    let entry = source
+        .cases
+        .iter()
+        .find(|c| c.id == view.case.id)
+        .ok_or_else(|| anyhow::anyhow!("case on screen not in the task"))?;
+    let (Some(truth_file), Some(prediction_file)) = (entry.label_shown(), entry.prediction.as_ref()) else {
         anyhow::bail!("the case lacks a ground truth or prediction");
     };
-    let expected = metrics_of(prediction, truth).map_err(anyhow::Error::msg)?;
-    let shown = studio.metrics.current.as_ref().and_then(|(_, r)| r.as_ref().ok());
-    assert_eq!(shown, Some(&expected));
+    let folder = prediction_file
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no folder"))?;
+    let scheme = engine::metrics::LabelScheme::load_beside(folder)
+        .ok_or_else(|| anyhow::anyhow!("no label scheme beside the predictions"))?;
+    let truth = engine::volume::read_nifti(truth_file)?.volume;
+    let predicted = engine::volume::read_nifti(prediction_file)?.volume;
+    let counted: Vec<Option<f64>> = scheme
+        .labels()
+        .iter()
+        .map(|label| {
+            let (mut both, mut p, mut t) = (0u64, 0u64, 0u64);
+            for (pv, tv) in predicted.voxels().iter().zip(truth.voxels()) {
+                let in_p = scheme.scored_label(pv.round() as u32) == *label;
+                let in_t = scheme.scored_label(tv.round() as u32) == *label;
+                both += u64::from(in_p && in_t);
+                p += u64::from(in_p);
+                t += u64::from(in_t);
+            }
+            (p + t > 0).then(|| 2.0 * both as f64 / (p + t) as f64)
+        })
+        .collect();
+    let shown = studio
+        .metrics
+        .current
+        .as_ref()
+        .and_then(|(_, r)| r.as_ref().ok())
+        .ok_or_else(|| anyhow::anyhow!("no metrics shown"))?;
+    let shown_dice: Vec<Option<f64>> = shown
+        .classes
+        .iter()
+        .filter(|c| scheme.labels().contains(&c.label))
+        .map(|c| c.dice)
+        .collect();
+    assert_eq!(
+        shown_dice.len(),
+        counted.len(),
+        "every class of the scheme is listed"
+    );
+    for (got, want) in shown_dice.iter().zip(&counted) {
+        assert!(
+            got.zip(*want).is_some_and(|(g, w)| (g - w).abs() < 1e-12) || (got.is_none() && want.is_none()),
+            "{shown_dice:?} vs counted {counted:?}"
+        );
+    }
+    let defined: Vec<f64> = counted.iter().flatten().copied().collect();
+    let outcome = studio
+        .jobs
+        .outcomes
+        .iter()
+        .find(|o| o.id == view.case.id)
+        .ok_or_else(|| anyhow::anyhow!("no outcome"))?;
+    if !defined.is_empty() {
+        let mean = defined.iter().sum::<f64>() / defined.len() as f64;
+        assert!(
+            outcome.after.is_some_and(|a| (a - mean).abs() < 1e-12),
+            "{outcome:?} vs {mean}"
+        );
+    }
     harness.get_by_label("Dice");
     harness.get_by_label("HD95 mm");
 

@@ -345,6 +345,7 @@ impl ModelJobs {
             resume: false,
             init_from,
             label_overrides,
+            allow_test_cases: false,
         };
         self.launch(
             ctx,
@@ -528,6 +529,7 @@ impl ModelJobs {
                 output,
                 before,
                 after,
+                scoring_problem,
                 done,
                 total,
             } => {
@@ -536,7 +538,7 @@ impl ModelJobs {
                     id: id.clone(),
                     before: before.as_ref().and_then(mean_dice),
                     after: after.as_ref().and_then(mean_dice),
-                    error: None,
+                    error: scoring_problem,
                 });
                 outcomes.push(Outcome::Predicted { id, path: output });
             }
@@ -723,6 +725,7 @@ mod tests {
             resume: true,
             init_from: None,
             label_overrides: BTreeMap::new(),
+            allow_test_cases: false,
         };
         let mut run = RunView {
             options,

@@ -2,7 +2,8 @@
 //! (the trainable parameters) and `checkpoint.json` (where the LLM weights came from, the
 //! preprocessing the model expects, training state). Frozen weights are not stored: the Llama
 //! layer is re-read from its Hugging Face folder and random frozen weights are regenerated from
-//! the config's seed. Every file is written atomically.
+//! the config's seed; their fingerprint is stored and checked on load. Every file is written
+//! atomically.
 
 use crate::data::CtStatistics;
 use crate::model::{ConfigError, MedVisionLlama, ModelConfig};
@@ -40,6 +41,10 @@ pub struct PreprocessingSpec {
 pub struct CheckpointMeta {
     /// "random (no checkpoint)" or "DIR layer L"; shown by every report.
     pub llm_weights: String,
+    /// [`LlamaLayerWeights::fingerprint`] of the frozen weights it was trained with (absent in
+    /// older checkpoints and for ViT-Baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_fingerprint: Option<String>,
     /// The preprocessing the model expects (absent for untrained checkpoints).
     pub preprocessing: Option<PreprocessingSpec>,
     /// Training state written by the trainer (epoch, metrics, …).
@@ -184,6 +189,18 @@ pub fn load_checkpoint<B: Backend>(
         config.llm.checkpoint = Some(llm.to_path_buf());
     }
     let weights = llm_weights_for(&config)?;
+    if let (Some(expected), Some(weights)) = (&meta.llm_fingerprint, &weights) {
+        let found = weights.fingerprint();
+        if &found != expected {
+            return Err(CheckpointError::File {
+                path: dir.join(META_FILE),
+                reason: format!(
+                    "was trained with frozen LLM weights {expected} ({}), but {} holds {found}; the model would run with weights it never saw. Pass --llm pointing at the folder it was trained with",
+                    meta.llm_weights, weights.source
+                ),
+            });
+        }
+    }
     let mut model = MedVisionLlama::<B>::new(&config, weights, device);
     let path = dir.join(WEIGHTS_FILE);
     if !path.is_file() {
@@ -214,6 +231,7 @@ pub fn load_checkpoint<B: Backend>(
 pub fn fresh_meta(weights: Option<&LlamaLayerWeights>) -> CheckpointMeta {
     CheckpointMeta {
         llm_weights: weights.map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source.clone()),
+        llm_fingerprint: weights.map(LlamaLayerWeights::fingerprint),
         preprocessing: None,
         training: serde_json::Value::Null,
     }

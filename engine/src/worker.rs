@@ -106,6 +106,9 @@ pub enum Event {
         before: Option<crate::metrics::CaseMetrics>,
         /// The new label scored against the ground truth (`None` as for `before`).
         after: Option<crate::metrics::CaseMetrics>,
+        /// Why the case could not be scored although it names a ground truth (unreadable, or
+        /// not on the scan's grid); the prediction was still written.
+        scoring_problem: Option<String>,
         /// Cases handled so far, failed ones included.
         done: usize,
         /// Cases in the job.

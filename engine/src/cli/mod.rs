@@ -198,6 +198,10 @@ enum Command {
         /// using those labels; validate on the fold's other cases.
         #[arg(long, conflicts_with_all = ["fraction", "cases"])]
         corrected: bool,
+        /// With --corrected: train on corrected cases even when they belong to the held-out test
+        /// set (they are then left out of every test report of the run).
+        #[arg(long, requires = "corrected")]
+        allow_test_cases: bool,
         /// Cross-validation fold.
         #[arg(long, default_value_t = 0)]
         fold: usize,
@@ -331,6 +335,7 @@ where
         Command::Train {
             common,
             corrected,
+            allow_test_cases,
             fold,
             out,
             resume,
@@ -344,6 +349,7 @@ where
                 fraction: common.fraction,
                 cases: common.cases,
                 corrected,
+                allow_test_cases,
                 out,
                 resume,
                 epochs: common.epochs,
@@ -374,6 +380,7 @@ where
                     fraction,
                     cases: None,
                     corrected: false,
+                    allow_test_cases: false,
                     out,
                     resume: false,
                     epochs,

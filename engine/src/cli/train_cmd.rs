@@ -95,6 +95,7 @@ impl AutodiffJob for TrainJob {
 }
 
 /// Options of `mvl train` as parsed.
+#[derive(Debug, Clone)]
 pub struct TrainArgs {
     /// Preset.
     pub config: PathBuf,
@@ -108,6 +109,8 @@ pub struct TrainArgs {
     pub cases: Option<usize>,
     /// Train on the cases with a corrected label, using those labels.
     pub corrected: bool,
+    /// Let corrected cases be held-out test cases (left out of test reports).
+    pub allow_test_cases: bool,
     /// Run folder.
     pub out: PathBuf,
     /// Resume from out/last.
@@ -171,6 +174,7 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         resume: args.resume,
         init_from: args.init_from.clone(),
         label_overrides,
+        allow_test_cases: args.allow_test_cases,
     })
 }
 
@@ -225,7 +229,7 @@ pub fn cv(
                 config: config.clone(),
                 fold,
                 out: run.clone(),
-                ..clone_args(&args)
+                ..args.clone()
             };
             let options = train_options(&fold_args)?;
             let (summary, _) = dispatch_autodiff(kind, TrainJob(options))?;
@@ -247,25 +251,6 @@ pub fn cv(
     output.line("");
     summary_lines.into_iter().for_each(|l| output.line(l));
     Ok(ExitCode::SUCCESS)
-}
-
-fn clone_args(args: &TrainArgs) -> TrainArgs {
-    TrainArgs {
-        config: args.config.clone(),
-        data: args.data.clone(),
-        fold: args.fold,
-        fraction: args.fraction,
-        cases: args.cases,
-        corrected: args.corrected,
-        out: args.out.clone(),
-        resume: args.resume,
-        epochs: args.epochs,
-        seed: args.seed,
-        llm: args.llm.clone(),
-        layer: args.layer,
-        init_from: args.init_from.clone(),
-        device: args.device,
-    }
 }
 
 struct EvalJob {
@@ -323,12 +308,49 @@ pub fn eval(
             show(row.nsd)
         ));
     }
-    for metric in train::evaluate::METRICS {
-        let values: Vec<f64> = report.rows.iter().filter_map(|r| r.metric(metric)).collect();
-        let stats = crate::metrics::mean_sd(&values);
+    // Means per class; a class absent from both prediction and ground truth of a case is left
+    // out of its means.
+    let mut classes: Vec<u32> = report.rows.iter().map(|r| r.class).collect();
+    classes.dedup();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let rows: Vec<_> = report
+            .rows
+            .iter()
+            .filter(|r| r.class == class && !r.both_empty)
+            .collect();
+        let flagged = report
+            .rows
+            .iter()
+            .filter(|r| r.class == class && r.both_empty)
+            .count();
         output.line(format!(
-            "mean {metric:<12} {:.4} ± {:.4} (n = {})",
-            stats.mean, stats.sd, stats.count
+            "class {class} ({}): {} case(s){}",
+            report
+                .label_names
+                .get(&class)
+                .map_or("other label", String::as_str),
+            rows.len(),
+            if flagged > 0 {
+                format!(", {flagged} without it in prediction and ground truth (left out)")
+            } else {
+                String::new()
+            }
+        ));
+        for metric in train::evaluate::METRICS {
+            let values: Vec<f64> = rows.iter().filter_map(|r| r.metric(metric)).collect();
+            let stats = crate::metrics::mean_sd(&values);
+            output.line(format!(
+                "  mean {metric:<12} {:.4} ± {:.4} (n = {})",
+                stats.mean, stats.sd, stats.count
+            ));
+        }
+    }
+    if !report.excluded.is_empty() {
+        output.line(format!(
+            "left out: {} (held-out test cases this run trained on)",
+            report.excluded.join(", ")
         ));
     }
     output.line(format!(
@@ -408,6 +430,7 @@ mod tests {
             fraction: None,
             cases,
             corrected,
+            allow_test_cases: false,
             out: data.join("run"),
             resume: false,
             epochs: None,

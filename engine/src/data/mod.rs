@@ -1,20 +1,27 @@
 //! Datasets: Medical Segmentation Decathlon task folders, the phantom generator, splits and the
-//! cached preprocessing that turns scans into model-grid tensors.
+//! cached preprocessing that turns scans into model-grid tensors, and their normalisation per run.
 
 mod corrected;
 mod msd;
+mod normalise;
 mod phantom;
 mod preprocess;
 mod splits;
 
+pub use crate::volume::CtStatistics;
 pub use corrected::{CORRECTED_FOLDER, apply_label_overrides, corrected_labels};
 pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task};
+pub use normalise::{
+    CT_SAMPLES_PER_CASE, normalise_channels, single_scan_ct_statistics, training_ct_statistics,
+};
 pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{
-    CtStatistics, PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase,
-    PreprocessedTask, model_grid_input, normalise_channels, preprocess_task, single_scan_ct_statistics,
+    PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase, PreprocessedTask,
+    model_grid_input, preprocess_task,
 };
-pub use splits::{FewShotSubset, Fold, SPLITS_FILE, SplitOptions, Splits, make_splits};
+pub use splits::{
+    FewShotSize, FewShotSubset, Fold, SPLITS_FILE, SplitOptions, Splits, few_shot_subset, make_splits,
+};
 
 use std::path::PathBuf;
 

@@ -1,12 +1,13 @@
 //! Preprocessing, cached: reorient to RAS+, resample to the model grid (trilinear for images,
-//! nearest for labels), select channels, normalise intensities by modality. Outputs go to a
-//! folder with a manifest; cases whose source files and settings have not changed are reused, so
-//! training never redoes this work.
+//! nearest for labels), select channels. Outputs go to a folder with a manifest; cases whose
+//! source files and settings have not changed are reused, so training never redoes this work.
+//! Intensities are stored as read: a run normalises them (`normalise.rs`) with statistics from
+//! its own training cases, so the cache is shared by every fold without leaking across them.
 
 use super::{DataError, Task, create_dir, write_json_atomically};
 use crate::volume::{
-    DataType, Geometry, Interpolation, Modality, NiftiImage, Volume, WriteOptions, model_grid, normalize_mri,
-    percentile, read_nifti, reorient_to_canonical, resample, write_nifti,
+    DataType, Geometry, Interpolation, NiftiImage, Volume, WriteOptions, model_grid, read_nifti,
+    reorient_to_canonical, resample, write_nifti,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,11 +17,7 @@ use std::path::{Path, PathBuf};
 /// The manifest's file name in the output folder.
 pub const PREPROCESS_MANIFEST: &str = "preprocess.json";
 /// Bump when the outputs of the same settings would change; old caches are then rebuilt.
-const PREPROCESS_VERSION: u32 = 1;
-/// Foreground intensities sampled per training case for the CT statistics.
-const CT_SAMPLES_PER_CASE: usize = 20_000;
-/// Lower and upper foreground percentiles CT is clipped to.
-const CT_CLIP_PERCENTILES: (f64, f64) = (0.5, 99.5);
+const PREPROCESS_VERSION: u32 = 2;
 
 /// Preprocessing settings; part of the cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,20 +35,6 @@ impl Default for PreprocessOptions {
             channels: None,
         }
     }
-}
-
-/// Dataset-level CT statistics of one channel (nnU-Net's approach: the same clip and scale for
-/// every case, computed from the training labels' foreground).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct CtStatistics {
-    /// 0.5th foreground percentile.
-    pub clip_low: f64,
-    /// 99.5th foreground percentile.
-    pub clip_high: f64,
-    /// Mean of the clipped foreground.
-    pub mean: f64,
-    /// Standard deviation of the clipped foreground.
-    pub std: f64,
 }
 
 /// A source file's identity for the cache: size and modification time.
@@ -106,8 +89,6 @@ pub struct PreprocessedTask {
     pub modalities: Vec<String>,
     /// Label value → name, from dataset.json.
     pub labels: BTreeMap<u32, String>,
-    /// CT statistics per kept channel (`None` for MRI channels).
-    pub ct_statistics: Vec<Option<CtStatistics>>,
     /// Every case.
     pub cases: Vec<PreprocessedCase>,
     /// The folder the manifest was read from (not stored).
@@ -185,23 +166,6 @@ pub fn preprocess_task(
             .chain(case.label.as_deref().map(fingerprint))
             .collect::<Vec<_>>()
     };
-    // CT statistics depend on every training case: reuse them only if no training source changed.
-    let training_unchanged = previous.as_ref().is_some_and(|p| {
-        task.training.iter().all(|case| {
-            p.cases.iter().any(|c| {
-                c.id == case.id
-                    && c.source_fingerprints == source_prints(case)
-                    && same_label_source(c.source_label.as_deref(), case.label.as_deref())
-            })
-        }) && p.cases.iter().filter(|c| c.split == "training").count() == task.training.len()
-    });
-    let ct_statistics = match (&previous, training_unchanged) {
-        (Some(p), true) => p.ct_statistics.clone(),
-        _ => compute_ct_statistics(task, &channels)?,
-    };
-    let statistics_reused = previous
-        .as_ref()
-        .is_some_and(|p| p.ct_statistics == ct_statistics);
     let jobs: Vec<(&super::Case, &str)> = task
         .training
         .iter()
@@ -212,10 +176,9 @@ pub fn preprocess_task(
         .par_iter()
         .map(|(case, split)| {
             let prints = source_prints(case);
-            if statistics_reused
-                && let Some(cached) = previous
-                    .as_ref()
-                    .and_then(|p| p.cases.iter().find(|c| c.id == case.id))
+            if let Some(cached) = previous
+                .as_ref()
+                .and_then(|p| p.cases.iter().find(|c| c.id == case.id))
                 && cached.source_fingerprints == prints
                 && same_label_source(cached.source_label.as_deref(), case.label.as_deref())
                 && cached.split == *split
@@ -224,16 +187,7 @@ pub fn preprocess_task(
             {
                 return Ok((cached.clone(), true));
             }
-            let processed = preprocess_case(
-                case,
-                split,
-                out,
-                options,
-                &channels,
-                &modalities,
-                &ct_statistics,
-                prints,
-            )?;
+            let processed = preprocess_case(case, split, out, options, &channels, prints)?;
             Ok((processed, false))
         })
         .collect();
@@ -249,7 +203,6 @@ pub fn preprocess_task(
         options: options.clone(),
         modalities,
         labels: task.labels.clone(),
-        ct_statistics,
         cases,
         root: out.to_path_buf(),
     };
@@ -302,74 +255,6 @@ fn load_pair(case: &super::Case) -> Result<(NiftiImage, Option<NiftiImage>), Dat
     Ok((image, label))
 }
 
-fn compute_ct_statistics(task: &Task, channels: &[usize]) -> Result<Vec<Option<CtStatistics>>, DataError> {
-    let ct_channels: Vec<(usize, usize)> = channels
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| Modality::from_name(&task.modalities[c]) == Modality::Ct)
-        .map(|(position, c)| (position, *c))
-        .collect();
-    let mut statistics = vec![None; channels.len()];
-    if ct_channels.is_empty() {
-        return Ok(statistics);
-    }
-    // Per case, an evenly strided sample of the foreground voxels of each CT channel.
-    let samples: Vec<Vec<Vec<f32>>> = task
-        .training
-        .par_iter()
-        .map(|case| -> Result<Vec<Vec<f32>>, DataError> {
-            let (image, label) = load_pair(case)?;
-            let Some(label) = label else {
-                return Ok(vec![Vec::new(); ct_channels.len()]);
-            };
-            let foreground: Vec<usize> = label
-                .volume
-                .voxels()
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v > 0.0)
-                .map(|(i, _)| i)
-                .collect();
-            let stride = (foreground.len() / CT_SAMPLES_PER_CASE).max(1);
-            Ok(ct_channels
-                .iter()
-                .map(|(_, c)| {
-                    let channel = image.volume.channel((*c).min(image.volume.channels() - 1));
-                    foreground.iter().step_by(stride).map(|i| channel[*i]).collect()
-                })
-                .collect())
-        })
-        .collect::<Result<_, _>>()?;
-    for (slot, (position, _)) in ct_channels.iter().enumerate() {
-        let mut values: Vec<f32> = samples
-            .iter()
-            .flat_map(|case| case[slot].iter().copied())
-            .collect();
-        if values.is_empty() {
-            // No labelled foreground: fall back to every voxel of the first case.
-            if let Some(case) = task.training.first().or(task.test.first()) {
-                values = read_nifti(&case.image)?.volume.channel(0).to_vec();
-            }
-        }
-        let clip_low = percentile(&values, CT_CLIP_PERCENTILES.0);
-        let clip_high = percentile(&values, CT_CLIP_PERCENTILES.1);
-        let clipped: Vec<f64> = values
-            .iter()
-            .map(|v| f64::from(*v).clamp(clip_low, clip_high))
-            .collect();
-        let mean = clipped.iter().sum::<f64>() / clipped.len().max(1) as f64;
-        let std =
-            (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / clipped.len().max(1) as f64).sqrt();
-        statistics[*position] = Some(CtStatistics {
-            clip_low,
-            clip_high,
-            mean,
-            std,
-        });
-    }
-    Ok(statistics)
-}
-
 /// Selects `channels`, reorients to RAS+ and resamples (trilinear) onto the model grid of `size`
 /// voxels covering the scan's field of view. The caller has checked the channels exist.
 pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) -> Volume {
@@ -387,53 +272,6 @@ pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) ->
     resample(&canonical, &grid, Interpolation::Linear, 0.0)
 }
 
-/// Normalises each channel in place: CT with dataset statistics (clip, z-score), everything
-/// else z-scored over its non-zero voxels.
-pub fn normalise_channels(
-    volume: &mut Volume,
-    modalities: &[String],
-    ct_statistics: &[Option<CtStatistics>],
-) {
-    let len = volume.channel_len();
-    for (position, modality) in modalities.iter().enumerate().take(volume.channels()) {
-        let values = &mut volume.voxels_mut()[position * len..(position + 1) * len];
-        match (
-            Modality::from_name(modality),
-            ct_statistics.get(position).copied().flatten(),
-        ) {
-            (Modality::Ct, Some(stats)) => {
-                let scale = if stats.std > 1e-8 { 1.0 / stats.std } else { 1.0 };
-                for v in values.iter_mut() {
-                    *v = ((f64::from(*v).clamp(stats.clip_low, stats.clip_high) - stats.mean) * scale) as f32;
-                }
-            }
-            _ => normalize_mri(values),
-        }
-    }
-}
-
-/// CT statistics from one scan alone (for models without dataset statistics): the body, taken
-/// as voxels above -500 HU.
-pub fn single_scan_ct_statistics(values: &[f32]) -> CtStatistics {
-    const BODY_HU: f32 = -500.0;
-    let body: Vec<f32> = values.iter().copied().filter(|v| *v > BODY_HU).collect();
-    let sample = if body.is_empty() { values.to_vec() } else { body };
-    let clip_low = percentile(&sample, CT_CLIP_PERCENTILES.0);
-    let clip_high = percentile(&sample, CT_CLIP_PERCENTILES.1);
-    let clipped: Vec<f64> = sample
-        .iter()
-        .map(|v| f64::from(*v).clamp(clip_low, clip_high))
-        .collect();
-    let mean = clipped.iter().sum::<f64>() / clipped.len().max(1) as f64;
-    let std = (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / clipped.len().max(1) as f64).sqrt();
-    CtStatistics {
-        clip_low,
-        clip_high,
-        mean,
-        std,
-    }
-}
-
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
 fn preprocess_case(
     case: &super::Case,
@@ -441,8 +279,6 @@ fn preprocess_case(
     out: &Path,
     options: &PreprocessOptions,
     channels: &[usize],
-    modalities: &[String],
-    ct_statistics: &[Option<CtStatistics>],
     source_fingerprints: Vec<Option<Fingerprint>>,
 ) -> Result<PreprocessedCase, DataError> {
     let (image, label) = load_pair(case)?;
@@ -456,10 +292,10 @@ fn preprocess_case(
             ),
         });
     }
+    // Intensities stay as they are: their normalisation depends on the run (CT statistics come
+    // from its training cases only) and happens when a run loads the cases.
     let resampled = model_grid_input(&image.volume, channels, options.size);
     let grid = resampled.geometry();
-    let mut resampled = resampled;
-    normalise_channels(&mut resampled, modalities, ct_statistics);
     let image_relative = PathBuf::from(if split == "training" {
         "imagesTr"
     } else {

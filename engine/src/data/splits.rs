@@ -56,6 +56,42 @@ pub struct FewShotSubset {
     pub train: Vec<String>,
 }
 
+/// How large a few-shot subset is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FewShotSize {
+    /// A fraction of the fold's training cases, rounded up (at least one case).
+    Fraction(f64),
+    /// A number of cases (at most the fold's training cases).
+    Cases(usize),
+}
+
+impl FewShotSize {
+    /// The subset's name in splits.json: "10%" or "5 cases".
+    pub fn name(&self) -> String {
+        match self {
+            FewShotSize::Fraction(f) => format!("{}%", (f * 100.0).round()),
+            FewShotSize::Cases(n) => format!("{n} cases"),
+        }
+    }
+}
+
+/// The few-shot subset of `fold` (number `fold_index`) drawn with the split seed: a prefix of
+/// one fixed order per fold, so smaller subsets are nested in larger ones.
+pub fn few_shot_subset(fold: &Fold, fold_index: usize, split_seed: u64, size: FewShotSize) -> FewShotSubset {
+    let mut order = fold.train.clone();
+    Rng::new(split_seed ^ (0x5EED_0000 + fold_index as u64)).shuffle(&mut order);
+    let count = match size {
+        FewShotSize::Fraction(f) => (f * order.len() as f64).ceil() as usize,
+        FewShotSize::Cases(n) => n,
+    }
+    .clamp(1, order.len().max(1));
+    FewShotSubset {
+        fold: fold_index,
+        name: size.name(),
+        train: order.into_iter().take(count).collect(),
+    }
+}
+
 /// The content of `splits.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Splits {
@@ -133,24 +169,16 @@ pub fn make_splits(case_ids: &[String], options: &SplitOptions) -> Result<Splits
     }
     let mut few_shot = Vec::new();
     for (k, fold) in folds.iter().enumerate() {
-        // One fixed order per fold; every subset is a prefix of it, so subsets are nested.
-        let mut order = fold.train.clone();
-        Rng::new(options.seed ^ (0x5EED_0000 + k as u64)).shuffle(&mut order);
         for fraction in &options.few_shot_fractions {
-            let count = ((fraction * order.len() as f64).ceil() as usize).clamp(1, order.len());
-            few_shot.push(FewShotSubset {
-                fold: k,
-                name: format!("{}%", (fraction * 100.0).round()),
-                train: order[..count].to_vec(),
-            });
+            few_shot.push(few_shot_subset(
+                fold,
+                k,
+                options.seed,
+                FewShotSize::Fraction(*fraction),
+            ));
         }
         for count in &options.few_shot_counts {
-            let count = (*count).clamp(1, order.len());
-            few_shot.push(FewShotSubset {
-                fold: k,
-                name: format!("{count} cases"),
-                train: order[..count].to_vec(),
-            });
+            few_shot.push(few_shot_subset(fold, k, options.seed, FewShotSize::Cases(*count)));
         }
     }
     Ok(Splits {

@@ -3,10 +3,12 @@
 
 mod activations;
 mod colormap;
+mod labels;
 mod png_export;
 
 pub use activations::{ActivationMap, Reduction, activation_maps, reduce_tokens};
 pub use colormap::{Colormap, colour};
+pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
 
 use crate::checkpoint::PreprocessingSpec;
@@ -37,7 +39,11 @@ pub fn default_spec(config: &ModelConfig, image: &Volume) -> PreprocessingSpec {
         size: config.image_size,
         ct_statistics: channels
             .iter()
-            .map(|c| is_ct.then(|| single_scan_ct_statistics(image.channel((*c).min(image.channels() - 1)))))
+            .map(|c| {
+                is_ct
+                    .then(|| single_scan_ct_statistics(image.channel((*c).min(image.channels() - 1))))
+                    .flatten()
+            })
             .collect(),
         modalities: vec![modality.to_string(); channels.len()],
         channels,
@@ -109,29 +115,19 @@ pub fn model_grid_probabilities<B: Backend>(
 /// A prediction in the scan's own grid.
 #[derive(Debug, Clone)]
 pub struct Prediction {
-    /// Label values (sigmoid: 0/1 with all foreground merged; softmax: the argmax class).
+    /// Label values ([`decode_labels`]: merged foreground for one sigmoid channel).
     pub label: Volume,
     /// Per-channel probabilities.
     pub probabilities: Volume,
 }
 
-/// Turns probabilities into labels: threshold 0.5 for sigmoid, argmax for softmax.
+/// Turns probabilities into labels by [`decode_labels`]'s rules.
 pub fn labels_from_probabilities(probabilities: &Volume, output: OutputKind) -> Volume {
     let len = probabilities.channel_len();
-    let channels = probabilities.channels();
-    let values: Vec<f32> = (0..len)
-        .map(|i| match output {
-            OutputKind::Sigmoid => f32::from(u8::from(probabilities.voxels()[i] > 0.5)),
-            OutputKind::Softmax => {
-                let best = (0..channels).max_by(|a, b| {
-                    probabilities.voxels()[a * len + i].total_cmp(&probabilities.voxels()[b * len + i])
-                });
-                best.unwrap_or(0) as f32
-            }
-        })
-        .collect();
+    let channels: Vec<&[f32]> = probabilities.voxels().chunks(len.max(1)).collect();
+    let values = decode_labels(&channels, output, OutputScale::Probabilities);
     Volume::from_fn(&probabilities.geometry(), |x, y, z| {
-        values[probabilities.index(x, y, z)]
+        values[probabilities.index(x, y, z)] as f32
     })
 }
 

@@ -226,7 +226,7 @@ pub fn case_metrics(
             };
             ClassMetrics {
                 label,
-                dice: ratio(2 * tp, 2 * tp + fp + fn_),
+                dice: super::dice_from_counts(tp, tally.prediction, tally.ground_truth),
                 jaccard: ratio(tp, tp + fp + fn_),
                 sensitivity: ratio(tp, tp + fn_),
                 specificity: ratio(tn, tn + fp),

@@ -8,6 +8,7 @@
 
 mod case;
 mod distance_transform;
+mod scoring;
 mod special;
 mod stats;
 mod surface;
@@ -21,6 +22,10 @@ pub use case::{
     both_empty_class, case_metrics, check_same_grid,
 };
 pub use distance_transform::squared_distance_to_sites;
+pub use scoring::{
+    LabelScheme, MERGED_FOREGROUND_NAME, SCHEME_FILE, dice_from_counts, dice_per_label, mean_per_label,
+    score_case,
+};
 pub use special::{ln_gamma, normal_sf, regularized_incomplete_beta, regularized_upper_gamma, student_t_sf};
 pub use stats::{MeanSd, TTest, Wilcoxon, WilcoxonMethod, mean_sd, paired_t_test, wilcoxon_signed_rank};
 pub use surface::{

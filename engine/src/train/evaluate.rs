@@ -1,11 +1,12 @@
 //! Evaluating a run on its validation or test cases, in millimetres in each scan's own geometry,
 //! and comparing two runs case by case (the paper's Table 2).
 
+use super::selection::untouched_test_cases;
 use super::{RunInfo, TrainError};
 use crate::checkpoint::load_checkpoint;
 use crate::data::open_task;
-use crate::infer::predict;
-use crate::metrics::{ClassMetrics, case_metrics, mean_sd, paired_t_test, wilcoxon_signed_rank};
+use crate::infer::{label_scheme, predict};
+use crate::metrics::{ClassMetrics, LabelScheme, mean_sd, paired_t_test, score_case, wilcoxon_signed_rank};
 use crate::volume::read_nifti;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,10 @@ pub struct CaseRow {
     pub case: String,
     /// Label value (1 = merged foreground for single-channel sigmoid models).
     pub class: u32,
+    /// Both prediction and ground truth lack this class: Dice, Jaccard, HD95 and NSD are
+    /// undefined and the row is left out of means.
+    #[serde(default)]
+    pub both_empty: bool,
     /// Dice (None when both masks are empty).
     pub dice: Option<f64>,
     /// Jaccard.
@@ -41,8 +46,21 @@ pub struct EvalReport {
     pub tolerance_mm: f64,
     /// LLM weights of the evaluated checkpoint.
     pub llm_weights: String,
+    /// How predictions were scored: the merged foreground or these classes.
+    #[serde(default = "default_scheme")]
+    pub scheme: LabelScheme,
+    /// The name of each reported label ("foreground" for the merged class).
+    #[serde(default)]
+    pub label_names: std::collections::BTreeMap<u32, String>,
+    /// Held-out test cases the run trained on (`--allow-test-cases`), left out of this report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
     /// Rows.
     pub rows: Vec<CaseRow>,
+}
+
+fn default_scheme() -> LabelScheme {
+    LabelScheme::MergedForeground
 }
 
 /// The metric names, in table order.
@@ -53,6 +71,7 @@ impl CaseRow {
         Self {
             case: case.into(),
             class: m.label,
+            both_empty: m.both_empty,
             dice: m.dice,
             jaccard: m.jaccard,
             sensitivity: m.sensitivity,
@@ -77,8 +96,9 @@ impl CaseRow {
 }
 
 /// Evaluates `run/best` on the run's `split` ("val" or "test"): each case is predicted in its
-/// scan's own geometry and scored against its ground truth (labels merged into 1 for a
-/// single-channel sigmoid model). Writes `eval_<split>.json` and `.csv` in the run folder.
+/// scan's own geometry and scored against its ground truth by [`score_case`] under the model's
+/// label scheme. Test cases the run trained on are left out (and listed in the report). Writes
+/// `eval_<split>.json` and `.csv` in the run folder.
 pub fn evaluate_run<B: Backend>(
     run: &Path,
     split: &str,
@@ -94,9 +114,9 @@ pub fn evaluate_run<B: Backend>(
         path: info_path,
         reason: e.to_string(),
     })?;
-    let ids = match split {
-        "val" => &info.val,
-        "test" => &info.test,
+    let (ids, excluded) = match split {
+        "val" => (info.val.clone(), Vec::new()),
+        "test" => untouched_test_cases(&info.test, &info.train),
         other => return Err(TrainError::Invalid(format!("split {other:?}: use val or test"))),
     };
     let loaded = load_checkpoint::<B>(&run.join("best"), None, device)?;
@@ -106,9 +126,9 @@ pub fn evaluate_run<B: Backend>(
         .clone()
         .ok_or_else(|| TrainError::Invalid("the best checkpoint records no preprocessing".into()))?;
     let task = open_task(&info.task)?;
-    let merge = loaded.config.out_channels == 1;
+    let scheme = label_scheme(&loaded.config);
     let mut rows = Vec::new();
-    for id in ids {
+    for id in &ids {
         let case = task
             .case(id)
             .ok_or_else(|| TrainError::Invalid(format!("case {id} is not in {}", info.task.display())))?;
@@ -117,21 +137,22 @@ pub fn evaluate_run<B: Backend>(
             .as_ref()
             .ok_or_else(|| TrainError::Invalid(format!("case {id} has no ground truth")))?;
         let image = read_nifti(&case.image)?;
-        let mut truth = read_nifti(label_path)?.volume;
-        if merge {
-            truth
-                .voxels_mut()
-                .iter_mut()
-                .for_each(|v| *v = f32::from(u8::from(*v > 0.0)));
-        }
+        let truth = read_nifti(label_path)?.volume;
         let prediction = predict(&loaded.model, &loaded.config, &spec, &image.volume, device)?;
-        let metrics = case_metrics(&prediction.label, &truth, tolerance_mm)?;
+        let metrics = score_case(&prediction.label, &truth, &scheme, tolerance_mm)?;
         rows.extend(metrics.classes.iter().map(|m| CaseRow::from_class(id, m)));
     }
     let report = EvalReport {
         split: split.into(),
         tolerance_mm,
         llm_weights: loaded.meta.llm_weights,
+        label_names: scheme
+            .labels()
+            .into_iter()
+            .map(|l| (l, scheme.name(l, &task.labels)))
+            .collect(),
+        scheme,
+        excluded,
         rows,
     };
     let json = serde_json::to_vec_pretty(&report).map_err(|e| TrainError::Invalid(e.to_string()))?;

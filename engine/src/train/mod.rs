@@ -7,6 +7,7 @@
 //! written beside, then renamed.
 
 mod batches;
+mod compatibility;
 pub mod evaluate;
 pub mod guard;
 mod loss;
@@ -20,6 +21,8 @@ mod validate;
 mod recipe_tests;
 #[cfg(test)]
 mod run_tests;
+#[cfg(test)]
+mod trust_tests;
 
 pub use evaluate::{CaseRow, CompareRow, EvalReport, compare_runs, evaluate_run};
 pub use loss::{
@@ -30,7 +33,7 @@ pub use run::{EpochRecord, RunInfo, TrainOptions, TrainSummary, train};
 pub use samples::{Sample, augment, class_fractions, load_samples, target_values};
 pub use schedule::Schedule;
 pub use selection::Subset;
-pub use validate::{foreground_classes, validation_dice_per_class};
+pub use validate::validation_dice_per_class;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

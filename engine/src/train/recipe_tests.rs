@@ -62,6 +62,7 @@ fn options(task: std::path::PathBuf, out: std::path::PathBuf, training: Training
         resume: false,
         init_from: None,
         label_overrides: BTreeMap::new(),
+        allow_test_cases: false,
     }
 }
 

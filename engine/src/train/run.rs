@@ -1,6 +1,7 @@
 //! The training loop.
 
 use super::batches::prefetch;
+use super::compatibility::{check_same_network, check_same_run};
 use super::guard::{Divergence, clip_gradient_norm, epoch_divergence};
 use super::samples::{class_fractions, load_samples};
 use super::schedule::learning_rate;
@@ -45,6 +46,8 @@ pub struct TrainOptions {
     /// Case id → label file used instead of the one dataset.json names (the user's corrected
     /// labels, see [`data::corrected_labels`]). Every id must be a training case of the task.
     pub label_overrides: BTreeMap<String, PathBuf>,
+    /// Let `Subset::Ids` name held-out test cases (they are then left out of test reports).
+    pub allow_test_cases: bool,
 }
 
 /// `run.json`: what a run was trained on, for `mvl eval`.
@@ -69,6 +72,9 @@ pub struct RunInfo {
     /// Labels used instead of dataset.json's (case id → file); absent in older runs.
     #[serde(default)]
     pub label_overrides: BTreeMap<String, PathBuf>,
+    /// Held-out test cases trained on anyway (`--allow-test-cases`); test reports leave them out.
+    #[serde(default)]
+    pub trained_test_cases: Vec<String>,
 }
 
 /// One epoch in `history.json`.
@@ -82,8 +88,9 @@ pub struct EpochRecord {
     /// Mean validation Dice (foreground classes averaged; null for a rolled-back epoch).
     #[serde(deserialize_with = "nan_if_null")]
     pub val_dice: f64,
-    /// Validation Dice of each foreground class.
-    #[serde(default)]
+    /// Validation Dice of each foreground class (NaN, written as null, for a class absent from
+    /// every validation case and every prediction).
+    #[serde(default, deserialize_with = "nan_if_null_each")]
     pub val_dice_per_class: Vec<f64>,
     /// Learning rate at the epoch's last step (null for a rolled-back epoch).
     #[serde(default, deserialize_with = "nan_if_null")]
@@ -98,6 +105,14 @@ pub struct EpochRecord {
 /// JSON has no NaN: serde_json writes it as null, and this reads null back as NaN.
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+/// [`nan_if_null`] for each element.
+fn nan_if_null_each<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(deserializer)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
 }
 
 /// Reads null (how serde_json writes −∞) back as −∞.
@@ -211,6 +226,30 @@ fn prepare_data(options: &TrainOptions) -> Result<(PreprocessedTask, Splits), Tr
     Ok((preprocessed, splits))
 }
 
+/// Refuses to write `info` over a run folder that holds checkpoints of a run with other options
+/// than the number of epochs (resuming it, or starting afresh in it, would mix two runs).
+fn refuse_other_run(out: &Path, info: &RunInfo) -> Result<(), TrainError> {
+    let path = out.join("run.json");
+    let has_checkpoints = ["best", "last", "last.old"].iter().any(|d| out.join(d).is_dir());
+    if !has_checkpoints || !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
+    let saved: RunInfo = serde_json::from_str(&text).map_err(|e| file_error(&path, e))?;
+    // The number of epochs may change: a run is resumed to train longer (or shorter). Its
+    // learning-rate schedule then changes too, so only a resume with the same number ends
+    // exactly as an uninterrupted run.
+    let canonical = |run: &RunInfo| RunInfo {
+        task: std::fs::canonicalize(&run.task).unwrap_or_else(|_| run.task.clone()),
+        training: TrainingConfig {
+            epochs: info.training.epochs,
+            ..run.training.clone()
+        },
+        ..run.clone()
+    };
+    check_same_run(&canonical(&saved), &canonical(info), out)
+}
+
 /// Writes a folder whole: into `NAME.partial`, then swapped in by renames, so a crash leaves
 /// the previous folder (or, between the renames, `NAME.old`) intact.
 fn replace_folder(
@@ -260,12 +299,20 @@ pub fn train<B: AutodiffBackend>(
         &splits,
         options.fold,
         &options.subset,
-        options.training.seed,
+        options.allow_test_cases,
         &task_training_ids,
     )?;
     let (train_ids, val_ids) = (selection.train, selection.val);
-    let train_samples = load_samples(&preprocessed, &train_ids).map_err(invalid)?;
-    let val_samples = load_samples(&preprocessed, &val_ids).map_err(invalid)?;
+    let mut train_samples = load_samples(&preprocessed, &train_ids).map_err(invalid)?;
+    let mut val_samples = load_samples(&preprocessed, &val_ids).map_err(invalid)?;
+    // Normalisation statistics from this run's training cases only (stored in its checkpoints).
+    let ct_statistics = data::training_ct_statistics(
+        train_samples.iter().map(|s| (&s.image, &s.label)),
+        &preprocessed.modalities,
+    );
+    for sample in train_samples.iter_mut().chain(val_samples.iter_mut()) {
+        data::normalise_channels(&mut sample.image, &preprocessed.modalities, &ct_statistics);
+    }
     let config = &task_config(&options.model, &preprocessed);
     let info = RunInfo {
         task: options.data.clone(),
@@ -277,7 +324,14 @@ pub fn train<B: AutodiffBackend>(
         model: config.clone(),
         training: options.training.clone(),
         label_overrides: options.label_overrides.clone(),
+        trained_test_cases: splits
+            .test
+            .iter()
+            .filter(|id| train_ids.contains(id))
+            .cloned()
+            .collect(),
     };
+    refuse_other_run(&options.out, &info)?;
     write_bytes(
         &options.out.join("run.json"),
         &serde_json::to_vec_pretty(&info).map_err(|e| invalid(e.to_string()))?,
@@ -286,18 +340,25 @@ pub fn train<B: AutodiffBackend>(
     let llm_source = weights
         .as_ref()
         .map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source.clone());
+    let llm_fingerprint = weights
+        .as_ref()
+        .map(crate::weights::LlamaLayerWeights::fingerprint);
     let mut model = MedVisionLlama::<B>::new(config, weights, device);
     if let Some(init) = &options.init_from {
-        let loaded = crate::checkpoint::load_checkpoint::<B>(init, config.llm.checkpoint.as_deref(), device)?;
-        if loaded.config.out_channels != config.out_channels || loaded.config.output != config.output {
+        let (checkpoint_config, _) = crate::checkpoint::read_checkpoint_config(init)?;
+        if checkpoint_config.out_channels != config.out_channels || checkpoint_config.output != config.output
+        {
             return Err(invalid(format!(
                 "{} predicts {} {:?} channels but this task needs {}; start from scratch or pick a checkpoint of this task",
                 init.display(),
-                loaded.config.out_channels,
-                loaded.config.output,
+                checkpoint_config.out_channels,
+                checkpoint_config.output,
                 config.out_channels
             )));
         }
+        check_same_network(&checkpoint_config, config, init)?;
+        // The frozen weights are this run's (`load_checkpoint` refuses other ones by fingerprint).
+        let loaded = crate::checkpoint::load_checkpoint::<B>(init, config.llm.checkpoint.as_deref(), device)?;
         model = loaded.model;
     } else if options.training.prior_init {
         model = model.with_output_prior(&class_fractions(
@@ -317,6 +378,15 @@ pub fn train<B: AutodiffBackend>(
             last_dir.with_extension("old")
         };
         if dir.join("state.json").is_file() {
+            // A network of another shape would make burn's record loading panic: say so instead.
+            let (saved_config, _) = crate::checkpoint::read_checkpoint_config(&dir)?;
+            if &saved_config != config {
+                check_same_network(&saved_config, config, &dir)?;
+                return Err(invalid(format!(
+                    "{} was saved with another model config; resume with the preset it was trained with",
+                    dir.display()
+                )));
+            }
             let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| file_error(&dir.join(name), e));
             state = serde_json::from_slice(&read("state.json")?)
                 .map_err(|e| file_error(&dir.join("state.json"), e))?;
@@ -338,7 +408,7 @@ pub fn train<B: AutodiffBackend>(
             .clone()
             .unwrap_or_else(|| (0..config.in_channels).collect()),
         modalities: preprocessed.modalities.clone(),
-        ct_statistics: preprocessed.ct_statistics.clone(),
+        ct_statistics,
         labels: preprocessed.labels.clone(),
     };
     let training = &options.training;
@@ -488,8 +558,7 @@ pub fn train<B: AutodiffBackend>(
             )?;
             continue;
         }
-        let per_class = validation_dice_per_class(&model.valid(), &val_samples, config, device);
-        let val_dice = per_class.iter().sum::<f64>() / per_class.len().max(1) as f64;
+        let (per_class, val_dice) = validation_dice_per_class(&model.valid(), &val_samples, config, device);
         let record = EpochRecord {
             epoch,
             train_loss,
@@ -512,11 +581,17 @@ pub fn train<B: AutodiffBackend>(
         state.last_good_loss = Some(train_loss);
         let meta = |epoch: usize, dice: f64| CheckpointMeta {
             llm_weights: llm_source.clone(),
+            llm_fingerprint: llm_fingerprint.clone(),
             preprocessing: Some(spec.clone()),
             training: serde_json::json!({"epoch": epoch, "val_dice": dice, "fold": options.fold, "task": options.data}),
         };
-        if val_dice > state.best_val_dice {
-            state.best_val_dice = val_dice;
+        // NaN (no class present in any validation case, nor predicted) never improves, but the
+        // first epoch still writes best/ so a run always ends with one.
+        let first_best = !options.out.join("best").is_dir() && state.best_val_dice == f64::NEG_INFINITY;
+        if val_dice > state.best_val_dice || first_best {
+            if !val_dice.is_nan() {
+                state.best_val_dice = val_dice;
+            }
             let best = options.out.join("best");
             replace_folder(&best, |dir| {
                 Ok(save_checkpoint(dir, &model, config, &meta(epoch, val_dice))?)
@@ -542,13 +617,17 @@ pub fn train<B: AutodiffBackend>(
         epoch += 1;
     }
     if stopped {
-        // The interrupted epoch is redone on resume; the model state is kept as it is now.
+        // The resume point is the end of the last completed epoch (model, Adam state, history):
+        // the interrupted epoch is redone from its start with its own seed, so a stopped and
+        // resumed run ends exactly as an uninterrupted one.
+        let (model, optimizer, state) = &good;
         let meta = CheckpointMeta {
             llm_weights: llm_source,
+            llm_fingerprint,
             preprocessing: Some(spec),
             training: serde_json::json!({"stopped_in_epoch": state.epochs_completed + 1}),
         };
-        save_last(&last_dir, &model, &optimizer, &recorder, config, &meta, &state)?;
+        save_last(&last_dir, model, optimizer, &recorder, config, &meta, state)?;
     }
     let best_val_dice = if state.best_val_dice.is_finite() {
         state.best_val_dice

@@ -97,10 +97,12 @@ fn label_overrides_replace_the_label_that_is_preprocessed_and_trained_on() {
         resume: false,
         init_from: None,
         label_overrides: BTreeMap::from([(CASE.to_string(), corrected.clone())]),
+        allow_test_cases: false,
     };
     // Preprocess without the override first, so the cache must notice the label changed.
     train_once(&TrainOptions {
         label_overrides: BTreeMap::new(),
+        allow_test_cases: false,
         out: dir.path().join("run-original"),
         ..options.clone()
     });
@@ -122,6 +124,7 @@ fn label_overrides_replace_the_label_that_is_preprocessed_and_trained_on() {
     // Without the override the original label is preprocessed again.
     train_once(&TrainOptions {
         label_overrides: BTreeMap::new(),
+        allow_test_cases: false,
         out: dir.path().join("run-again"),
         ..options.clone()
     });
@@ -161,6 +164,7 @@ fn an_override_for_a_case_outside_the_task_is_refused_naming_it() {
         resume: false,
         init_from: None,
         label_overrides: BTreeMap::from([("stranger".to_string(), stray)]),
+        allow_test_cases: false,
     };
     let message = train::<Autodiff<Flex>>(
         &options,

@@ -11,7 +11,7 @@ use crate::volume::{Affine, Geometry, Interpolation, Volume, resample};
 pub struct Sample {
     /// Case id.
     pub id: String,
-    /// Normalised image on the model grid.
+    /// Image on the model grid (as cached; the run normalises it after loading).
     pub image: Volume,
     /// Label values on the model grid.
     pub label: Volume,

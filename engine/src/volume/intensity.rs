@@ -56,29 +56,49 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// CT: clip to the 0.5–99.5 percentiles of the foreground voxels, then subtract the foreground
-/// mean and divide by its standard deviation. `foreground` marks the voxels to take statistics
-/// from (the label's non-zero voxels when known); `None` uses every voxel.
-pub fn normalize_ct(values: &mut [f32], foreground: Option<&[bool]>) {
-    let selected: Vec<f32> = match foreground {
-        Some(mask) if mask.iter().any(|m| *m) => values
+/// How CT intensities are normalised (nnU-Net's approach): clip to the 0.5th and 99.5th
+/// percentiles of the foreground, subtract its clipped mean, divide by its clipped standard
+/// deviation. Computed once from the training cases of a run and stored in its checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CtStatistics {
+    /// 0.5th foreground percentile.
+    pub clip_low: f64,
+    /// 99.5th foreground percentile.
+    pub clip_high: f64,
+    /// Mean of the clipped foreground.
+    pub mean: f64,
+    /// Standard deviation of the clipped foreground.
+    pub std: f64,
+}
+
+impl CtStatistics {
+    /// The statistics of a sample of foreground intensities (non-finite values are ignored);
+    /// `None` when the sample has no finite value.
+    pub fn from_sample(values: &[f32]) -> Option<Self> {
+        let clip_low = percentile(values, CT_CLIP_PERCENTILES.0);
+        let clip_high = percentile(values, CT_CLIP_PERCENTILES.1);
+        if !clip_low.is_finite() || !clip_high.is_finite() {
+            return None;
+        }
+        let clipped = values
             .iter()
-            .zip(mask)
-            .filter(|(_, m)| **m)
-            .map(|(v, _)| *v)
-            .collect(),
-        _ => values.to_vec(),
-    };
-    let low = percentile(&selected, CT_CLIP_PERCENTILES.0);
-    let high = percentile(&selected, CT_CLIP_PERCENTILES.1);
-    if !low.is_finite() || !high.is_finite() {
-        return;
+            .filter(|v| v.is_finite())
+            .map(|v| f64::from(*v).clamp(clip_low, clip_high));
+        let (mean, std) = mean_std(clipped);
+        Some(Self {
+            clip_low,
+            clip_high,
+            mean,
+            std,
+        })
     }
-    let clipped = selected.iter().map(|v| f64::from(*v).clamp(low, high));
-    let (mean, std) = mean_std(clipped);
-    let scale = if std > MIN_STD { 1.0 / std } else { 1.0 };
-    for v in values.iter_mut() {
-        *v = ((f64::from(*v).clamp(low, high) - mean) * scale) as f32;
+
+    /// Normalises `values` in place: clip, centre, scale (a constant image is only centred).
+    pub fn apply(&self, values: &mut [f32]) {
+        let scale = if self.std > MIN_STD { 1.0 / self.std } else { 1.0 };
+        for v in values.iter_mut() {
+            *v = ((f64::from(*v).clamp(self.clip_low, self.clip_high) - self.mean) * scale) as f32;
+        }
     }
 }
 
@@ -127,21 +147,22 @@ mod tests {
 
     #[test]
     fn ct_clips_outliers_to_foreground_percentiles() {
-        // Foreground 0..=999 plus one huge outlier outside it: the outlier is clipped to the
+        // Foreground 0..=999 (and a NaN, ignored); an outlier outside it is clipped to the
         // foreground's 99.5th percentile, 994.005 (np.percentile(np.arange(1000), 99.5)).
-        let mut values: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-        values.push(30000.0);
-        let mut mask = vec![true; 1000];
-        mask.push(false);
-        let original = values.clone();
-        normalize_ct(&mut values, Some(&mask));
-        let clipped: Vec<f64> = original[..1000]
-            .iter()
-            .map(|v| f64::from(*v).clamp(4.995, 994.005))
-            .collect();
-        let (mean, std) = mean_std(clipped.iter().copied());
-        let expected_outlier = (994.005 - mean) / std;
-        assert!((f64::from(values[1000]) - expected_outlier).abs() < 1e-4);
-        assert!((f64::from(values[500]) - (500.0 - mean) / std).abs() < 1e-4);
+        let mut foreground: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        foreground.push(f32::NAN);
+        let stats = CtStatistics::from_sample(&foreground).expect("finite values");
+        assert!((stats.clip_low - 4.995).abs() < 1e-9 && (stats.clip_high - 994.005).abs() < 1e-9);
+        let clipped: Vec<f64> = (0..1000).map(|i| f64::from(i).clamp(4.995, 994.005)).collect();
+        let mean = clipped.iter().sum::<f64>() / 1000.0;
+        let std = (clipped.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 1000.0).sqrt();
+        assert!((stats.mean - mean).abs() < 1e-9 && (stats.std - std).abs() < 1e-9);
+        let mut values = vec![30000.0, 500.0, -1000.0];
+        stats.apply(&mut values);
+        let expected = [(994.005 - mean) / std, (500.0 - mean) / std, (4.995 - mean) / std];
+        for (got, want) in values.iter().zip(expected) {
+            assert!((f64::from(*got) - want).abs() < 1e-4, "{got} vs {want}");
+        }
+        assert!(CtStatistics::from_sample(&[f32::NAN]).is_none());
     }
 }

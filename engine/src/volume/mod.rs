@@ -12,7 +12,7 @@ mod resample;
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order};
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
-pub use intensity::{Modality, normalize_ct, normalize_mri, percentile};
+pub use intensity::{CtStatistics, Modality, normalize_mri, percentile};
 pub use nifti::{
     DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, read_nifti, validate_header,
     write_atomically, write_label_like, write_nifti,

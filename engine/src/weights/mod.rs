@@ -94,6 +94,40 @@ pub const RANDOM_WEIGHTS: &str = "random (no checkpoint)";
 const RANDOM_INIT_STD: f64 = 0.02;
 
 impl LlamaLayerWeights {
+    /// A fingerprint of the frozen weights (FNV-1a over the dimensions and every value's bits),
+    /// stored in checkpoints so a different layer, file or seed is refused on load.
+    pub fn fingerprint(&self) -> String {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let mut eat = |bytes: &[u8]| {
+            for byte in bytes {
+                hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+            }
+        };
+        for dim in [self.hidden, self.heads, self.kv_heads, self.intermediate] {
+            eat(&(dim as u64).to_le_bytes());
+        }
+        eat(&self.rms_eps.to_le_bytes());
+        for tensor in [
+            &self.input_norm,
+            &self.post_norm,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.o,
+            &self.gate,
+            &self.up,
+            &self.down,
+        ] {
+            eat(&(tensor.len() as u64).to_le_bytes());
+            for value in tensor.iter() {
+                eat(&value.to_bits().to_le_bytes());
+            }
+        }
+        format!("fnv1a64:{hash:016x}")
+    }
+
     /// Dimension of one head.
     pub fn head_dim(&self) -> usize {
         self.hidden / self.heads

@@ -1,12 +1,14 @@
 //! `Command::PredictCases`: one checkpoint, many scans. Each predicted label is written in its
 //! scan's geometry (as `mvl predict` writes it) and scored against the case's ground truth, as
-//! is the file it replaces, so the app can show what a retrained model changed.
+//! is the file it replaces, so the app can show what a retrained model changed. Scores use the
+//! model's label scheme ([`score_case`]), which is recorded beside the predictions
+//! ([`LabelScheme::save_beside`]) so the app's Metrics tab scores the files the same way.
 
 use super::{CaseJob, Emitter, Event, panic_message, scan_spec};
 use crate::checkpoint::{LoadedCheckpoint, load_checkpoint};
 use crate::device::BackendJob;
 use crate::infer;
-use crate::metrics::{CaseMetrics, DEFAULT_TOLERANCE_MM, case_metrics};
+use crate::metrics::{CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, score_case};
 use crate::volume::{Volume, read_nifti, write_label_like};
 use burn::tensor::backend::Backend;
 use std::path::PathBuf;
@@ -48,6 +50,7 @@ impl BackendJob for CasesJob<'_> {
                 });
             }
         };
+        let scheme = infer::label_scheme(&loaded.config);
         let mut written = 0;
         for (index, case) in self.cases.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
@@ -56,14 +59,15 @@ impl BackendJob for CasesJob<'_> {
                     stopped: true,
                 });
             }
-            match guarded(|| predict_case(&loaded, case, &device)) {
-                Ok((before, after)) => {
+            match guarded(|| predict_case(&loaded, &scheme, case, &device)) {
+                Ok(scored) => {
                     written += 1;
                     self.emitter.emit(Event::CasePredicted {
                         id: case.id.clone(),
                         output: case.output.clone(),
-                        before,
-                        after,
+                        before: scored.before,
+                        after: scored.after,
+                        scoring_problem: scored.problem,
                         done: index + 1,
                         total,
                     });
@@ -80,26 +84,40 @@ impl BackendJob for CasesJob<'_> {
     }
 }
 
-/// Predicts one case and writes its label; returns the metrics of the previous file and of the
-/// new label against the ground truth. Only the scan, the prediction and the write can fail it:
-/// a ground truth or previous file that cannot be read or compared just leaves its metrics out.
+/// What one case's prediction scored.
+struct Scored {
+    before: Option<CaseMetrics>,
+    after: Option<CaseMetrics>,
+    problem: Option<String>,
+}
+
+/// Predicts one case and writes its label (and the scheme file beside it); returns the metrics
+/// of the previous file and of the new label against the ground truth. Only the scan, the
+/// prediction and the write can fail it: a ground truth that cannot be read or compared is
+/// reported in `problem`, a previous file that cannot be just has no `before`.
 fn predict_case<B: Backend>(
     loaded: &LoadedCheckpoint<B>,
+    scheme: &LabelScheme,
     case: &CaseJob,
     device: &B::Device,
-) -> Result<(Option<CaseMetrics>, Option<CaseMetrics>), String> {
+) -> Result<Scored, String> {
     let image = read_nifti(&case.image).map_err(|e| e.to_string())?;
-    let ground_truth = case
-        .ground_truth
-        .as_deref()
-        .and_then(|path| read_nifti(path).ok());
+    let mut problem = None;
+    let ground_truth = case.ground_truth.as_deref().and_then(|path| {
+        read_nifti(path)
+            .map_err(|e| problem = Some(format!("ground truth not scored: {e}")))
+            .ok()
+    });
     let score = |label: &Volume| {
         ground_truth
             .as_ref()
-            .and_then(|truth| case_metrics(label, &truth.volume, DEFAULT_TOLERANCE_MM).ok())
+            .map(|truth| score_case(label, &truth.volume, scheme, DEFAULT_TOLERANCE_MM))
     };
     let before = match &ground_truth {
-        Some(_) if case.output.is_file() => read_nifti(&case.output).ok().and_then(|old| score(&old.volume)),
+        Some(_) if case.output.is_file() => read_nifti(&case.output)
+            .ok()
+            .and_then(|old| score(&old.volume))
+            .and_then(Result::ok),
         _ => None,
     };
     let spec = scan_spec(loaded, &image.volume);
@@ -108,7 +126,22 @@ fn predict_case<B: Backend>(
     if let Some(folder) = case.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)
             .map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;
+        scheme
+            .save_beside(folder)
+            .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
     }
     write_label_like(&case.output, &prediction.label, &image.header).map_err(|e| e.to_string())?;
-    Ok((before, score(&prediction.label)))
+    let after = match score(&prediction.label) {
+        Some(Ok(metrics)) => Some(metrics),
+        Some(Err(e)) => {
+            problem = Some(format!("ground truth not scored: {e}"));
+            None
+        }
+        None => None,
+    };
+    Ok(Scored {
+        before,
+        after,
+        problem,
+    })
 }

@@ -74,6 +74,7 @@ fn train_stop_resume_and_predict_through_the_worker() {
         resume: false,
         init_from: None,
         label_overrides: Default::default(),
+        allow_test_cases: false,
     };
     let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = wakes.clone();
@@ -230,10 +231,17 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         ground_truth: Some(task.join(format!("labelsTr/{id}.nii.gz"))),
         output: predictions.join(format!("{id}.nii.gz")),
     };
+    // phantom_001's ground truth is unreadable: its prediction is written, and the reason it is
+    // not scored is reported with it.
+    let unreadable_truth = dir.path().join("truth_001.nii.gz");
+    std::fs::write(&unreadable_truth, b"not a label").expect("write");
     let cases = vec![
         job("phantom_000", task.join("imagesTr/phantom_000.nii.gz")),
         job("broken", broken),
-        job("phantom_001", task.join("imagesTr/phantom_001.nii.gz")),
+        CaseJob {
+            ground_truth: Some(unreadable_truth),
+            ..job("phantom_001", task.join("imagesTr/phantom_001.nii.gz"))
+        },
     ];
     // The waker runs on the worker thread right after each event: once armed, it requests a stop
     // as soon as the first case is reported, which makes the stop test deterministic.
@@ -279,6 +287,7 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
             output,
             before,
             after,
+            scoring_problem,
             done: reported_done,
             total,
         } = event
@@ -287,7 +296,22 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         };
         assert_eq!((*reported_done, *total), (done, 3));
         assert!(before.is_none(), "no earlier file for {id}");
-        assert!(after.is_some(), "scored against the ground truth");
+        if id == "phantom_000" {
+            assert!(
+                after.is_some() && scoring_problem.is_none(),
+                "scored: {scoring_problem:?}"
+            );
+            // One sigmoid channel: the merged foreground, always reported.
+            let classes: Vec<u32> = after
+                .iter()
+                .flat_map(|m| m.classes.iter().map(|c| c.label))
+                .collect();
+            assert_eq!(classes, vec![1]);
+        } else {
+            assert!(after.is_none(), "an unreadable ground truth is not scored");
+            let problem = scoring_problem.as_deref().unwrap_or_default();
+            assert!(problem.contains("truth_001.nii.gz"), "{problem:?}");
+        }
         let scan = read_nifti(&task.join(format!("imagesTr/{id}.nii.gz"))).expect("scan");
         let written = read_nifti(output).expect("the label reads back");
         assert_eq!(written.volume.shape(), scan.volume.shape());
@@ -302,6 +326,11 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         first_after.push(after.clone());
     }
 
+    assert_eq!(
+        crate::metrics::LabelScheme::load_beside(&predictions),
+        Some(crate::metrics::LabelScheme::MergedForeground),
+        "the scheme is recorded beside the predictions"
+    );
     let second = run(&worker);
     let second_before: Vec<_> = second
         .iter()
