@@ -110,7 +110,7 @@ pub fn save_label(
         original.shape(),
         1,
         original.into_voxels(),
-        scan_header.world_from_voxel(),
+        scan_header.world_from_voxel_mm(),
     )?;
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)

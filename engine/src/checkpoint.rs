@@ -241,3 +241,56 @@ pub fn fresh_meta(weights: Option<&LlamaLayerWeights>) -> CheckpointMeta {
 pub fn is_random(meta: &CheckpointMeta) -> bool {
     meta.llm_weights == RANDOM_WEIGHTS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LlmConfig, ModelConfig};
+    use burn::backend::Flex;
+
+    /// A checkpoint reloaded with other frozen weights than it was trained with (here: the
+    /// random Llama block regenerated from another seed) is refused, naming both.
+    #[test]
+    fn other_frozen_weights_than_trained_with_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ModelConfig {
+            image_size: [8, 8, 8],
+            patch_size: 4,
+            embed_dim: 8,
+            encoder_depth: 1,
+            decoder_depth: 1,
+            num_heads: 1,
+            mlp_dim: 8,
+            llm: LlmConfig {
+                hidden: 16,
+                heads: 2,
+                kv_heads: 1,
+                intermediate: 16,
+                ..LlmConfig::default()
+            },
+            seed: 3,
+            ..ModelConfig::default()
+        };
+        let weights = llm_weights_for(&config).expect("random weights");
+        let device = Default::default();
+        let model = MedVisionLlama::<Flex>::new(&config, weights.clone(), &device);
+        save_checkpoint(dir.path(), &model, &config, &fresh_meta(weights.as_ref())).expect("saves");
+        assert!(load_checkpoint::<Flex>(dir.path(), None, &device).is_ok());
+
+        let path = dir.path().join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).expect("config");
+        assert!(text.contains("seed = 3"), "{text}");
+        std::fs::write(&path, text.replace("seed = 3", "seed = 4")).expect("write");
+        let message = load_checkpoint::<Flex>(dir.path(), None, &device)
+            .expect_err("other frozen weights")
+            .to_string();
+        let expected = weights
+            .as_ref()
+            .map(LlamaLayerWeights::fingerprint)
+            .unwrap_or_default();
+        assert!(
+            message.contains(&expected) && message.contains("frozen LLM weights"),
+            "{message}"
+        );
+    }
+}

@@ -84,6 +84,9 @@ fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_ever
     let len = probabilities.channel_len();
     for (i, l) in label.volume.voxels().iter().enumerate() {
         let values: Vec<f32> = (0..3).map(|c| probabilities.voxels()[c * len + i]).collect();
+        // Softmax probabilities, resampled trilinearly (a convex combination), still sum to 1.
+        let sum: f32 = values.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "voxel {i}: {values:?} sum to {sum}");
         let best = (0..3).fold(0, |best, c| if values[c] > values[best] { c } else { best });
         assert_eq!(*l, best as f32, "voxel {i}: {values:?}");
     }

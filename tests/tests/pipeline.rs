@@ -200,12 +200,18 @@ fn dataset_problems_are_reported_and_named() {
     make_task(&task, "4");
     // A missing label, a label on another grid, and an unlisted file.
     std::fs::remove_file(task.join("labelsTr/phantom_001.nii.gz")).expect("removes");
-    let other = read_nifti(&task.join("labelsTr/phantom_003.nii.gz")).expect("reads");
-    let image = read_nifti(&task.join("imagesTr/phantom_002.nii.gz")).expect("reads");
-    engine::volume::write_label_like(
+    // phantom_002's label moved 7 mm along x: same shape, another affine.
+    let label = read_nifti(&task.join("labelsTr/phantom_002.nii.gz"))
+        .expect("reads")
+        .volume;
+    let mut moved = *label.world_from_voxel();
+    moved.0[0][3] += 7.0;
+    let moved_label = Volume::new(label.shape(), 1, label.voxels().to_vec(), moved).expect("volume");
+    engine::volume::write_nifti(
         &task.join("labelsTr/phantom_002.nii.gz"),
-        &other.volume,
-        &other.header,
+        &moved_label,
+        None,
+        engine::volume::WriteOptions::new(engine::volume::DataType::U8),
     )
     .expect("writes");
     std::fs::copy(
@@ -220,9 +226,7 @@ fn dataset_problems_are_reported_and_named() {
         "{text}"
     );
     assert!(text.contains("stray.nii.gz: on disk but not listed"), "{text}");
-    if other.volume.world_from_voxel() != image.volume.world_from_voxel() {
-        assert!(text.contains("phantom_002.nii.gz: affine differs"), "{text}");
-    }
+    assert!(text.contains("phantom_002.nii.gz: affine differs"), "{text}");
     // Preprocessing names the missing file instead of panicking.
     let (ok, _) = mvl(&[
         "preprocess",

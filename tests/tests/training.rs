@@ -1,5 +1,5 @@
 //! Training through the CLI on a tiny model: the same seed gives the same splits and the same
-//! first-epoch loss; eval writes per-case reports; compare pairs two runs.
+//! first-epoch loss; eval writes per-case reports; compare pairs the first run with the others.
 
 use serde_json::Value;
 use std::path::Path;
@@ -104,7 +104,7 @@ fn seeded_training_is_reproducible_and_runs_compare() {
 
     let base_run = dir.path().join("base");
     train(&baseline, &base_run, "3");
-    for run in [&a, &base_run] {
+    for run in [&a, &base_run, &c] {
         let (ok, text) = mvl(&["eval", "--run", s(run), "--split", "val", "--device", "cpu"]);
         assert!(ok, "{text}");
         let csv = std::fs::read_to_string(run.join("eval_val.csv")).expect("csv");
@@ -125,4 +125,21 @@ fn seeded_training_is_reproducible_and_runs_compare() {
         &["dice", "jaccard", "sensitivity", "specificity", "hd95_mm", "nsd"]
     );
     assert!(rows[0]["cases"].as_u64().expect("n") >= 2);
+
+    // More than two runs: the first against each other, in one table.
+    let (ok, text) = mvl(&["compare", s(&a), s(&base_run), s(&c), "--split", "val", "--json"]);
+    assert!(ok, "{text}");
+    let rows: Value = serde_json::from_str(&text).expect("json");
+    let against: std::collections::BTreeSet<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["against"].as_str().expect("against"))
+        .collect();
+    assert_eq!(against, [s(&base_run), s(&c)].into_iter().collect());
+    let (ok, text) = mvl(&["compare", s(&a), s(&base_run), s(&c), "--split", "val"]);
+    assert!(
+        ok && text.contains("C mean ± SD") && text.contains("C = "),
+        "{text}"
+    );
 }

@@ -4,6 +4,7 @@
 mod args;
 mod bench_cmd;
 mod commands;
+mod cv_cmd;
 mod metrics_cmd;
 mod model_cmd;
 mod output;
@@ -215,20 +216,25 @@ enum Command {
         #[arg(long)]
         init_from: Option<PathBuf>,
     },
-    /// Cross-validation: every fold of every preset given, with a summary.
+    /// Cross-validation: every fold of every preset given, trained then evaluated on its
+    /// validation cases (folds already done are skipped), with a summary comparing the presets;
+    /// `mvl cv summarize DIR` gathers finished folds.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Cv {
+        #[command(subcommand)]
+        action: Option<CvAction>,
         /// Presets to compare, e.g. --config configs/demo-cpu.toml --config configs/demo-cpu-baseline.toml.
         #[arg(long = "config", required = true)]
         configs: Vec<PathBuf>,
         /// The MSD task folder.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required = true)]
+        data: Option<PathBuf>,
         /// Folds to run.
         #[arg(long, default_value_t = 5)]
         folds: usize,
         /// Parent folder of the runs (PRESET/foldK).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required = true)]
+        out: Option<PathBuf>,
         /// Override the presets' epochs.
         #[arg(long)]
         epochs: Option<usize>,
@@ -238,6 +244,19 @@ enum Command {
         /// cpu or cuda.
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+        /// Folds run at once, each as its own `mvl` process (log in PRESET/foldK.log).
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+        /// GPUs handed round-robin to the parallel folds, e.g. --gpus 0,1 (CUDA_VISIBLE_DEVICES).
+        #[arg(long, value_delimiter = ',')]
+        gpus: Vec<String>,
+        /// Write a job script instead of running: `slurm` writes OUT/cv.slurm, a job array with
+        /// one fold × preset per task.
+        #[arg(long)]
+        emit: Option<String>,
+        /// The mvl executable the parallel folds and the script run (default: this one).
+        #[arg(long)]
+        mvl: Option<PathBuf>,
     },
     /// Per-case, per-class metrics of a run's best checkpoint on its val or test cases.
     Eval {
@@ -254,16 +273,30 @@ enum Command {
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
     },
-    /// Paired comparison of two evaluated runs (mean ± SD, t-test, Wilcoxon).
+    /// Paired comparison of evaluated runs: the first against each of the others (mean ± SD,
+    /// t-test and Wilcoxon p-values), in one table.
     Compare {
-        /// First run folder.
-        run_a: PathBuf,
-        /// Second run folder.
-        run_b: PathBuf,
+        /// Run folders: the first is compared with each of the others.
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<PathBuf>,
         /// val or test.
         #[arg(long, default_value = "test")]
         split: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `mvl cv` can do besides running folds.
+#[derive(Subcommand, Debug)]
+enum CvAction {
+    /// Gather the finished folds under DIR (written by `mvl cv --out DIR`) into the summary and
+    /// the comparison of every preset against the first; writes DIR/cv_summary.json.
+    Summarize {
+        /// The folder `mvl cv --out` wrote.
+        dir: PathBuf,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -361,6 +394,11 @@ where
             },
         ),
         Command::Cv {
+            action: Some(CvAction::Summarize { dir, json }),
+            ..
+        } => cv_cmd::summarize_cmd(output, &dir, json),
+        Command::Cv {
+            action: None,
             configs,
             data,
             folds,
@@ -368,43 +406,36 @@ where
             epochs,
             fraction,
             device,
-        } => {
-            let first = configs.first().cloned().unwrap_or_default();
-            train_cmd::cv(
+            parallel,
+            gpus,
+            emit,
+            mvl,
+        } => match (data, out) {
+            (Some(data), Some(out)) => cv_cmd::cv(
                 output,
-                configs,
-                train_cmd::TrainArgs {
-                    config: first,
+                cv_cmd::CvArgs {
+                    configs,
                     data,
-                    fold: 0,
-                    fraction,
-                    cases: None,
-                    corrected: false,
-                    allow_test_cases: false,
+                    folds,
                     out,
-                    resume: false,
                     epochs,
-                    seed: None,
-                    llm: None,
-                    layer: None,
-                    init_from: None,
+                    fraction,
                     device,
+                    parallel,
+                    gpus,
+                    emit,
+                    mvl,
                 },
-                folds,
-            )
-        }
+            ),
+            _ => Err(anyhow::anyhow!("mvl cv needs --data TASK and --out DIR")),
+        },
         Command::Eval {
             run,
             split,
             tolerance_mm,
             device,
         } => train_cmd::eval(output, run, split, tolerance_mm, device),
-        Command::Compare {
-            run_a,
-            run_b,
-            split,
-            json,
-        } => train_cmd::compare(output, run_a, run_b, split, json),
+        Command::Compare { runs, split, json } => train_cmd::compare(output, runs, split, json),
         Command::Info { file, json } => commands::info(output, &file, json),
         Command::DemoData {
             out,

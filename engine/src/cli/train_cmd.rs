@@ -1,4 +1,4 @@
-//! `mvl train`, `mvl cv`, `mvl eval` and `mvl compare`.
+//! `mvl train`, `mvl eval` and `mvl compare`.
 
 use super::model_cmd::load_config;
 use super::output::Output;
@@ -23,7 +23,8 @@ fn format_eta(seconds: f64) -> String {
     }
 }
 
-struct TrainJob(TrainOptions);
+/// A training run on the chosen backend.
+pub(super) struct TrainJob(pub(super) TrainOptions);
 
 impl AutodiffJob for TrainJob {
     type Output = anyhow::Result<(TrainSummary, Vec<String>)>;
@@ -178,7 +179,7 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     })
 }
 
-fn device_kind(requested: Option<DeviceKind>) -> anyhow::Result<(DeviceKind, String)> {
+pub(super) fn device_kind(requested: Option<DeviceKind>) -> anyhow::Result<(DeviceKind, String)> {
     let choice = choose_device(requested).map_err(anyhow::Error::msg)?;
     Ok((choice.kind, choice.reason))
 }
@@ -207,56 +208,22 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mvl cv`: every fold of every preset, then a summary per preset.
-pub fn cv(
-    output: &mut Output,
-    configs: Vec<PathBuf>,
-    args: TrainArgs,
-    folds: usize,
-) -> anyhow::Result<ExitCode> {
-    let (kind, reason) = device_kind(args.device)?;
-    output.line(format!("device: {reason}"));
-    let mut summary_lines = Vec::new();
-    for config in &configs {
-        let name = config
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut dices = Vec::new();
-        for fold in 0..folds {
-            let run = args.out.join(&name).join(format!("fold{fold}"));
-            let fold_args = TrainArgs {
-                config: config.clone(),
-                fold,
-                out: run.clone(),
-                ..args.clone()
-            };
-            let options = train_options(&fold_args)?;
-            let (summary, _) = dispatch_autodiff(kind, TrainJob(options))?;
-            output.line(format!(
-                "{name} fold {fold}: best val Dice {:.4} ({})",
-                summary.best_val_dice,
-                run.display()
-            ));
-            dices.push(summary.best_val_dice);
-        }
-        let stats = crate::metrics::mean_sd(&dices);
-        summary_lines.push(format!(
-            "{name:<24} val Dice {:.4} ± {:.4} over {} folds",
-            stats.mean,
-            stats.sd,
-            dices.len()
-        ));
-    }
-    output.line("");
-    summary_lines.into_iter().for_each(|l| output.line(l));
-    Ok(ExitCode::SUCCESS)
-}
-
-struct EvalJob {
+/// Evaluates a run (for `mvl eval` and `mvl cv`).
+pub(super) struct EvalJob {
     run: PathBuf,
     split: String,
     tolerance_mm: f64,
+}
+
+impl EvalJob {
+    /// The validation evaluation at the default NSD tolerance.
+    pub(super) fn val(run: PathBuf) -> Self {
+        Self {
+            run,
+            split: "val".into(),
+            tolerance_mm: crate::metrics::DEFAULT_TOLERANCE_MM,
+        }
+    }
 }
 
 impl BackendJob for EvalJob {
@@ -366,54 +333,92 @@ fn read_report(path: &Path) -> anyhow::Result<EvalReport> {
     serde_json::from_str(&text).with_context(|| format!("{} is not an evaluation report", path.display()))
 }
 
-/// `mvl compare`.
+/// One comparison row against the first run, as `mvl compare --json` prints it.
+#[derive(serde::Serialize)]
+struct CompareJsonRow<'a> {
+    /// The run compared with the first.
+    against: &'a Path,
+    #[serde(flatten)]
+    row: &'a train::CompareRow,
+}
+
+/// `mvl compare`: the first run against each of the others, paired by case and class, in one
+/// table (mean ± SD per run, and each other run's p-values against the first).
 pub fn compare(
     output: &mut Output,
-    run_a: PathBuf,
-    run_b: PathBuf,
+    runs: Vec<PathBuf>,
     split: String,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    if runs.len() < 2 {
+        anyhow::bail!("give at least two run folders to compare");
+    }
     let name = format!("eval_{split}.json");
-    let (a, b) = (read_report(&run_a.join(&name))?, read_report(&run_b.join(&name))?);
-    let rows = train::compare_runs(&a, &b);
+    let reports = runs
+        .iter()
+        .map(|run| read_report(&run.join(&name)))
+        .collect::<anyhow::Result<Vec<EvalReport>>>()?;
+    let tables: Vec<Vec<train::CompareRow>> = reports[1..]
+        .iter()
+        .map(|other| train::compare_runs(&reports[0], other))
+        .collect();
     if json {
+        let rows: Vec<CompareJsonRow> = tables
+            .iter()
+            .zip(&runs[1..])
+            .flat_map(|(table, run)| table.iter().map(move |row| CompareJsonRow { against: run, row }))
+            .collect();
         output.json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
-    output.line(format!(
-        "A = {} (LLM weights: {})",
-        run_a.display(),
-        a.llm_weights
-    ));
-    output.line(format!(
-        "B = {} (LLM weights: {})",
-        run_b.display(),
-        b.llm_weights
-    ));
-    output.line(format!(
-        "{:>5} {:<12} {:>4} {:>18} {:>18} {:>10} {:>10}",
-        "class", "metric", "n", "A mean ± SD", "B mean ± SD", "t-test p", "Wilcoxon p"
-    ));
+    let letter = |i: usize| char::from(b'A' + (i % 26) as u8);
+    for (i, (run, report)) in runs.iter().zip(&reports).enumerate() {
+        output.line(format!(
+            "{} = {} (LLM weights: {})",
+            letter(i),
+            run.display(),
+            report.llm_weights
+        ));
+    }
+    let mut header = format!("{:>5} {:<12} {:>4} {:>16}", "class", "metric", "n", "A mean ± SD");
+    for i in 1..runs.len() {
+        header.push_str(&format!(
+            " {:>16} {:>9} {:>9}",
+            format!("{} mean ± SD", letter(i)),
+            "t-test p",
+            "Wilcoxon"
+        ));
+    }
+    output.line(header);
     let p = |v: Option<f64>| {
         v.map_or_else(
             || "—".to_string(),
             |p| format!("{p:.4}{}", if p < 0.05 { "*" } else { "" }),
         )
     };
-    for row in rows {
-        output.line(format!(
-            "{:>5} {:<12} {:>4} {:>18} {:>18} {:>10} {:>10}",
-            row.class,
-            row.metric,
-            row.cases,
-            format!("{:.4} ± {:.4}", row.a_mean, row.a_sd),
-            format!("{:.4} ± {:.4}", row.b_mean, row.b_sd),
-            p(row.t_test_p),
-            p(row.wilcoxon_p)
-        ));
+    for (index, first) in tables[0].iter().enumerate() {
+        // Every table pairs A with one other run; n is A's pairs with B (the first other run).
+        let mut line = format!(
+            "{:>5} {:<12} {:>4} {:>16}",
+            first.class,
+            first.metric,
+            first.cases,
+            format!("{:.4} ± {:.4}", first.a_mean, first.a_sd)
+        );
+        for table in &tables {
+            match table.get(index) {
+                Some(row) => line.push_str(&format!(
+                    " {:>16} {:>9} {:>9}",
+                    format!("{:.4} ± {:.4}", row.b_mean, row.b_sd),
+                    p(row.t_test_p),
+                    p(row.wilcoxon_p)
+                )),
+                None => line.push_str(&format!(" {:>16} {:>9} {:>9}", "—", "—", "—")),
+            }
+        }
+        output.line(line);
     }
-    output.line("* p < 0.05 (paired, two-tailed)");
+    output.line("* p < 0.05 (paired with A, two-tailed)");
     Ok(ExitCode::SUCCESS)
 }
 

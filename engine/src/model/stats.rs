@@ -107,4 +107,44 @@ mod tests {
         assert!((stats.llm_flops_per_sample - (projections + attention)).abs() < 1.0);
         assert!((stats.llm_flops_per_sample / 1e12 - 2.06).abs() < 0.01);
     }
+
+    fn preset(relative: &str) -> ModelConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(relative);
+        ModelConfig::from_file(&path).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
+    /// The ablation presets are what their names say: ViT-Depth as large as the paper preset
+    /// (trainable + frozen), LoRA ranks in increasing order of size, linear mappers without LoRA.
+    #[test]
+    fn ablation_presets_match_what_they_ablate() {
+        let paper = model_stats(&preset("paper.toml"));
+        let depth = preset("ablations/vit-depth.toml");
+        let depth_stats = model_stats(&depth);
+        assert_eq!(depth.kind, super::super::config::ModelKind::VitBaseline);
+        assert_eq!(depth_stats.frozen_params, 0);
+        let paper_total = (paper.trainable_params + paper.frozen_params) as f64;
+        let ratio = depth_stats.trainable_params as f64 / paper_total;
+        assert!(
+            (ratio - 1.0).abs() < 0.01,
+            "ViT-Depth {} vs {paper_total}",
+            depth_stats.trainable_params
+        );
+        let ranks = [2usize, 4, 8, 16].map(|r| {
+            let config = preset(&format!("ablations/lora-rank-{r}.toml"));
+            assert_eq!(config.llm.lora_rank, r);
+            model_stats(&config).trainable_params
+        });
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{ranks:?}");
+        // Rank 8 is the paper preset itself.
+        assert_eq!(ranks[2], paper.trainable_params);
+        let linear = preset("ablations/linear-mappers.toml");
+        assert_eq!(linear.mapper, MapperKind::Linear);
+        assert!(linear.llm.lora_targets.is_empty());
+        assert!(
+            model_stats(&linear).trainable_params > paper.trainable_params,
+            "linear mappers train more"
+        );
+    }
 }

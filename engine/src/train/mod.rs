@@ -8,6 +8,7 @@
 
 mod batches;
 mod compatibility;
+pub mod cv;
 pub mod evaluate;
 pub mod guard;
 mod loss;

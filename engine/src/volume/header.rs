@@ -351,6 +351,18 @@ impl NiftiHeader {
         self.base_affine()
     }
 
+    /// [`NiftiHeader::world_from_voxel`] in millimetres: scaled by the spatial unit of
+    /// `xyzt_units` (metres and microns are converted; millimetres and "unknown" are kept).
+    /// nibabel leaves the units to the user; our volumes, spacings and metrics are in mm.
+    pub fn world_from_voxel_mm(&self) -> Affine {
+        let factor = self.millimetres_per_unit();
+        let mut affine = self.world_from_voxel();
+        for row in affine.0.iter_mut().take(3) {
+            row.iter_mut().for_each(|v| *v *= factor);
+        }
+        affine
+    }
+
     /// The sform rows as an affine.
     pub fn sform(&self) -> Affine {
         let row = |r: [f32; 4]| r.map(f64::from);
@@ -440,9 +452,13 @@ impl NiftiHeader {
         })
     }
 
-    /// Sets both sform and qform to a world_from_voxel affine, as nibabel's `set_sform` +
-    /// `set_qform` do, with code 1 (scanner) unless the header already had non-zero codes.
+    /// Sets both sform and qform to a world_from_voxel affine in millimetres, as nibabel's
+    /// `set_sform` + `set_qform` do, with code 1 (scanner) unless the header already had
+    /// non-zero codes; the spatial unit becomes millimetres (the time unit is kept).
     pub fn set_affine(&mut self, world_from_voxel: &Affine) {
+        const SPATIAL_UNIT_BITS: u8 = 0x07;
+        const MILLIMETRES: u8 = 2;
+        self.xyzt_units = (self.xyzt_units & !SPATIAL_UNIT_BITS) | MILLIMETRES;
         let m = &world_from_voxel.0;
         let to_row = |r: &[f64; 4]| r.map(|v| v as f32);
         self.srow_x = to_row(&m[0]);
@@ -640,5 +656,22 @@ mod tests {
         assert_eq!(h.scaling(), None);
         h.scl_slope = f32::NAN;
         assert_eq!(h.scaling(), None);
+    }
+
+    #[test]
+    fn spatial_units_are_converted_to_millimetres() {
+        let mut h = NiftiHeader::default();
+        h.set_affine(&Affine::from_diagonal([500.0, 500.0, 1000.0]));
+        assert_eq!(h.xyzt_units & 0x07, 2, "set_affine writes millimetres");
+        assert_eq!(h.world_from_voxel_mm().0, h.world_from_voxel().0);
+        // The same numbers in microns (3) are 0.5 × 0.5 × 1 mm voxels; in metres (1), 1000×.
+        h.xyzt_units = 3 | 8;
+        let mm = h.world_from_voxel_mm();
+        assert!(
+            (mm.0[0][0] - 0.5).abs() < 1e-9 && (mm.0[2][2] - 1.0).abs() < 1e-9,
+            "{mm:?}"
+        );
+        h.xyzt_units = 1;
+        assert!((h.world_from_voxel_mm().0[1][1] - 500_000.0).abs() < 1e-6);
     }
 }

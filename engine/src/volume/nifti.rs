@@ -237,7 +237,7 @@ fn read_nifti_inner(path: &Path) -> Result<NiftiImage, NiftiError> {
             file_len
         )));
     }
-    let world_from_voxel = header.world_from_voxel();
+    let world_from_voxel = header.world_from_voxel_mm();
     if world_from_voxel.inverse().is_none() {
         return Err(NiftiError::InvalidHeader(format!(
             "the voxel-to-world affine {:?} is singular (a zero voxel size in pixdim or srow); \
@@ -361,7 +361,7 @@ fn write_nifti_inner(
     header.glmin = 0;
     header.glmax = 0;
     let keep_reference_affine = reference.is_some_and(|r| {
-        r.world_from_voxel().max_abs_diff(volume.world_from_voxel()) < SAME_AFFINE_TOLERANCE_MM
+        r.world_from_voxel_mm().max_abs_diff(volume.world_from_voxel()) < SAME_AFFINE_TOLERANCE_MM
     });
     if !keep_reference_affine {
         header.set_affine(volume.world_from_voxel());
