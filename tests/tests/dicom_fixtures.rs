@@ -1,6 +1,7 @@
 //! Our DICOM reader against series pydicom wrote from a known truth (axial, flipped, sagittal,
-//! coronal, oblique, enhanced multi-frame; five transfer syntaxes; rescale) and against real
-//! files pydicom ships (values as pydicom + pylibjpeg decode them, geometry from their tags).
+//! coronal, oblique, enhanced multi-frame; six transfer syntaxes; rescale), an 8-bit JPEG
+//! Baseline series (values as libjpeg decodes them), and real files pydicom ships (values as
+//! pydicom + pylibjpeg decode them, geometry from their tags).
 //! `fixtures/make_dicom_fixtures.py` writes the files and `dicom/expected.json`; for the
 //! single-frame series it also checks that dcm2niix puts every value at the same position.
 
@@ -38,7 +39,12 @@ fn numbers(value: &Value) -> Vec<f64> {
 }
 
 fn affine_of(record: &Value) -> [[f64; 4]; 4] {
-    let rows: Vec<Vec<f64>> = record["affine"].as_array().expect("rows").iter().map(numbers).collect();
+    let rows: Vec<Vec<f64>> = record["affine"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(numbers)
+        .collect();
     let mut affine = [[0.0; 4]; 4];
     for (r, row) in rows.iter().enumerate() {
         affine[r].copy_from_slice(row);
@@ -54,8 +60,8 @@ fn source_of(name: &str, record: &Value) -> (PathBuf, Option<String>) {
     }
 }
 
-fn close(got: f64, want: f64) -> bool {
-    (got - want).abs() <= 1e-3 + VOXEL_RELATIVE_TOLERANCE * want.abs()
+fn close(got: f64, want: f64, tolerance: f64) -> bool {
+    (got - want).abs() <= tolerance + VOXEL_RELATIVE_TOLERANCE * want.abs()
 }
 
 fn s(path: &Path) -> &str {
@@ -84,22 +90,45 @@ fn every_series_loads_as_its_truth() {
             }
         }
         let voxels = volume.voxels();
+        // Lossy JPEG: another decoder's values, which may differ by one grey level (but rarely).
+        let tolerance = record
+            .get("voxel_tolerance")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-3);
         if let Some(list) = record.get("voxels") {
             let want = numbers(list);
             assert_eq!(voxels.len(), want.len(), "{name} voxel count");
+            let mut total_difference = 0.0;
             for (i, (got, want)) in voxels.iter().zip(&want).enumerate() {
-                assert!(close(f64::from(*got), *want), "{name} voxel {i}: {got} vs {want}");
+                assert!(
+                    close(f64::from(*got), *want, tolerance),
+                    "{name} voxel {i}: {got} vs {want}"
+                );
+                total_difference += (f64::from(*got) - want).abs();
             }
+            let mean_difference = total_difference / want.len() as f64;
+            assert!(
+                mean_difference < 0.25,
+                "{name}: mean difference {mean_difference}"
+            );
         }
         if let Some(samples) = record.get("voxel_samples").and_then(Value::as_array) {
             for sample in samples {
                 let pair = numbers(sample);
                 let got = f64::from(voxels[pair[0] as usize]);
-                assert!(close(got, pair[1]), "{name} voxel {}: {got} vs {}", pair[0], pair[1]);
+                assert!(
+                    close(got, pair[1], tolerance),
+                    "{name} voxel {}: {got} vs {}",
+                    pair[0],
+                    pair[1]
+                );
             }
             let sum: f64 = voxels.iter().map(|v| f64::from(*v)).sum();
             let want_sum = record["voxel_sum"].as_f64().expect("sum");
-            assert!((sum - want_sum).abs() <= 1e-6 * want_sum.abs().max(1.0), "{name} sum {sum} vs {want_sum}");
+            assert!(
+                (sum - want_sum).abs() <= 1e-6 * want_sum.abs().max(1.0),
+                "{name} sum {sum} vs {want_sum}"
+            );
         }
     }
 }
@@ -108,8 +137,17 @@ fn every_series_loads_as_its_truth() {
 fn the_synthetic_geometry_was_confirmed_by_dcm2niix() {
     // The generator refuses to write these unless dcm2niix agreed voxel by voxel.
     let records = expected();
-    for name in ["axial", "axial_flipped_implicit", "sagittal_bigendian", "oblique_rle"] {
-        assert_eq!(records[name]["checked_with_dcm2niix"], Value::Bool(true), "{name}");
+    for name in [
+        "axial",
+        "axial_flipped_implicit",
+        "sagittal_bigendian",
+        "oblique_rle",
+    ] {
+        assert_eq!(
+            records[name]["checked_with_dcm2niix"],
+            Value::Bool(true),
+            "{name}"
+        );
     }
 }
 
@@ -126,6 +164,7 @@ fn bad_series_are_refused_with_the_reason_and_the_file() {
         ("bad_truncated_real", "MR_truncated.dcm"),
         ("bad_huge", "more than the limit"),
         ("pydicom_unsupported", "JPEG-LS"),
+        ("unsupported_jpeg12", "12-bit"),
     ];
     for (name, needle) in cases {
         let dir = dicom_dir().join(name);
@@ -149,8 +188,13 @@ fn empty_folders_and_folders_without_dicom_say_so() {
     std::fs::write(dir.path().join("fake.dcm"), [0u8; 200]).expect("write");
     let scan = scan_folder(dir.path()).expect("scan");
     assert_eq!(scan.skipped.len(), 2);
-    let error = read_dicom_series(dir.path(), None).expect_err("nothing to read").to_string();
-    assert!(error.contains("2 file(s) skipped") && error.contains("notes.txt"), "{error}");
+    let error = read_dicom_series(dir.path(), None)
+        .expect_err("nothing to read")
+        .to_string();
+    assert!(
+        error.contains("2 file(s) skipped") && error.contains("notes.txt"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -159,9 +203,15 @@ fn a_folder_with_two_series_lists_both_and_converts_the_chosen_one() {
     let (ok, text) = mvl(&["info", s(&dir)]);
     assert!(ok, "{text}");
     assert!(text.contains("2 series"), "{text}");
-    assert!(text.contains("first series") && text.contains("second series"), "{text}");
+    assert!(
+        text.contains("first series") && text.contains("second series"),
+        "{text}"
+    );
     assert!(text.contains("README.txt"), "the skipped file is named: {text}");
-    assert!(text.contains("Phantom^Dicom") && text.contains("MVL fixtures") && text.contains("8×6"), "{text}");
+    assert!(
+        text.contains("Phantom^Dicom") && text.contains("MVL fixtures") && text.contains("8×6"),
+        "{text}"
+    );
 
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = out_dir.path().join("scan.nii.gz");
@@ -178,7 +228,13 @@ fn a_folder_with_two_series_lists_both_and_converts_the_chosen_one() {
     assert_eq!(image.datatype, DataType::I16, "whole numbers are stored as int16");
     let want = affine_of(record);
     // The sform is float32.
-    assert!(image.volume.world_from_voxel().max_abs_diff(&engine::volume::Affine(want)) < 1e-4);
+    assert!(
+        image
+            .volume
+            .world_from_voxel()
+            .max_abs_diff(&engine::volume::Affine(want))
+            < 1e-4
+    );
     for (got, want) in image.volume.voxels().iter().zip(numbers(&record["voxels"])) {
         assert_eq!(f64::from(*got), want);
     }
@@ -189,7 +245,14 @@ fn info_on_one_series_reports_geometry_like_a_nifti_file() {
     let dir = dicom_dir().join("oblique_rle");
     let (ok, text) = mvl(&["info", s(&dir)]);
     assert!(ok, "{text}");
-    for field in ["shape        8 × 6 × 5", "spacing", "orientation", "world_from_voxel", "RLE Lossless", "intercept -1000"] {
+    for field in [
+        "shape        8 × 6 × 5",
+        "spacing",
+        "orientation",
+        "world_from_voxel",
+        "RLE Lossless",
+        "intercept -1000",
+    ] {
         assert!(text.contains(field), "{field}: {text}");
     }
     let (ok, text) = mvl(&["info", s(&dir), "--json"]);
@@ -222,7 +285,13 @@ fn predict_takes_a_dicom_folder_and_writes_the_label_in_its_geometry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = fixtures_dir().join("../../configs/demo-cpu.toml");
     let checkpoint = dir.path().join("checkpoint");
-    let (ok, text) = mvl(&["model", "--config", s(&config), "--init-checkpoint", s(&checkpoint)]);
+    let (ok, text) = mvl(&[
+        "model",
+        "--config",
+        s(&config),
+        "--init-checkpoint",
+        s(&checkpoint),
+    ]);
     assert!(ok, "{text}");
     let input = dicom_dir().join("oblique_rle");
     let out = dir.path().join("label.nii.gz");

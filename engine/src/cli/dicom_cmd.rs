@@ -49,7 +49,11 @@ struct SeriesInfoJson<'a> {
 
 fn report_skipped(output: &mut Output, skipped: &[SkippedFile]) {
     for skipped in skipped {
-        output.line(format!("skipped      {} ({})", skipped.path.display(), skipped.reason));
+        output.line(format!(
+            "skipped      {} ({})",
+            skipped.path.display(),
+            skipped.reason
+        ));
     }
 }
 
@@ -92,7 +96,10 @@ pub fn info(output: &mut Output, dir: &Path, uid: Option<&str>, json: bool) -> a
     }
     output.line(format!("folder       {}", dir.display()));
     output.line(format!("series       {}", series.series_uid));
-    output.line(format!("patient      {} ({})", series.patient_name, series.patient_id));
+    output.line(format!(
+        "patient      {} ({})",
+        series.patient_name, series.patient_id
+    ));
     output.line(format!("study        {}", series.study_description));
     output.line(format!("description  {}", series.series_description));
     output.line(format!(

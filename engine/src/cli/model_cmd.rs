@@ -1,11 +1,11 @@
 //! `mvl model`, `mvl predict` and `mvl activations`.
 
+use super::dicom_cmd::ScanArg;
 use super::output::Output;
 use crate::checkpoint::{self, PreprocessingSpec, fresh_meta, load_checkpoint, save_checkpoint};
 use crate::device::{BackendJob, DeviceKind, choose_device, dispatch};
 use crate::infer::{self, Colormap, Reduction, SliceAxis, write_map_png};
 use crate::model::{MedVisionLlama, ModelConfig, model_stats};
-use super::dicom_cmd::ScanArg;
 use crate::volume::{DataType, WriteOptions, read_scan, write_label_like, write_nifti};
 use crate::weights::{RANDOM_WEIGHTS, read_hf_config};
 use anyhow::Context;

@@ -13,6 +13,7 @@ mod scan_input;
 
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order};
+pub use dicom::DicomError;
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{Modality, normalize_ct, normalize_mri, percentile};
 pub use nifti::{
@@ -22,7 +23,6 @@ pub use nifti::{
 pub use orientation::{
     Quaternion, axis_codes, orientation_string, quaternion_from_affine, reorient_to_canonical,
 };
-pub use dicom::DicomError;
 pub use resample::{Interpolation, model_grid, resample};
 pub use scan_input::{Scan, read_scan};
 

@@ -23,7 +23,10 @@ pub fn read_scan(path: &Path, series: Option<&str>) -> crate::Result<Scan> {
         let loaded = read_dicom_series(path, series)?;
         let mut header = NiftiHeader::default();
         header.set_affine(loaded.volume.world_from_voxel());
-        let description = format!("DICOM {} {}", loaded.series.modality, loaded.series.series_description);
+        let description = format!(
+            "DICOM {} {}",
+            loaded.series.modality, loaded.series.series_description
+        );
         header.set_description(description.trim());
         return Ok(Scan {
             volume: loaded.volume,

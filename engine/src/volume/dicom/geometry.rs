@@ -161,7 +161,11 @@ pub fn stack_slices(planes: &[Plane]) -> Result<SliceStack, DicomError> {
     let origin = planes[order[0]].position;
     // Columns of the LPS affine: one step along a row (next column), down a column (next row),
     // to the next slice.
-    let lps_columns = [row.map(|v| v * column_spacing), column.map(|v| v * row_spacing), slice_step];
+    let lps_columns = [
+        row.map(|v| v * column_spacing),
+        column.map(|v| v * row_spacing),
+        slice_step,
+    ];
     let mut linear = [[0.0; 3]; 3];
     let mut translation = [0.0; 3];
     for axis in 0..3 {
@@ -185,17 +189,21 @@ fn check_steps(planes: &[Plane], order: &[usize], normal: [f64; 3]) -> Result<[f
     let intervals = (order.len() - 1) as f64;
     let mean_step = sub(last.position, first.position).map(|d| d / intervals);
     let mean_spacing = dot(mean_step, normal);
+    // Duplicates first: they also make the spacing uneven, but this is the message that helps.
     for pair in order.windows(2) {
         let (a, b) = (&planes[pair[0]], &planes[pair[1]]);
-        let step = sub(b.position, a.position);
-        let spacing = dot(step, normal);
-        if spacing.abs() <= POSITION_SLACK_MM {
+        if dot(sub(b.position, a.position), normal).abs() <= POSITION_SLACK_MM {
             return Err(geometry_error(format!(
                 "{} and {} lie at the same position {:?}; the series holds repeated images \
                  (several echoes, phases or time points) — export one of them as its own series",
                 a.label, b.label, a.position
             )));
         }
+    }
+    for pair in order.windows(2) {
+        let (a, b) = (&planes[pair[0]], &planes[pair[1]]);
+        let step = sub(b.position, a.position);
+        let spacing = dot(step, normal);
         if (spacing - mean_spacing).abs() > SPACING_TOLERANCE * mean_spacing + POSITION_SLACK_MM {
             return Err(geometry_error(format!(
                 "uneven slice spacing: {:.4} mm between {} and {}, but {:.4} mm on average \
@@ -263,9 +271,12 @@ mod tests {
 
     #[test]
     fn sagittal_normal_is_the_cross_product() {
-        // Rows along +y (P), columns along -z (I): normal = y × -z = -x... (0,1,0)×(0,0,-1) = (-1,0,0).
+        // Rows along +y (P), columns along -z (I): normal = (0,1,0) × (0,0,-1) = (-1,0,0).
         let sagittal = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0];
-        let planes = [plane("p0", sagittal, [3.0, 0.0, 0.0]), plane("p1", sagittal, [0.0, 0.0, 0.0])];
+        let planes = [
+            plane("p0", sagittal, [3.0, 0.0, 0.0]),
+            plane("p1", sagittal, [0.0, 0.0, 0.0]),
+        ];
         let stack = stack_slices(&planes).expect("valid");
         // Along the normal (-1,0,0), x = 3 comes first (-3 < 0).
         assert_eq!(stack.order, vec![0, 1]);
@@ -284,23 +295,38 @@ mod tests {
     #[test]
     fn refuses_bad_stacks_by_name() {
         let z = |k: f64| [0.0, 0.0, k];
-        let uneven = [plane("s0", AXIAL, z(0.0)), plane("s1", AXIAL, z(2.0)), plane("s2", AXIAL, z(6.0))];
+        let uneven = [
+            plane("s0", AXIAL, z(0.0)),
+            plane("s1", AXIAL, z(2.0)),
+            plane("s2", AXIAL, z(6.0)),
+        ];
         let message = stack_slices(&uneven).expect_err("uneven").to_string();
         assert!(message.contains("uneven slice spacing"), "{message}");
         let duplicate = [plane("d0", AXIAL, z(0.0)), plane("d1", AXIAL, z(0.0))];
         let message = stack_slices(&duplicate).expect_err("duplicate").to_string();
-        assert!(message.contains("d0") && message.contains("same position"), "{message}");
+        assert!(
+            message.contains("d0") && message.contains("same position"),
+            "{message}"
+        );
         let tilted = [plane("t0", AXIAL, z(0.0)), plane("t1", AXIAL, [0.0, 0.5, 2.0])];
         let message = stack_slices(&tilted).expect_err("tilt").to_string();
         // atan(0.5 / 2) = 14.04°.
-        assert!(message.contains("gantry tilt") && message.contains("14.04°"), "{message}");
+        assert!(
+            message.contains("gantry tilt") && message.contains("14.04°"),
+            "{message}"
+        );
         let mut turned = plane("r1", [1.0, 0.0, 0.0, 0.0, 0.0, -1.0], z(2.0));
         let mixed = [plane("r0", AXIAL, z(0.0)), turned.clone()];
         let message = stack_slices(&mixed).expect_err("orientation").to_string();
-        assert!(message.contains("different orientations") && message.contains("r1"), "{message}");
+        assert!(
+            message.contains("different orientations") && message.contains("r1"),
+            "{message}"
+        );
         turned.orientation = AXIAL;
         turned.rows = 5;
-        let message = stack_slices(&[plane("r0", AXIAL, z(0.0)), turned]).expect_err("size").to_string();
+        let message = stack_slices(&[plane("r0", AXIAL, z(0.0)), turned])
+            .expect_err("size")
+            .to_string();
         assert!(message.contains("differ in size"), "{message}");
         let skewed = [plane("k", [1.0, 0.0, 0.0, 0.5, 0.5, 0.0], z(0.0))];
         assert!(stack_slices(&skewed).is_err());

@@ -137,7 +137,13 @@ pub fn series_line(series: &DicomSeries) -> String {
     let [columns, rows, images] = series.size();
     format!(
         "{}  {}  {:?}  {}×{}×{}  {}",
-        series.series_uid, series.modality, series.series_description, columns, rows, images, series.patient_name
+        series.series_uid,
+        series.modality,
+        series.series_description,
+        columns,
+        rows,
+        images,
+        series.patient_name
     )
 }
 

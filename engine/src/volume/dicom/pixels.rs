@@ -18,15 +18,17 @@ pub const SUPPORTED_SYNTAXES: [(&str, &str); 11] = [
     ("1.2.840.10008.1.2.1.99", "Deflated Explicit VR Little Endian"),
     ("1.2.840.10008.1.2.5", "RLE Lossless"),
     ("1.2.840.10008.1.2.4.50", "JPEG Baseline (8-bit)"),
-    ("1.2.840.10008.1.2.4.51", "JPEG Extended (12-bit)"),
+    ("1.2.840.10008.1.2.4.51", "JPEG Extended (8-bit samples only)"),
     ("1.2.840.10008.1.2.4.57", "JPEG Lossless"),
     ("1.2.840.10008.1.2.4.70", "JPEG Lossless, first-order prediction"),
     ("1.2.840.10008.1.2.4.90", "JPEG 2000 (lossless only)"),
     ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
 ];
 
-/// Transfer syntaxes with the prefix of these UIDs that deserve a specific hint.
+/// JPEG-LS transfer syntaxes start with this: they deserve a specific hint.
 const JPEG_LS_PREFIX: &str = "1.2.840.10008.1.2.4.8";
+/// DCT-based JPEG (Baseline and Extended): jpeg-decoder reads 8-bit samples only.
+const JPEG_DCT_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
 
 /// A UID as stored, without the padding byte.
 fn clean_uid(uid: &str) -> &str {
@@ -108,6 +110,14 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
             "BitsAllocated {bits_allocated} (8 and 16 are supported)"
         )));
     }
+    let bits_stored = int_of(&object, tags::BITS_STORED).unwrap_or(bits_allocated);
+    if bits_stored > 8 && JPEG_DCT_SYNTAXES.contains(&clean_uid(&syntax)) {
+        return Err(unsupported(format!(
+            "{} with {bits_stored}-bit samples: the pure-Rust JPEG decoder reads 8-bit DCT JPEG \
+             only; convert the series to an uncompressed syntax (e.g. `dcmdjpeg`)",
+            syntax_name(&syntax)
+        )));
+    }
     let rows = int_of(&object, tags::ROWS).unwrap_or(0);
     let columns = int_of(&object, tags::COLUMNS).unwrap_or(0);
     let frames = int_of(&object, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
@@ -147,12 +157,13 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
             // before rescaling; the rescale is ours so that enhanced files get theirs per frame.
             let options = ConvertOptions::new()
                 .with_modality_lut(ModalityLutOption::Override(Rescale::new(*slope, *intercept)));
-            let values: Vec<f32> = decoded
-                .to_vec_frame_with_options(*frame, &options)
-                .map_err(|e| DicomError::Decode {
-                    path: path.to_path_buf(),
-                    reason: chain(&e),
-                })?;
+            let values: Vec<f32> =
+                decoded
+                    .to_vec_frame_with_options(*frame, &options)
+                    .map_err(|e| DicomError::Decode {
+                        path: path.to_path_buf(),
+                        reason: chain(&e),
+                    })?;
             if values.len() != slice.len() {
                 return Err(DicomError::Decode {
                     path: path.to_path_buf(),

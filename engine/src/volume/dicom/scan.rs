@@ -120,7 +120,10 @@ pub fn scan_folder(dir: &Path) -> Result<FolderScan, DicomError> {
     let mut by_uid: BTreeMap<String, DicomSeries> = BTreeMap::new();
     let mut skipped = Vec::new();
     for path in list_files(dir)? {
-        let header = match OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(&path) {
+        let header = match OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(&path)
+        {
             Ok(header) => header,
             Err(error) => {
                 skipped.push(SkippedFile {
@@ -172,7 +175,10 @@ fn text(object: &InMemDicomObject, tag: dicom_object::Tag) -> String {
     object
         .get(tag)
         .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
+        .map(|s| {
+            s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -181,7 +187,10 @@ fn floats(object: &InMemDicomObject, tag: dicom_object::Tag) -> Option<Vec<f64>>
 }
 
 fn first_item(object: &InMemDicomObject, tag: dicom_object::Tag) -> Option<&InMemDicomObject> {
-    object.get(tag).and_then(|e| e.items()).and_then(|items| items.first())
+    object
+        .get(tag)
+        .and_then(|e| e.items())
+        .and_then(|items| items.first())
 }
 
 /// Looks a value up in a frame's functional group, then the shared groups, then the top level:
