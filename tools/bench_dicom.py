@@ -49,7 +49,8 @@ def write(folder):
 
 
 def load(folder):
-    datasets = [pydicom.dcmread(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+    names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+    datasets = [pydicom.dcmread(os.path.join(folder, name)) for name in names]
     iop = np.array(datasets[0].ImageOrientationPatient, dtype=float)
     normal = np.cross(iop[:3], iop[3:])
     datasets.sort(key=lambda ds: float(np.dot(np.array(ds.ImagePositionPatient, dtype=float), normal)))

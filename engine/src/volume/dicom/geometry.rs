@@ -172,9 +172,10 @@ pub fn stack_slices(planes: &[Plane]) -> Result<SliceStack, DicomError> {
         // LPS → RAS: negate x and y.
         let sign = if axis < 2 { -1.0 } else { 1.0 };
         for (voxel_axis, column_vector) in lps_columns.iter().enumerate() {
-            linear[axis][voxel_axis] = sign * column_vector[axis];
+            // `+ 0.0` turns the -0.0 of negated zeros into 0.0 for printing.
+            linear[axis][voxel_axis] = sign * column_vector[axis] + 0.0;
         }
-        translation[axis] = sign * origin[axis];
+        translation[axis] = sign * origin[axis] + 0.0;
     }
     Ok(SliceStack {
         order,
