@@ -229,3 +229,75 @@ pub fn load_series(dir: &Path, series: DicomSeries) -> Result<DicomVolume, Dicom
         integer_valued,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(uid: &str) -> DicomSeries {
+        DicomSeries {
+            series_uid: uid.into(),
+            patient_name: "P".into(),
+            patient_id: String::new(),
+            study_description: String::new(),
+            study_uid: "1".into(),
+            series_description: format!("series {uid}"),
+            series_number: None,
+            modality: "CT".into(),
+            transfer_syntaxes: Vec::new(),
+            files: 0,
+            images: Vec::new(),
+        }
+    }
+
+    fn scan(uids: &[&str]) -> FolderScan {
+        FolderScan {
+            series: uids.iter().map(|uid| series(uid)).collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_series_is_chosen_by_uid_or_because_it_is_the_only_one() {
+        let dir = Path::new("export");
+        assert_eq!(
+            choose_series(dir, scan(&["1.2"]), None)
+                .map(|s| s.series_uid)
+                .ok(),
+            Some("1.2".into())
+        );
+        let both = || scan(&["1.2", "1.3"]);
+        assert_eq!(
+            choose_series(dir, both(), Some("1.3")).map(|s| s.series_uid).ok(),
+            Some("1.3".into())
+        );
+        let message = choose_series(dir, both(), None)
+            .expect_err("ambiguous")
+            .to_string();
+        assert!(
+            message.contains("2 series found")
+                && message.contains("series 1.3")
+                && message.contains("--series"),
+            "{message}"
+        );
+        let message = choose_series(dir, both(), Some("9.9"))
+            .expect_err("absent")
+            .to_string();
+        assert!(message.contains("no series 9.9"), "{message}");
+        let mut empty = scan(&[]);
+        empty.skipped = (0..5)
+            .map(|i| SkippedFile {
+                path: PathBuf::from(format!("f{i}.txt")),
+                reason: "not a DICOM file".into(),
+            })
+            .collect();
+        let message = choose_series(dir, empty, None).expect_err("empty").to_string();
+        // The first three skipped files are named, the rest summarised.
+        assert!(
+            message.contains("5 file(s) skipped")
+                && message.contains("f2.txt")
+                && !message.contains("f3.txt"),
+            "{message}"
+        );
+    }
+}

@@ -187,3 +187,29 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_syntaxes_pass_and_others_are_refused_by_name() {
+        let path = Path::new("slice.dcm");
+        // Stored UIDs are padded to an even length with a NUL.
+        assert!(check_syntax(path, "1.2.840.10008.1.2.1\0").is_ok());
+        assert!(check_syntax(path, "1.2.840.10008.1.2.5").is_ok());
+        let message = check_syntax(path, "1.2.840.10008.1.2.4.80")
+            .expect_err("JPEG-LS")
+            .to_string();
+        assert!(
+            message.contains("JPEG-LS") && message.contains("CharLS") && message.contains("slice.dcm"),
+            "{message}"
+        );
+        let message = check_syntax(path, "1.2.840.10008.1.2.4.201")
+            .expect_err("HTJ2K")
+            .to_string();
+        assert!(message.contains("1.2.840.10008.1.2.4.201"), "{message}");
+        assert_eq!(syntax_name("1.2.840.10008.1.2.2"), "Explicit VR Big Endian");
+        assert!(syntax_name("1.2.3.4").contains("unknown"));
+    }
+}
