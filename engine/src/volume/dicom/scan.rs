@@ -112,9 +112,14 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, DicomError> {
 /// Reads the headers of every file below `dir` and groups the images into series.
 pub fn scan_folder(dir: &Path) -> Result<FolderScan, DicomError> {
     if !dir.is_dir() {
+        let problem = if dir.is_file() {
+            "a file, not a folder: give the folder holding the series' files"
+        } else {
+            "no such folder"
+        };
         return Err(DicomError::Io {
             path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, problem),
         });
     }
     let mut by_uid: BTreeMap<String, DicomSeries> = BTreeMap::new();
@@ -222,6 +227,9 @@ fn images_of(path: &Path, object: &DefaultDicomObject) -> Result<Vec<DicomImage>
     let (Some(rows), Some(columns)) = (rows, columns) else {
         return Err("no image in it (no Rows/Columns: a report, structure set or index)".into());
     };
+    if rows == 0 || columns == 0 {
+        return Err(format!("an empty image ({columns} columns × {rows} rows)"));
+    }
     let frames = top
         .get(tags::NUMBER_OF_FRAMES)
         .and_then(|e| e.to_int::<u32>().ok())
