@@ -13,6 +13,11 @@ pub enum DialogRequest {
         /// Folder the dialog starts in.
         start: Option<PathBuf>,
     },
+    /// Pick a folder of DICOM files (its series become the cases).
+    DicomFolder {
+        /// Folder the dialog starts in.
+        start: Option<PathBuf>,
+    },
     /// Pick a NIfTI scan, then (optionally) its label.
     Scan {
         /// Folder the dialog starts in.
@@ -94,6 +99,15 @@ fn show(request: DialogRequest) -> Option<DialogAnswer> {
     match request {
         DialogRequest::TaskFolder { start } => {
             let folder = dialog(start).set_title("Open MSD task folder").pick_folder()?;
+            Some(DialogAnswer::Open(OpenRequest {
+                path: Some(folder),
+                ..OpenRequest::default()
+            }))
+        }
+        DialogRequest::DicomFolder { start } => {
+            let folder = dialog(start)
+                .set_title("Open a folder of DICOM files")
+                .pick_folder()?;
             Some(DialogAnswer::Open(OpenRequest {
                 path: Some(folder),
                 ..OpenRequest::default()

@@ -253,6 +253,12 @@ impl Studio {
                         && entry.ground_truth.as_ref() != Some(&done.path)
                     {
                         entry.corrected = Some(done.path.clone());
+                        // A DICOM series' label: say which series it is, beside it.
+                        if let Some(note) = &entry.series
+                            && let Err(error) = crate::label_io::note_series(&done.path, note)
+                        {
+                            self.notice = Some(Notice::Error(format!("{error:#}")));
+                        }
                     }
                 }
                 if let Some(sheet) = self.sheet_mut() {

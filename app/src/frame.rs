@@ -75,7 +75,7 @@ impl Studio {
             }
             None => {
                 ui.heading("Nothing open");
-                ui.label("Use File → Open task folder… or File → Open scan…");
+                ui.label("Use File → Open task folder…, Open scan… or Open DICOM folder…");
             }
         });
         help_window(ui.ctx(), &mut self.show_help);
@@ -155,6 +155,9 @@ impl Studio {
                 }
                 if ui.button("Open scan…").clicked() {
                     commands.push(Command::PickScan);
+                }
+                if ui.button("Open DICOM folder…").clicked() {
+                    commands.push(Command::PickDicomFolder);
                 }
                 if ui.button("Open demo task").clicked() {
                     commands.push(Command::Open(OpenRequest::default()));

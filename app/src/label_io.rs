@@ -196,6 +196,26 @@ pub fn spawn_write(job: WriteJob, wake: impl Fn() + Send + 'static) -> mpsc::Rec
     receiver
 }
 
+/// Records which DICOM series a saved label belongs to: `series.json` beside it maps each
+/// label's series UID to its description, modality, patient and study (entries merged).
+pub fn note_series(label_path: &Path, note: &crate::source::SeriesNote) -> anyhow::Result<()> {
+    let Some(folder) = label_path.parent() else {
+        return Ok(());
+    };
+    let path = folder.join(SERIES_JSON);
+    let mut index: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    index.insert(note.series_uid.clone(), serde_json::to_value(note)?);
+    let text = serde_json::to_string_pretty(&index)?;
+    engine::volume::write_atomically(&path, |file| std::io::Write::write_all(file, text.as_bytes()))
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))
+}
+
+/// The index of DICOM series beside their corrected labels.
+pub const SERIES_JSON: &str = "series.json";
+
 #[cfg(test)]
 #[path = "label_io_tests.rs"]
 mod tests;

@@ -172,6 +172,7 @@ fn default_paths_never_point_at_the_ground_truth() {
             ground_truth: Some(dir.join("labelsTr/case_001.nii.gz")),
             prediction: None,
             corrected: None,
+            series: None,
         }],
         label_names: Default::default(),
         is_ct: None,
@@ -197,4 +198,25 @@ fn default_paths_never_point_at_the_ground_truth() {
         autosave_path(&scan, "scan"),
         Some(dir.join(".medvisionllama/autosave/scan.nii.gz"))
     );
+}
+
+#[test]
+fn series_json_names_every_saved_dicom_series() -> anyhow::Result<()> {
+    use crate::source::SeriesNote;
+    let dir = tempfile::tempdir()?;
+    let note = |uid: &str, description: &str| SeriesNote {
+        series_uid: uid.into(),
+        description: description.into(),
+        modality: "CT".into(),
+        patient: "P".into(),
+        study: "S".into(),
+    };
+    let labels = dir.path().join("labelsCorrected");
+    std::fs::create_dir_all(&labels)?;
+    note_series(&labels.join("1.2.nii.gz"), &note("1.2", "abdomen"))?;
+    note_series(&labels.join("1.3.nii.gz"), &note("1.3", "thorax"))?;
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(labels.join(SERIES_JSON))?)?;
+    assert_eq!(index["1.2"]["description"], "abdomen");
+    assert_eq!(index["1.3"]["description"], "thorax");
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::render::{Window, percentile_window};
 use crate::source::{OpenRequest, Source, open};
 use engine::metrics::LabelScheme;
-use engine::volume::{Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical};
+use engine::volume::{Geometry, NiftiHeader, Volume, read_nifti, read_scan, reorient_to_canonical};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -163,7 +163,7 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         .cases
         .get(index)
         .ok_or_else(|| anyhow::anyhow!("case {index} does not exist in {}", source.name))?;
-    let scan = read_nifti(&entry.image)?;
+    let scan = read_scan(&entry.image, entry.series.as_ref().map(|s| s.series_uid.as_str()))?;
     let (scan_header, image) = (scan.header, scan.volume);
     let scan_grid = image.geometry();
     if image.shape().contains(&0) {

@@ -1,5 +1,5 @@
 //! MedVisionLlama Studio: the desktop app.
-//! `medvisionllama-studio [TASK_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]`;
+//! `medvisionllama-studio [TASK_FOLDER | DICOM_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]`;
 //! with no argument it opens the built-in demo task.
 
 use app::source::OpenRequest;

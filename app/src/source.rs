@@ -1,5 +1,6 @@
-//! What can be opened: an MSD task folder, one NIfTI scan with optional label and prediction,
-//! or the built-in demo task; and the list of cases each one holds. Runs on the loader thread.
+//! What can be opened: an MSD task folder, a folder of DICOM files (one case per series), one
+//! NIfTI scan with optional label and prediction, or the built-in demo task; and the list of
+//! cases each one holds. Runs on the loader thread.
 
 use engine::data::{self, PhantomOptions};
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct OpenRequest {
-    /// An MSD task folder or a NIfTI file; `None` opens the built-in demo task.
+    /// An MSD task folder, a folder of DICOM files or a NIfTI file; `None` opens the demo task.
     pub path: Option<PathBuf>,
     /// Ground-truth label of a single scan.
     pub label: Option<PathBuf>,
@@ -54,8 +55,7 @@ impl OpenRequest {
 }
 
 /// Command-line usage, shown when the arguments are wrong.
-pub const USAGE: &str =
-    "usage: medvisionllama-studio [TASK_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]";
+pub const USAGE: &str = "usage: medvisionllama-studio [TASK_FOLDER | DICOM_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]";
 
 /// One case of an opened source: where its files are.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,23 @@ pub struct CaseEntry {
     /// The user's corrected label (`labelsCorrected/`), when there is one: shown and edited
     /// instead of the ground truth, which stays as it was.
     pub corrected: Option<PathBuf>,
+    /// The DICOM series, when `image` is a folder of DICOM files (the case id is its UID).
+    pub series: Option<SeriesNote>,
+}
+
+/// What names a DICOM series: written to `labelsCorrected/series.json` beside its labels.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeriesNote {
+    /// SeriesInstanceUID (also the case id and the label's file name).
+    pub series_uid: String,
+    /// SeriesDescription.
+    pub description: String,
+    /// Modality.
+    pub modality: String,
+    /// PatientName.
+    pub patient: String,
+    /// StudyDescription.
+    pub study: String,
 }
 
 impl CaseEntry {
@@ -95,6 +112,9 @@ pub struct Source {
     pub is_ct: Option<bool>,
 }
 
+/// The file that makes a folder an MSD task.
+const DATASET_JSON: &str = "dataset.json";
+
 /// Phantoms written on first launch: enough for the demo preset to learn (a fold trains on 17),
 /// quick to generate (under a second). `mvl demo-data` writes the same task by default.
 const DEMO_CASES: usize = 24;
@@ -114,13 +134,20 @@ pub fn open(request: &OpenRequest) -> anyhow::Result<Source> {
         Some(path) => path.clone(),
         None => ensure_demo_task()?,
     };
-    if path.is_dir() {
+    if path.is_dir() && !path.join(DATASET_JSON).is_file() {
+        // No dataset.json: a folder of DICOM files, if it holds a series.
+        let scan = engine::volume::dicom::scan_folder(&path)?;
+        if !scan.series.is_empty() {
+            return Ok(open_dicom(&path, request, scan));
+        }
+        open_task(&path, request)
+    } else if path.is_dir() {
         open_task(&path, request)
     } else if path.is_file() {
         Ok(open_scan(&path, request))
     } else {
         anyhow::bail!(
-            "{}: no such file or folder; open an MSD task folder or a .nii/.nii.gz scan",
+            "{}: no such file or folder; open an MSD task folder, a folder of DICOM files or a .nii/.nii.gz scan",
             path.display()
         )
     }
@@ -163,6 +190,7 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
             ground_truth: case.label.clone(),
             prediction: find_prediction(dir, &case.id),
             corrected: corrected.remove(&case.id),
+            series: None,
         })
         .collect();
     if cases.is_empty() {
@@ -195,9 +223,56 @@ fn open_scan(path: &Path, request: &OpenRequest) -> Source {
             ground_truth: request.label.clone(),
             prediction: request.prediction.clone(),
             corrected: corrected.is_file().then_some(corrected),
+            series: None,
         }],
         label_names: BTreeMap::new(),
         is_ct: None,
+    }
+}
+
+/// A folder of DICOM files: one case per series, labels in `labelsCorrected/<series UID>.nii.gz`.
+fn open_dicom(dir: &Path, request: &OpenRequest, scan: engine::volume::dicom::FolderScan) -> Source {
+    let corrected_folder = dir.join(data::CORRECTED_FOLDER);
+    let cases = scan
+        .series
+        .into_iter()
+        .map(|series| {
+            let corrected = corrected_folder.join(format!("{}.nii.gz", series.series_uid));
+            CaseEntry {
+                id: series.series_uid.clone(),
+                image: dir.to_path_buf(),
+                ground_truth: None,
+                prediction: None,
+                corrected: corrected.is_file().then_some(corrected),
+                series: Some(SeriesNote {
+                    series_uid: series.series_uid,
+                    description: series.series_description,
+                    modality: series.modality,
+                    patient: series.patient_name,
+                    study: series.study_description,
+                }),
+            }
+        })
+        .collect::<Vec<_>>();
+    let all_ct = cases.iter().all(|c| {
+        c.series
+            .as_ref()
+            .is_some_and(|s| s.modality.eq_ignore_ascii_case("CT"))
+    });
+    Source {
+        request: OpenRequest {
+            path: request.path.clone(),
+            ..OpenRequest::default()
+        },
+        name: format!(
+            "DICOM {}",
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        cases,
+        label_names: BTreeMap::new(),
+        is_ct: all_ct.then_some(true),
     }
 }
 
@@ -235,5 +310,28 @@ mod tests {
         };
         let message = open(&request).map(|_| ()).map_err(|e| e.to_string());
         assert!(message.is_err_and(|m| m.contains("/no/such/task")));
+    }
+
+    #[test]
+    fn a_dicom_folder_opens_one_case_per_series() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dicom/two_series");
+        let request = OpenRequest {
+            path: Some(dir),
+            ..OpenRequest::default()
+        };
+        let source = open(&request).expect("a DICOM folder opens");
+        let descriptions: Vec<&str> = source
+            .cases
+            .iter()
+            .filter_map(|c| c.series.as_ref().map(|s| s.description.as_str()))
+            .collect();
+        assert_eq!(descriptions, ["first series", "second series"]);
+        assert_eq!(source.cases[1].id, "1.2.826.0.1.3680043.8.498.11");
+        assert_eq!(source.is_ct, Some(true));
+        // The second series: 8 columns × 6 rows × 4 coronal slices, shown on the RAS+ grid.
+        let loaded = crate::loader::load_case(&source, 1).expect("the series loads");
+        let mut shape = loaded.image.shape();
+        shape.sort_unstable();
+        assert_eq!(shape, [4, 6, 8]);
     }
 }

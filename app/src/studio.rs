@@ -27,6 +27,8 @@ pub enum Command {
     PickTaskFolder,
     /// Show the file dialog for a scan (and its label), then open it.
     PickScan,
+    /// Show the folder dialog for DICOM files, then open their series.
+    PickDicomFolder,
     /// Show the save dialog, then export the active view.
     PickExportPath,
     /// Load case `index` of the open source.
@@ -373,6 +375,9 @@ impl Studio {
                 Err(message) => self.notice = Some(Notice::Error(message)),
             },
             Command::PickTaskFolder => self.dialog(DialogRequest::TaskFolder {
+                start: self.settings.last_opened.clone(),
+            }),
+            Command::PickDicomFolder => self.dialog(DialogRequest::DicomFolder {
                 start: self.settings.last_opened.clone(),
             }),
             Command::PickScan => self.dialog(DialogRequest::Scan {

@@ -8,6 +8,9 @@ pub enum Error {
     /// Reading, writing or checking a NIfTI volume failed.
     #[error(transparent)]
     Nifti(#[from] crate::volume::NiftiError),
+    /// Reading a DICOM series failed.
+    #[error(transparent)]
+    Dicom(#[from] crate::volume::DicomError),
     /// A dataset, split or preprocessing step failed.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),

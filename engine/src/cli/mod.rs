@@ -5,6 +5,7 @@ mod args;
 mod bench_cmd;
 mod commands;
 mod cv_cmd;
+mod dicom_cmd;
 mod metrics_cmd;
 mod model_cmd;
 mod output;
@@ -29,13 +30,28 @@ struct Cli {
 enum Command {
     /// Time inference and training steps of a preset: ms per sample, peak memory, TFLOP/s.
     Bench(bench_cmd::BenchArgs),
-    /// Header, geometry and intensity summary of a NIfTI file.
+    /// Header, geometry and intensity summary of a NIfTI file; for a folder of DICOM files, its
+    /// series, or one series in full.
     Info {
-        /// A .nii or .nii.gz file.
+        /// A .nii or .nii.gz file, or a folder of DICOM files.
         file: PathBuf,
+        /// The DICOM series to describe (SeriesInstanceUID), when the folder holds several.
+        #[arg(long)]
+        series: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Convert a DICOM series to NIfTI (RAS geometry as dcm2niix writes it, rescaled values).
+    Convert {
+        /// A folder of DICOM files (searched recursively).
+        dir: PathBuf,
+        /// Output .nii or .nii.gz file.
+        #[arg(long)]
+        out: PathBuf,
+        /// SeriesInstanceUID, when the folder holds several series.
+        #[arg(long)]
+        series: Option<String>,
     },
     /// Write a complete MSD-layout phantom task (the demo and test data).
     DemoData {
@@ -141,9 +157,12 @@ enum Command {
         /// Checkpoint folder.
         #[arg(long)]
         checkpoint: PathBuf,
-        /// The scan (.nii or .nii.gz).
+        /// The scan (.nii or .nii.gz, or a folder holding a DICOM series).
         #[arg(long)]
         input: PathBuf,
+        /// SeriesInstanceUID, when the input folder holds several series.
+        #[arg(long)]
+        series: Option<String>,
         /// Output label file.
         #[arg(long)]
         out: PathBuf,
@@ -436,7 +455,11 @@ where
             device,
         } => train_cmd::eval(output, run, split, tolerance_mm, device),
         Command::Compare { runs, split, json } => train_cmd::compare(output, runs, split, json),
-        Command::Info { file, json } => commands::info(output, &file, json),
+        Command::Info { file, series, json } if file.is_dir() => {
+            dicom_cmd::info(output, &file, series.as_deref(), json)
+        }
+        Command::Info { file, json, .. } => commands::info(output, &file, json),
+        Command::Convert { dir, out, series } => dicom_cmd::convert(output, &dir, &out, series.as_deref()),
         Command::DemoData {
             out,
             cases,
@@ -488,11 +511,20 @@ where
         Command::Predict {
             checkpoint,
             input,
+            series,
             out,
             probabilities,
             llm,
             device,
-        } => model_cmd::predict(output, checkpoint, input, out, probabilities, llm, device),
+        } => model_cmd::predict(
+            output,
+            checkpoint,
+            dicom_cmd::ScanArg { path: input, series },
+            out,
+            probabilities,
+            llm,
+            device,
+        ),
         Command::Activations {
             checkpoint,
             input,

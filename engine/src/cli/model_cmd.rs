@@ -1,11 +1,12 @@
 //! `mvl model`, `mvl predict` and `mvl activations`.
 
+use super::dicom_cmd::ScanArg;
 use super::output::Output;
 use crate::checkpoint::{self, PreprocessingSpec, fresh_meta, load_checkpoint, save_checkpoint};
 use crate::device::{BackendJob, DeviceKind, choose_device, dispatch};
 use crate::infer::{self, Colormap, Reduction, SliceAxis, write_map_png};
 use crate::model::{MedVisionLlama, ModelConfig, model_stats};
-use crate::volume::{DataType, WriteOptions, read_nifti, write_label_like, write_nifti};
+use crate::volume::{DataType, WriteOptions, read_scan, write_label_like, write_nifti};
 use crate::weights::{RANDOM_WEIGHTS, read_hf_config};
 use anyhow::Context;
 use burn::tensor::backend::Backend;
@@ -159,7 +160,7 @@ pub fn model(
 
 struct PredictJob {
     checkpoint: PathBuf,
-    input: PathBuf,
+    input: ScanArg,
     out: PathBuf,
     probabilities: Option<PathBuf>,
     llm: Option<PathBuf>,
@@ -169,7 +170,7 @@ impl BackendJob for PredictJob {
     type Output = anyhow::Result<Vec<String>>;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let loaded = load_checkpoint::<B>(&self.checkpoint, self.llm.as_deref(), &device)?;
-        let image = read_nifti(&self.input)?;
+        let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let started = std::time::Instant::now();
         let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)?;
@@ -189,7 +190,7 @@ impl BackendJob for PredictJob {
             format!("LLM weights: {}", loaded.meta.llm_weights),
             format!(
                 "predicted {} in {seconds:.2} s: {foreground} foreground voxels ({:.1} mL); wrote {}",
-                self.input.display(),
+                self.input.path.display(),
                 foreground as f64 * voxel_ml,
                 self.out.display()
             ),
@@ -211,7 +212,7 @@ fn prediction_spec(
 pub fn predict(
     output: &mut Output,
     checkpoint: PathBuf,
-    input: PathBuf,
+    input: ScanArg,
     out: PathBuf,
     probabilities: Option<PathBuf>,
     llm: Option<PathBuf>,
@@ -263,7 +264,7 @@ impl BackendJob for ActivationsJob {
         let options = self.0;
         let (axis, index) = parse_slice(options.slice.as_deref())?;
         let loaded = load_checkpoint::<B>(&options.checkpoint, options.llm.as_deref(), &device)?;
-        let image = read_nifti(&options.input)?;
+        let image = read_scan(&options.input, None)?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let maps = infer::activation_maps(
             &loaded.model,

@@ -1,16 +1,19 @@
-//! Volumes: voxels plus geometry, NIfTI-1 I/O, reorientation, resampling and intensity
-//! normalisation.
+//! Volumes: voxels plus geometry, NIfTI-1 I/O, DICOM series in, reorientation, resampling and
+//! intensity normalisation.
 
 mod affine;
 mod datatype;
+pub mod dicom;
 mod header;
 mod intensity;
 mod nifti;
 mod orientation;
 mod resample;
+mod scan_input;
 
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order};
+pub use dicom::DicomError;
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{CtStatistics, Modality, normalize_mri, percentile};
 pub use nifti::{
@@ -21,6 +24,7 @@ pub use orientation::{
     Quaternion, axis_codes, orientation_string, quaternion_from_affine, reorient_to_canonical,
 };
 pub use resample::{Interpolation, model_grid, resample};
+pub use scan_input::{Scan, read_scan};
 
 /// Where a volume's voxels are: its shape and the affine from voxel indices to world millimetres.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
