@@ -8,7 +8,7 @@ mod preprocess;
 mod splits;
 
 pub use corrected::{CORRECTED_FOLDER, apply_label_overrides, corrected_labels};
-pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task};
+pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task, parse_dataset_json};
 pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{
     CtStatistics, PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase,

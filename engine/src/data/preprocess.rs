@@ -2,11 +2,15 @@
 //! nearest for labels), select channels, normalise intensities by modality. Outputs go to a
 //! folder with a manifest; cases whose source files and settings have not changed are reused, so
 //! training never redoes this work.
+//!
+//! Non-finite voxels (NaN, ±∞) are set to their channel's smallest finite value (0 when none is
+//! finite) before resampling, so they become background instead of spreading through the
+//! interpolation, and are left out of the CT statistics.
 
 use super::{DataError, Task, create_dir, write_json_atomically};
 use crate::volume::{
     DataType, Geometry, Interpolation, Modality, NiftiImage, Volume, WriteOptions, model_grid, normalize_mri,
-    percentile, read_nifti, reorient_to_canonical, resample, write_nifti,
+    percentile, read_nifti, reorient_to_canonical, replace_non_finite, resample, write_nifti,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// The manifest's file name in the output folder.
 pub const PREPROCESS_MANIFEST: &str = "preprocess.json";
 /// Bump when the outputs of the same settings would change; old caches are then rebuilt.
-const PREPROCESS_VERSION: u32 = 1;
+const PREPROCESS_VERSION: u32 = 2; // 2: non-finite voxels replaced
 /// Foreground intensities sampled per training case for the CT statistics.
 const CT_SAMPLES_PER_CASE: usize = 20_000;
 /// Lower and upper foreground percentiles CT is clipped to.
@@ -120,7 +124,13 @@ impl PreprocessedTask {
     pub fn open(dir: &Path) -> Result<Self, DataError> {
         let path = dir.join(PREPROCESS_MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| DataError::io("cannot read", &path, e))?;
-        let mut task: PreprocessedTask = serde_json::from_str(&text).map_err(|e| DataError::BadFile {
+        Self::parse(&text, dir)
+    }
+
+    /// Parses the text of a `preprocess.json` found in `dir` (nothing is read from disk).
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, DataError> {
+        let path = dir.join(PREPROCESS_MANIFEST);
+        let mut task: PreprocessedTask = serde_json::from_str(text).map_err(|e| DataError::BadFile {
             path: path.clone(),
             reason: format!("not a preprocessing manifest ({e}); run `mvl preprocess` again"),
         })?;
@@ -345,10 +355,12 @@ fn compute_ct_statistics(task: &Task, channels: &[usize]) -> Result<Vec<Option<C
             .iter()
             .flat_map(|case| case[slot].iter().copied())
             .collect();
+        values.retain(|v| v.is_finite());
         if values.is_empty() {
             // No labelled foreground: fall back to every voxel of the first case.
             if let Some(case) = task.training.first().or(task.test.first()) {
                 values = read_nifti(&case.image)?.volume.channel(0).to_vec();
+                values.retain(|v| v.is_finite());
             }
         }
         let clip_low = percentile(&values, CT_CLIP_PERCENTILES.0);
@@ -370,13 +382,16 @@ fn compute_ct_statistics(task: &Task, channels: &[usize]) -> Result<Vec<Option<C
     Ok(statistics)
 }
 
-/// Selects `channels`, reorients to RAS+ and resamples (trilinear) onto the model grid of `size`
-/// voxels covering the scan's field of view. The caller has checked the channels exist.
+/// Selects `channels`, sets non-finite voxels to the channel's minimum ([`replace_non_finite`]),
+/// reorients to RAS+ and resamples (trilinear) onto the model grid of `size` voxels covering the
+/// scan's field of view. The caller has checked the channels exist.
 pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) -> Volume {
     let channel_len = image.channel_len();
     let mut selected = Vec::with_capacity(channel_len * channels.len());
     for c in channels {
+        let start = selected.len();
         selected.extend_from_slice(image.channel((*c).min(image.channels() - 1)));
+        replace_non_finite(&mut selected[start..]);
     }
     let selected = match Volume::new(image.shape(), channels.len(), selected, *image.world_from_voxel()) {
         Ok(v) => v,
@@ -416,8 +431,9 @@ pub fn normalise_channels(
 /// as voxels above -500 HU.
 pub fn single_scan_ct_statistics(values: &[f32]) -> CtStatistics {
     const BODY_HU: f32 = -500.0;
-    let body: Vec<f32> = values.iter().copied().filter(|v| *v > BODY_HU).collect();
-    let sample = if body.is_empty() { values.to_vec() } else { body };
+    let finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let body: Vec<f32> = finite.iter().copied().filter(|v| *v > BODY_HU).collect();
+    let sample = if body.is_empty() { finite } else { body };
     let clip_low = percentile(&sample, CT_CLIP_PERCENTILES.0);
     let clip_high = percentile(&sample, CT_CLIP_PERCENTILES.1);
     let clipped: Vec<f64> = sample
@@ -499,3 +515,7 @@ fn preprocess_case(
         source_fingerprints,
     })
 }
+
+#[cfg(test)]
+#[path = "preprocess_tests.rs"]
+mod tests;
