@@ -184,6 +184,17 @@ pub fn preprocess_task(
         )));
     }
     let modalities: Vec<String> = channels.iter().map(|c| task.modalities[c].clone()).collect();
+    let grid_bytes = options.size.iter().product::<usize>() as u64 * channels.len() as u64 * 4;
+    crate::memory::budget()
+        .check(
+            grid_bytes,
+            &format!(
+                "one case on the {:?} grid with {} channel(s)",
+                options.size,
+                channels.len()
+            ),
+        )
+        .map_err(DataError::Invalid)?;
     for folder in ["imagesTr", "labelsTr", "imagesTs"] {
         create_dir(&out.join(folder))?;
     }

@@ -70,6 +70,20 @@ impl ModelConfig {
                 )));
             }
         }
+        // One sample on the model grid, every input channel: what preprocessing and prediction
+        // allocate from these sizes.
+        let grid_bytes = self.image_size.iter().map(|n| *n as u128).product::<u128>()
+            * self.in_channels as u128
+            * PARAMETER_BYTES;
+        budget
+            .check(
+                u64::try_from(grid_bytes).unwrap_or(u64::MAX),
+                &format!(
+                    "one {:?} × {} channel sample on the model grid",
+                    self.image_size, self.in_channels
+                ),
+            )
+            .map_err(ConfigError::Invalid)?;
         let bytes = self.parameter_estimate() * PARAMETER_BYTES;
         budget
             .check(
@@ -158,5 +172,17 @@ mod tests {
         let message = refusal(&config, Budget::fixed(1 << 30));
         assert!(message.contains("parameters needs"), "{message}");
         assert!(message.contains("budget of 1.0 GiB"), "{message}");
+        // 1024³ voxels × 64 channels × 4 bytes = 256 GiB for one input sample.
+        let config = ModelConfig {
+            image_size: [1024, 1024, 1024],
+            patch_size: 32,
+            in_channels: 64,
+            ..ModelConfig::default()
+        };
+        let message = refusal(&config, Budget::fixed(1 << 30));
+        assert!(
+            message.contains("channel sample on the model grid needs 256.0 GiB"),
+            "{message}"
+        );
     }
 }
