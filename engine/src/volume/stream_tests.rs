@@ -8,10 +8,12 @@ use std::io::Write;
 
 /// A gzipped header claiming `dims` of float64 followed by `zeros` bytes of zero voxels.
 fn lying_gzip(dims: [i16; 3], zeros: usize) -> Vec<u8> {
-    let mut header = NiftiHeader::default();
-    header.dim = [3, dims[0], dims[1], dims[2], 1, 1, 1, 1];
-    header.datatype = DataType::F64.code();
-    header.bitpix = 64;
+    let header = NiftiHeader {
+        dim: [3, dims[0], dims[1], dims[2], 1, 1, 1, 1],
+        datatype: DataType::F64.code(),
+        bitpix: 64,
+        ..NiftiHeader::default()
+    };
     let mut plain = header.to_bytes();
     plain.extend_from_slice(&[0; 4]);
     plain.resize(plain.len() + zeros, 0);
