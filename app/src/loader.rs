@@ -173,8 +173,16 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
             image.shape()
         );
     }
-    let image = reorient_to_canonical(&image.select_channel(0));
     let mut warnings = Vec::new();
+    // Counted by the engine here on the loader thread, never by the UI.
+    let non_finite = image.stats().non_finite;
+    if non_finite > 0 {
+        warnings.push(format!(
+            "{}: {non_finite} voxels are NaN or ±∞ (preprocessing sets them to the channel minimum)",
+            entry.image.display()
+        ));
+    }
+    let image = reorient_to_canonical(&image.select_channel(0));
     let mut read_label = |path: &Option<PathBuf>, what: &str| {
         let path = path.as_ref()?;
         match read_nifti(path) {
@@ -297,6 +305,30 @@ mod tests {
         assert!(case.is_ct);
         assert!(!case.label_values.is_empty());
         assert!(case.warnings.is_empty(), "{:?}", case.warnings);
+        Ok(())
+    }
+
+    #[test]
+    fn a_scan_with_non_finite_voxels_says_so() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("scan.nii.gz");
+        let mut voxels = vec![1.0f32; 4 * 4 * 4];
+        voxels[0] = f32::NAN;
+        voxels[9] = f32::INFINITY;
+        voxels[10] = f32::NEG_INFINITY;
+        let volume = Volume::new([4, 4, 4], 1, voxels, engine::volume::Affine::identity())?;
+        let options = engine::volume::WriteOptions::new(engine::volume::DataType::F32);
+        engine::volume::write_nifti(&path, &volume, None, options)?;
+        let source = open(&OpenRequest {
+            path: Some(path),
+            ..OpenRequest::default()
+        })?;
+        let case = load_case(&source, 0)?;
+        assert!(
+            case.warnings.iter().any(|w| w.contains("3 voxels are NaN or ±∞")),
+            "{:?}",
+            case.warnings
+        );
         Ok(())
     }
 }

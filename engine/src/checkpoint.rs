@@ -164,17 +164,27 @@ pub fn read_checkpoint_config(dir: &Path) -> Result<(ModelConfig, CheckpointMeta
             reason: format!("{e}; a checkpoint folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {META_FILE}"),
         })
     };
-    let config: ConfigFile = toml::from_str(&read(CONFIG_FILE)?).map_err(|e| CheckpointError::File {
-        path: dir.join(CONFIG_FILE),
+    let config = parse_checkpoint_config(&read(CONFIG_FILE)?, &dir.join(CONFIG_FILE))?;
+    let meta = parse_checkpoint_meta(&read(META_FILE)?, &dir.join(META_FILE))?;
+    Ok((config, meta))
+}
+
+/// Parses the text of a `checkpoint.json` (`path` only names it in messages).
+pub fn parse_checkpoint_meta(text: &str, path: &Path) -> Result<CheckpointMeta, CheckpointError> {
+    serde_json::from_str(text).map_err(|e| CheckpointError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parses and validates the text of a checkpoint's `config.toml` (`path` only names it).
+pub fn parse_checkpoint_config(text: &str, path: &Path) -> Result<ModelConfig, CheckpointError> {
+    let config: ConfigFile = toml::from_str(text).map_err(|e| CheckpointError::File {
+        path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
     config.model.validate()?;
-    let meta: CheckpointMeta =
-        serde_json::from_str(&read(META_FILE)?).map_err(|e| CheckpointError::File {
-            path: dir.join(META_FILE),
-            reason: e.to_string(),
-        })?;
-    Ok((config.model, meta))
+    Ok(config.model)
 }
 
 /// Reads a checkpoint folder onto a device. `llm_override` replaces the LLM folder recorded in

@@ -3,6 +3,7 @@
 //! Data flows one way: files → [`volume`] → [`data`] → model / training / inference. The engine
 //! never depends on a GUI toolkit; the app drives it through the same public API the CLI uses.
 
+pub mod atomic;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod infer;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod rng;

@@ -2,7 +2,7 @@
 
 use super::output::Output;
 use crate::data::{self, PhantomModality, PhantomOptions, PreprocessOptions, SplitOptions};
-use crate::volume::{orientation_string, read_nifti};
+use crate::volume::{orientation_string, scan_nifti};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ struct InfoJson {
     min: f64,
     max: f64,
     mean: f64,
+    /// Voxels that are NaN or ±∞ (min, max and mean are over the others).
+    non_finite: u64,
     description: String,
 }
 
@@ -37,24 +39,24 @@ fn xform_name(code: i16) -> &'static str {
         .unwrap_or("invalid")
 }
 
-/// `mvl info`.
+/// `mvl info`: the statistics are computed while streaming the voxels, so any file is summarised
+/// with a bounded buffer, whatever its size and the memory budget.
 pub fn info(output: &mut Output, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let image = read_nifti(file)?;
+    let image = scan_nifti(file)?;
     let header = &image.header;
-    let volume = &image.volume;
     let ndim = header.dim[0].clamp(1, 7) as usize;
     let shape: Vec<usize> = (1..=ndim).map(|a| header.dim[a] as usize).collect();
     let unit = header.millimetres_per_unit();
     let spacing_mm = [1, 2, 3].map(|a| f64::from(header.pixdim[a]).abs() * unit);
-    let stats = volume.stats();
+    let stats = image.stats;
     let report = InfoJson {
         file: file.to_path_buf(),
         shape,
         datatype: image.datatype.name(),
         byte_order: header.byte_order.name(),
         spacing_mm,
-        affine: volume.world_from_voxel().0,
-        orientation: orientation_string(volume.world_from_voxel()),
+        affine: image.world_from_voxel.0,
+        orientation: orientation_string(&image.world_from_voxel),
         sform_code: header.sform_code,
         qform_code: header.qform_code,
         scl_slope: header.scl_slope,
@@ -62,6 +64,7 @@ pub fn info(output: &mut Output, file: &Path, json: bool) -> anyhow::Result<Exit
         min: stats.min,
         max: stats.max,
         mean: stats.mean,
+        non_finite: stats.non_finite,
         description: header.description(),
     };
     if json {
@@ -106,6 +109,12 @@ pub fn info(output: &mut Output, file: &Path, json: bool) -> anyhow::Result<Exit
         "intensity    min {:.4}  max {:.4}  mean {:.4}",
         stats.min, stats.max, stats.mean
     ));
+    if stats.non_finite > 0 {
+        output.line(format!(
+            "non-finite   {} voxels are NaN or ±∞ (left out of min/max/mean; preprocessing sets them to the minimum)",
+            stats.non_finite
+        ));
+    }
     if !report.description.is_empty() {
         output.line(format!("description  {}", report.description));
     }

@@ -24,6 +24,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most bytes one decoded volume may take (e.g. 8G); larger files are refused before
+    /// anything is allocated. Default: half the available memory, or $MVL_MAX_VOLUME_BYTES.
+    #[arg(long, global = true, value_parser = crate::memory::parse_bytes)]
+    max_volume_bytes: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -382,6 +386,15 @@ where
             };
         }
     };
+    match cli.max_volume_bytes {
+        Some(bytes) => crate::memory::set_budget_override(bytes),
+        None => {
+            if let Some(Err(reason)) = crate::memory::budget_from_environment() {
+                eprintln!("error: {reason}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::bench(output, args),
         Command::Train {

@@ -76,7 +76,15 @@ pub fn model(
         let weights = checkpoint::llm_weights_for(&config)?;
         let device = Default::default();
         let network = MedVisionLlama::<burn::backend::Flex>::new(&config, weights.clone(), &device);
-        save_checkpoint(dir, &network, &config, &fresh_meta(weights.as_ref()))?;
+        // Written whole or not at all (the folder may hold an older checkpoint).
+        crate::atomic::replace_folder(
+            dir,
+            |partial| save_checkpoint(partial, &network, &config, &fresh_meta(weights.as_ref())),
+            |path, e| checkpoint::CheckpointError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            },
+        )?;
     }
     if json {
         output.json(&serde_json::json!({

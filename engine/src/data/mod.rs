@@ -10,7 +10,7 @@ mod splits;
 
 pub use crate::volume::CtStatistics;
 pub use corrected::{CORRECTED_FOLDER, apply_label_overrides, corrected_labels};
-pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task};
+pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task, parse_dataset_json};
 pub use normalise::{
     CT_SAMPLES_PER_CASE, normalise_channels, single_scan_ct_statistics, training_ct_statistics,
 };

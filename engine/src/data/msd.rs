@@ -78,14 +78,21 @@ pub fn open_task(dir: &Path) -> Result<Task, DataError> {
             dir: dir.to_path_buf(),
         });
     }
+    let text =
+        std::fs::read_to_string(&json_path).map_err(|e| DataError::io("cannot read", &json_path, e))?;
+    parse_dataset_json(&text, dir)
+}
+
+/// Parses the text of a task's dataset.json, resolving its paths against `dir` (nothing is read
+/// from disk).
+pub fn parse_dataset_json(text: &str, dir: &Path) -> Result<Task, DataError> {
+    let json_path = dir.join("dataset.json");
     let bad = |reason: String| DataError::BadDatasetJson {
         path: json_path.clone(),
         reason,
     };
-    let text =
-        std::fs::read_to_string(&json_path).map_err(|e| DataError::io("cannot read", &json_path, e))?;
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
     let object = json
         .as_object()
         .ok_or_else(|| bad("the top level must be a JSON object".into()))?;

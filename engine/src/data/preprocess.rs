@@ -3,11 +3,15 @@
 //! source files and settings have not changed are reused, so training never redoes this work.
 //! Intensities are stored as read: a run normalises them (`normalise.rs`) with statistics from
 //! its own training cases, so the cache is shared by every fold without leaking across them.
+//!
+//! Non-finite voxels (NaN, ±∞) are set to their channel's smallest finite value (0 when none is
+//! finite) before resampling, so they become background instead of spreading through the
+//! interpolation (and never reach the CT statistics).
 
 use super::{DataError, Task, create_dir, write_json_atomically};
 use crate::volume::{
     DataType, Geometry, Interpolation, NiftiImage, Volume, WriteOptions, model_grid, read_nifti,
-    reorient_to_canonical, resample, write_nifti,
+    reorient_to_canonical, replace_non_finite, resample, write_nifti,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// The manifest's file name in the output folder.
 pub const PREPROCESS_MANIFEST: &str = "preprocess.json";
 /// Bump when the outputs of the same settings would change; old caches are then rebuilt.
-const PREPROCESS_VERSION: u32 = 2;
+const PREPROCESS_VERSION: u32 = 2; // 2: intensities as read (normalised per run), non-finite voxels replaced
 
 /// Preprocessing settings; part of the cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +105,13 @@ impl PreprocessedTask {
     pub fn open(dir: &Path) -> Result<Self, DataError> {
         let path = dir.join(PREPROCESS_MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| DataError::io("cannot read", &path, e))?;
-        let mut task: PreprocessedTask = serde_json::from_str(&text).map_err(|e| DataError::BadFile {
+        Self::parse(&text, dir)
+    }
+
+    /// Parses the text of a `preprocess.json` found in `dir` (nothing is read from disk).
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, DataError> {
+        let path = dir.join(PREPROCESS_MANIFEST);
+        let mut task: PreprocessedTask = serde_json::from_str(text).map_err(|e| DataError::BadFile {
             path: path.clone(),
             reason: format!("not a preprocessing manifest ({e}); run `mvl preprocess` again"),
         })?;
@@ -155,6 +165,17 @@ pub fn preprocess_task(
         )));
     }
     let modalities: Vec<String> = channels.iter().map(|c| task.modalities[c].clone()).collect();
+    let grid_bytes = options.size.iter().product::<usize>() as u64 * channels.len() as u64 * 4;
+    crate::memory::budget()
+        .check(
+            grid_bytes,
+            &format!(
+                "one case on the {:?} grid with {} channel(s)",
+                options.size,
+                channels.len()
+            ),
+        )
+        .map_err(DataError::Invalid)?;
     for folder in ["imagesTr", "labelsTr", "imagesTs"] {
         create_dir(&out.join(folder))?;
     }
@@ -255,13 +276,16 @@ fn load_pair(case: &super::Case) -> Result<(NiftiImage, Option<NiftiImage>), Dat
     Ok((image, label))
 }
 
-/// Selects `channels`, reorients to RAS+ and resamples (trilinear) onto the model grid of `size`
-/// voxels covering the scan's field of view. The caller has checked the channels exist.
+/// Selects `channels`, sets non-finite voxels to the channel's minimum ([`replace_non_finite`]),
+/// reorients to RAS+ and resamples (trilinear) onto the model grid of `size` voxels covering the
+/// scan's field of view. The caller has checked the channels exist.
 pub fn model_grid_input(image: &Volume, channels: &[usize], size: [usize; 3]) -> Volume {
     let channel_len = image.channel_len();
     let mut selected = Vec::with_capacity(channel_len * channels.len());
     for c in channels {
+        let start = selected.len();
         selected.extend_from_slice(image.channel((*c).min(image.channels() - 1)));
+        replace_non_finite(&mut selected[start..]);
     }
     let selected = match Volume::new(image.shape(), channels.len(), selected, *image.world_from_voxel()) {
         Ok(v) => v,
@@ -335,3 +359,7 @@ fn preprocess_case(
         source_fingerprints,
     })
 }
+
+#[cfg(test)]
+#[path = "preprocess_tests.rs"]
+mod tests;

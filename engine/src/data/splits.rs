@@ -116,7 +116,12 @@ impl Splits {
     /// Reads `splits.json`.
     pub fn load(path: &Path) -> Result<Self, DataError> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io("cannot read", path, e))?;
-        serde_json::from_str(&text).map_err(|e| DataError::BadFile {
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a `splits.json` (`path` only names it in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DataError> {
+        serde_json::from_str(text).map_err(|e| DataError::BadFile {
             path: path.to_path_buf(),
             reason: format!("not a splits file ({e}); make one with `mvl splits`"),
         })

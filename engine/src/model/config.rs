@@ -215,7 +215,13 @@ impl ModelConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let preset: PresetFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates the `[model]` table of a preset's text; `path` only names the source
+    /// in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let preset: PresetFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -223,8 +229,10 @@ impl ModelConfig {
         Ok(preset.model)
     }
 
-    /// Checks that the sizes fit together.
+    /// Checks that the sizes are within bounds and the memory budget
+    /// ([`ModelConfig::check_sizes`]) and fit together.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_sizes(crate::memory::budget())?;
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.patch_size == 0
             || self

@@ -2,6 +2,7 @@
 //! blocks, and model statistics (parameters and FLOPs).
 
 mod config;
+mod config_limits;
 pub mod init;
 mod llama;
 mod lora;
@@ -13,6 +14,7 @@ mod vit;
 pub use config::{
     ConfigError, LLM_PROJECTIONS, LlmConfig, MapperKind, ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
 };
+pub use config_limits::{MAX_CHANNELS, MAX_DEPTH, MAX_IMAGE_EDGE, MAX_INTERMEDIATE, MAX_TOKENS, MAX_WIDTH};
 pub use llama::{LlamaBlock, rms_norm};
 pub use lora::{FrozenLinear, LoraAdapter, lora_mapper};
 pub use network::{CaptureRequest, Captured, Mapper, MedVisionLlama, patchify, unpatchify};

@@ -75,6 +75,9 @@ pub struct TrainingConfig {
     pub fine_tune_epochs: usize,
     /// Learning rate of a fine-tuning run.
     pub fine_tune_learning_rate: f64,
+    /// `last/` (the resume point) is rewritten after an epoch once this many seconds have passed
+    /// since it was last written, and always after the final epoch (0 = after every epoch).
+    pub last_save_interval_secs: f64,
 }
 
 impl Default for TrainingConfig {
@@ -95,6 +98,7 @@ impl Default for TrainingConfig {
             dice_background: true,
             fine_tune_epochs: 20,
             fine_tune_learning_rate: 5e-4,
+            last_save_interval_secs: 10.0,
         }
     }
 }

@@ -250,24 +250,13 @@ fn refuse_other_run(out: &Path, info: &RunInfo) -> Result<(), TrainError> {
     check_same_run(&canonical(&saved), &canonical(info), out)
 }
 
-/// Writes a folder whole: into `NAME.partial`, then swapped in by renames, so a crash leaves
-/// the previous folder (or, between the renames, `NAME.old`) intact.
+/// Writes a folder whole (see [`crate::atomic`]): a crash leaves the previous folder or the new
+/// one, never a mixture.
 fn replace_folder(
     target: &Path,
     write: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
-    let partial = target.with_extension("partial");
-    let old = target.with_extension("old");
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial).map_err(|e| file_error(&partial, e))?;
-    write(&partial)?;
-    if target.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(target, &old).map_err(|e| file_error(target, e))?;
-    }
-    std::fs::rename(&partial, target).map_err(|e| file_error(target, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    crate::atomic::replace_folder(target, write, file_error)
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -372,11 +361,11 @@ pub fn train<B: AutodiffBackend>(
     let last_dir = options.out.join("last");
     let mut state = LastState::default();
     if options.resume {
-        let dir = if last_dir.is_dir() {
-            last_dir.clone()
-        } else {
-            last_dir.with_extension("old")
-        };
+        // A run killed between the two renames of a folder replacement left `NAME.old` only.
+        for folder in [&last_dir, &options.out.join("best")] {
+            crate::atomic::recover_folder(folder).map_err(|e| file_error(folder, e))?;
+        }
+        let dir = last_dir.clone();
         if dir.join("state.json").is_file() {
             // A network of another shape would make burn's record loading panic: say so instead.
             let (saved_config, _) = crate::checkpoint::read_checkpoint_config(&dir)?;
@@ -599,8 +588,9 @@ pub fn train<B: AutodiffBackend>(
             on_event(TrainEvent::CheckpointSaved { path: best, val_dice });
         }
         // last/ (model, Adam state, history) is the resume point: written at most every
-        // LAST_SAVE_INTERVAL_SECS and after the last epoch; a stop writes it too.
-        if last_saved.elapsed().as_secs_f64() >= LAST_SAVE_INTERVAL_SECS || epoch == training.epochs {
+        // last_save_interval_secs and after the last epoch; a stop writes it too.
+        if last_saved.elapsed().as_secs_f64() >= training.last_save_interval_secs || epoch == training.epochs
+        {
             save_last(
                 &last_dir,
                 &model,
@@ -645,9 +635,6 @@ pub fn train<B: AutodiffBackend>(
         history: state.history,
     })
 }
-
-/// How often `last/` is rewritten during a run (a crash loses at most this much training).
-const LAST_SAVE_INTERVAL_SECS: f64 = 10.0;
 
 /// Mixed into the epoch seed for the augmentation stream (apart from the shuffling stream).
 const AUGMENT_SEED_SALT: u64 = 0x5eed_a06e;

@@ -145,14 +145,24 @@ pub fn voxels_from_file_order(
     order: ByteOrder,
     scaling: Option<(f64, f64)>,
 ) -> Vec<f32> {
-    let size = datatype.size_bytes();
-    let count = bytes.len() / size;
-    let mut voxels = vec![0f32; count];
+    let mut voxels = vec![0f32; bytes.len() / datatype.size_bytes()];
+    decode_voxels_into(&mut voxels, bytes, datatype, order, scaling);
     voxels
-        .par_chunks_mut(DECODE_CHUNK_VOXELS)
+}
+
+/// [`voxels_from_file_order`] into a caller's buffer (the streaming reader reuses one): decodes
+/// `min(out.len(), bytes.len() / size)` voxels.
+pub fn decode_voxels_into(
+    out: &mut [f32],
+    bytes: &[u8],
+    datatype: DataType,
+    order: ByteOrder,
+    scaling: Option<(f64, f64)>,
+) {
+    let size = datatype.size_bytes();
+    out.par_chunks_mut(DECODE_CHUNK_VOXELS)
         .zip(bytes.par_chunks(DECODE_CHUNK_VOXELS * size))
         .for_each(|(out, raw)| decode_chunk(out, raw, datatype, order, scaling));
-    voxels
 }
 
 fn decode_chunk(

@@ -114,6 +114,24 @@ pub fn normalize_mri(values: &mut [f32]) {
     }
 }
 
+/// Sets every non-finite voxel (NaN, ±∞) to the smallest finite value of `values` — the
+/// background of CT (air) and MRI (zero) alike — or to 0 when no value is finite. Returns how
+/// many were replaced. Done before resampling, so one NaN cannot spread through interpolation.
+pub fn replace_non_finite(values: &mut [f32]) -> usize {
+    let minimum = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::INFINITY, f32::min);
+    let fill = if minimum.is_finite() { minimum } else { 0.0 };
+    let mut replaced = 0;
+    for v in values.iter_mut().filter(|v| !v.is_finite()) {
+        *v = fill;
+        replaced += 1;
+    }
+    replaced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

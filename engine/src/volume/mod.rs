@@ -10,12 +10,14 @@ mod nifti;
 mod orientation;
 mod resample;
 mod scan_input;
+mod stats;
+mod stream;
 
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order};
 pub use dicom::DicomError;
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
-pub use intensity::{CtStatistics, Modality, normalize_mri, percentile};
+pub use intensity::{CtStatistics, Modality, normalize_mri, percentile, replace_non_finite};
 pub use nifti::{
     DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, read_nifti, validate_header,
     write_atomically, write_label_like, write_nifti,
@@ -25,6 +27,8 @@ pub use orientation::{
 };
 pub use resample::{Interpolation, model_grid, resample};
 pub use scan_input::{Scan, read_scan};
+pub use stats::{StatsAccumulator, VoxelStats};
+pub use stream::{NiftiScan, read_nifti_bytes, read_nifti_within, scan_nifti};
 
 /// Where a volume's voxels are: its shape and the affine from voxel indices to world millimetres.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -198,47 +202,18 @@ impl Volume {
         self.voxels[self.index(x, y, z)]
     }
 
-    /// Minimum, maximum and mean over all finite voxels (NaN when there are none).
+    /// Minimum, maximum and mean over all finite voxels (NaN when there are none) and the
+    /// number of non-finite voxels.
     pub fn stats(&self) -> VoxelStats {
         use rayon::prelude::*;
-        let (min, max, sum, count) = self
-            .voxels
+        self.voxels
             .par_chunks(1 << 16)
             .map(|chunk| {
-                chunk.iter().filter(|v| v.is_finite()).fold(
-                    (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, 0usize),
-                    |(lo, hi, s, n), v| {
-                        let v = f64::from(*v);
-                        (lo.min(v), hi.max(v), s + v, n + 1)
-                    },
-                )
+                let mut acc = StatsAccumulator::default();
+                acc.push(chunk);
+                acc
             })
-            .reduce(
-                || (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0),
-                |a, b| (a.0.min(b.0), a.1.max(b.1), a.2 + b.2, a.3 + b.3),
-            );
-        if count == 0 {
-            return VoxelStats {
-                min: f64::NAN,
-                max: f64::NAN,
-                mean: f64::NAN,
-            };
-        }
-        VoxelStats {
-            min,
-            max,
-            mean: sum / count as f64,
-        }
+            .reduce(StatsAccumulator::default, StatsAccumulator::merge)
+            .finish()
     }
-}
-
-/// Summary statistics of a volume's intensities.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct VoxelStats {
-    /// Smallest finite value.
-    pub min: f64,
-    /// Largest finite value.
-    pub max: f64,
-    /// Mean of the finite values.
-    pub mean: f64,
 }

@@ -2,7 +2,7 @@
 //! memory, and writing atomically.
 
 use super::Volume;
-use super::datatype::{DataType, encode_voxels, voxels_from_file_order};
+use super::datatype::{DataType, encode_voxels};
 use super::header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 /// Larger headers are refused before anything is allocated.
 pub const MAX_VOXELS: u64 = 1 << 30;
 /// The header and the 4-byte extension flag that precede the voxels of a plain `.nii`.
-const MIN_VOX_OFFSET: usize = HEADER_SIZE + 4;
+pub(super) const MIN_VOX_OFFSET: usize = HEADER_SIZE + 4;
 /// Extensions larger than this are refused (real ones are a few kilobytes).
 const MAX_EXTENSION_BYTES: usize = 64 << 20;
 /// Read buffer: large enough that the decompressor is never starved by system calls.
 const READ_BUFFER_BYTES: usize = 1 << 20;
 /// The two bytes every gzip stream begins with.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Everything that can go wrong with a NIfTI file.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum NiftiError {
     /// The file ends before the data the header promises.
     #[error("truncated file: {0}; the file is damaged or was not fully copied — copy or export it again")]
     Truncated(String),
+    /// The decoded volume would not fit the memory budget.
+    #[error("too large to load: {0}")]
+    TooLarge(String),
     /// The gzip layer is damaged.
     #[error(
         "corrupt gzip stream ({0}); the file is damaged or was not fully downloaded — download or export it again"
@@ -58,7 +61,7 @@ pub enum NiftiError {
 }
 
 impl NiftiError {
-    fn in_file(self, path: &Path) -> Self {
+    pub(super) fn in_file(self, path: &Path) -> Self {
         match self {
             already @ NiftiError::InFile { .. } => already,
             other => NiftiError::InFile {
@@ -96,7 +99,12 @@ pub struct DataLayout {
 impl DataLayout {
     /// Bytes of voxel data.
     pub fn data_bytes(&self) -> usize {
-        self.shape.iter().product::<usize>() * self.channels * self.datatype.size_bytes()
+        self.voxel_count() * self.datatype.size_bytes()
+    }
+
+    /// Voxels of all channels together.
+    pub fn voxel_count(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.channels
     }
 }
 
@@ -167,7 +175,7 @@ pub fn validate_header(header: &NiftiHeader) -> Result<DataLayout, NiftiError> {
 }
 
 /// Opens a file, transparently gunzipping when it starts with the gzip magic (whatever its name).
-fn open_stream(path: &Path) -> Result<(Box<dyn Read>, bool, u64), NiftiError> {
+pub(super) fn open_stream(path: &Path) -> Result<(Box<dyn Read>, bool, u64), NiftiError> {
     let mut file = File::open(path)?;
     let file_len = file.metadata()?.len();
     let mut magic = [0u8; 2];
@@ -183,7 +191,7 @@ fn open_stream(path: &Path) -> Result<(Box<dyn Read>, bool, u64), NiftiError> {
 }
 
 /// Maps a read error to a truncation or gzip error.
-fn read_failure(error: std::io::Error, is_gzip: bool, what: &str) -> NiftiError {
+pub(super) fn read_failure(error: std::io::Error, is_gzip: bool, what: &str) -> NiftiError {
     if error.kind() == std::io::ErrorKind::UnexpectedEof {
         return NiftiError::Truncated(format!("the file ends inside the {what}"));
     }
@@ -198,7 +206,7 @@ fn read_failure(error: std::io::Error, is_gzip: bool, what: &str) -> NiftiError 
     NiftiError::Io(error)
 }
 
-fn read_header_from(stream: &mut dyn Read, is_gzip: bool) -> Result<NiftiHeader, NiftiError> {
+pub(super) fn read_header_from(stream: &mut dyn Read, is_gzip: bool) -> Result<NiftiHeader, NiftiError> {
     let mut bytes = [0u8; HEADER_SIZE];
     stream
         .read_exact(&mut bytes)
@@ -215,70 +223,10 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
     inner().map_err(|e| e.in_file(path))
 }
 
-/// Reads a NIfTI-1 volume (`.nii` or `.nii.gz`, 3-D or 4-D, either byte order).
+/// Reads a NIfTI-1 volume (`.nii` or `.nii.gz`, 3-D or 4-D, either byte order), refusing one
+/// whose decoded voxels exceed the memory budget in force ([`crate::memory::budget`]).
 pub fn read_nifti(path: &Path) -> Result<NiftiImage, NiftiError> {
-    read_nifti_inner(path).map_err(|e| e.in_file(path))
-}
-
-fn read_nifti_inner(path: &Path) -> Result<NiftiImage, NiftiError> {
-    let (mut stream, is_gzip, file_len) = open_stream(path)?;
-    let header = read_header_from(&mut stream, is_gzip)?;
-    let layout = validate_header(&header)?;
-    let data_bytes = layout.data_bytes();
-    if !is_gzip && (file_len as usize) < layout.vox_offset + data_bytes {
-        // Checked before allocating: a plain file's size is known up front.
-        return Err(NiftiError::Truncated(format!(
-            "dims {:?}×{} of {} need {} bytes of voxels from offset {}, but the file has {} bytes",
-            layout.shape,
-            layout.channels,
-            layout.datatype.name(),
-            data_bytes,
-            layout.vox_offset,
-            file_len
-        )));
-    }
-    let world_from_voxel = header.world_from_voxel_mm();
-    if world_from_voxel.inverse().is_none() {
-        return Err(NiftiError::InvalidHeader(format!(
-            "the voxel-to-world affine {:?} is singular (a zero voxel size in pixdim or srow); \
-             fix the header's pixdim or sform",
-            world_from_voxel.0
-        )));
-    }
-    // Skip the extensions between the header and the voxels.
-    let skip = (layout.vox_offset - HEADER_SIZE) as u64;
-    std::io::copy(&mut (&mut stream).take(skip), &mut std::io::sink())
-        .map_err(|e| read_failure(e, is_gzip, "header extensions"))?;
-    // For gzip we cannot know the size before decompressing, so the buffer grows with the data
-    // actually present: a lying header cannot make us allocate more than the file expands to.
-    let mut raw = Vec::with_capacity(if is_gzip {
-        data_bytes.min(64 << 20)
-    } else {
-        data_bytes
-    });
-    (&mut stream)
-        .take(data_bytes as u64)
-        .read_to_end(&mut raw)
-        .map_err(|e| read_failure(e, is_gzip, "voxel data"))?;
-    if raw.len() < data_bytes {
-        return Err(NiftiError::Truncated(format!(
-            "dims {:?}×{} of {} need {} bytes of voxels, but only {} are present",
-            layout.shape,
-            layout.channels,
-            layout.datatype.name(),
-            data_bytes,
-            raw.len()
-        )));
-    }
-    let voxels = voxels_from_file_order(&raw, layout.datatype, header.byte_order, header.scaling());
-    drop(raw);
-    let volume = Volume::new(layout.shape, layout.channels, voxels, world_from_voxel)
-        .map_err(|e| NiftiError::InvalidHeader(e.to_string()))?;
-    Ok(NiftiImage {
-        header,
-        datatype: layout.datatype,
-        volume,
-    })
+    super::stream::read_nifti_within(path, crate::memory::budget())
 }
 
 /// How to write a volume.
@@ -402,7 +350,9 @@ pub fn write_atomically(
         write(&mut writer)?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        std::fs::rename(&temporary, path)?;
+        // The rename itself is made durable by flushing the folder's entries.
+        std::fs::File::open(&folder)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);

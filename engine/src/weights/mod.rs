@@ -9,7 +9,7 @@
 
 mod safetensors;
 
-pub use safetensors::{SafetensorsFile, TensorInfo};
+pub use safetensors::{SafetensorsFile, TensorInfo, parse_header as parse_safetensors_header};
 
 use crate::model::LlmConfig;
 use std::path::{Path, PathBuf};
@@ -201,6 +201,9 @@ pub struct HfLlamaConfig {
 /// Model types whose decoder layers have Llama's structure and tensor names.
 const LLAMA_LIKE: [&str; 2] = ["llama", "mistral"];
 
+/// Most decoder layers a config.json may claim (Llama 3.1 405B has 126).
+pub const MAX_LAYERS: usize = 4096;
+
 /// Reads and checks config.json.
 pub fn read_hf_config(dir: &Path) -> Result<HfLlamaConfig, WeightsError> {
     let path = dir.join("config.json");
@@ -208,12 +211,19 @@ pub fn read_hf_config(dir: &Path) -> Result<HfLlamaConfig, WeightsError> {
         path: path.clone(),
         reason: format!("{e}; a Hugging Face checkpoint folder holds config.json and *.safetensors"),
     })?;
+    parse_hf_config(&text, &path)
+}
+
+/// Parses and checks the text of a config.json (`path` only names it in messages): a
+/// Llama-like model type, dimensions that divide, and every size within bounds and the memory
+/// budget before anything is allocated from it.
+pub fn parse_hf_config(text: &str, path: &Path) -> Result<HfLlamaConfig, WeightsError> {
     let not_llama = |reason: String| WeightsError::NotLlama {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason,
     };
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| not_llama(format!("invalid JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| not_llama(format!("invalid JSON: {e}")))?;
     let model_type = json.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
     if !LLAMA_LIKE.contains(&model_type) {
         return Err(not_llama(format!(
@@ -227,34 +237,47 @@ pub fn read_hf_config(dir: &Path) -> Result<HfLlamaConfig, WeightsError> {
             "hidden_act is {act:?}; a Llama block uses silu"
         )));
     }
-    let number = |key: &str| {
-        json.get(key)
-            .and_then(|v| v.as_u64())
-            .map(|v| v as usize)
-            .ok_or_else(|| not_llama(format!("missing integer {key:?}")))
+    // Each size is bounded as it is read, so no later arithmetic on them can overflow.
+    let bounded = |key: &str, value: u64, limit: usize| {
+        usize::try_from(value)
+            .ok()
+            .filter(|v| (1..=limit).contains(v))
+            .ok_or_else(|| not_llama(format!("{key} is {value}; it must be between 1 and {limit}")))
     };
-    let heads = number("num_attention_heads")?;
+    let number = |key: &str, limit: usize| {
+        let value = json
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| not_llama(format!("missing integer {key:?}")))?;
+        bounded(key, value, limit)
+    };
+    let hidden = number("hidden_size", crate::model::MAX_WIDTH)?;
+    let heads = number("num_attention_heads", hidden)?;
+    let kv_heads = match json.get("num_key_value_heads").and_then(|v| v.as_u64()) {
+        Some(value) => bounded("num_key_value_heads", value, heads)?,
+        None => heads,
+    };
     let config = HfLlamaConfig {
-        hidden: number("hidden_size")?,
+        hidden,
         heads,
-        kv_heads: json
-            .get("num_key_value_heads")
-            .and_then(|v| v.as_u64())
-            .map_or(heads, |v| v as usize),
-        intermediate: number("intermediate_size")?,
+        kv_heads,
+        intermediate: number("intermediate_size", crate::model::MAX_INTERMEDIATE)?,
         rms_eps: json.get("rms_norm_eps").and_then(|v| v.as_f64()).unwrap_or(1e-5),
-        layers: number("num_hidden_layers")?,
+        layers: number("num_hidden_layers", MAX_LAYERS)?,
     };
-    if config.heads == 0
-        || config.kv_heads == 0
-        || !config.hidden.is_multiple_of(config.heads)
-        || !config.heads.is_multiple_of(config.kv_heads)
-    {
+    if !config.hidden.is_multiple_of(config.heads) || !config.heads.is_multiple_of(config.kv_heads) {
         return Err(not_llama(format!(
             "hidden_size {} / heads {} / kv_heads {} do not divide",
             config.hidden, config.heads, config.kv_heads
         )));
     }
+    let (h, i) = (config.hidden as u64, config.intermediate as u64);
+    let kv = config.kv_heads as u64 * (h / config.heads as u64);
+    // One layer as f32: q and o (h²), k and v (h·kv), gate, up and down (h·i), two norms.
+    let layer_bytes = 4 * (2 * h * h + 2 * h * kv + 3 * h * i + 2 * h);
+    crate::memory::budget()
+        .check(layer_bytes, &format!("one decoder layer of {}", path.display()))
+        .map_err(not_llama)?;
     Ok(config)
 }
 
@@ -302,7 +325,7 @@ pub fn load_llama_layer(dir: &Path, layer: usize) -> Result<LlamaLayerWeights, W
             reason: format!(
                 "layer {layer} asked for, but the model has {} layers (0–{})",
                 config.layers,
-                config.layers - 1
+                config.layers.saturating_sub(1)
             ),
         });
     }

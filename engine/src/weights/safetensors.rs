@@ -10,6 +10,34 @@ use std::path::{Path, PathBuf};
 /// Headers larger than this are refused (real ones are well under a megabyte).
 const MAX_HEADER_BYTES: u64 = 100 << 20;
 
+/// The number of elements of a shape, `None` when it overflows.
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d))
+}
+
+/// Parses a safetensors JSON header (the bytes after the 8-byte length): tensor name → entry,
+/// `__metadata__` skipped. Entries with inverted data offsets or overflowing shapes are refused.
+pub fn parse_header(header: &[u8]) -> Result<BTreeMap<String, TensorInfo>, String> {
+    let json: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| format!("header is not valid JSON: {e}"))?;
+    let mut tensors = BTreeMap::new();
+    for (name, value) in json {
+        if name == "__metadata__" {
+            continue;
+        }
+        let info: TensorInfo =
+            serde_json::from_value(value).map_err(|e| format!("tensor {name}: malformed entry ({e})"))?;
+        if info.data_offsets[1] < info.data_offsets[0] || element_count(&info.shape).is_none() {
+            return Err(format!(
+                "tensor {name}: shape {:?} or data offsets {:?} are impossible",
+                info.shape, info.data_offsets
+            ));
+        }
+        tensors.insert(name, info);
+    }
+    Ok(tensors)
+}
+
 /// A tensor's entry in the header.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct TensorInfo {
@@ -51,17 +79,7 @@ impl SafetensorsFile {
         }
         let mut header = vec![0u8; header_len as usize];
         file.read_exact(&mut header).map_err(|e| bad(e.to_string()))?;
-        let json: BTreeMap<String, serde_json::Value> =
-            serde_json::from_slice(&header).map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-        let mut tensors = BTreeMap::new();
-        for (name, value) in json {
-            if name == "__metadata__" {
-                continue;
-            }
-            let info: TensorInfo = serde_json::from_value(value)
-                .map_err(|e| bad(format!("tensor {name}: malformed entry ({e})")))?;
-            tensors.insert(name, info);
-        }
+        let tensors = parse_header(&header).map_err(bad)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -99,19 +117,26 @@ impl SafetensorsFile {
                 info.shape, expected_shape
             )));
         }
-        let count: usize = info.shape.iter().product();
+        let count =
+            element_count(&info.shape).ok_or_else(|| bad(format!("shape {:?} overflows", info.shape)))?;
         let width = match info.dtype.as_str() {
             "F32" => 4,
             "F16" | "BF16" => 2,
             other => return Err(bad(format!("dtype {other}; supported: BF16, F16, F32"))),
         };
         let [begin, end] = info.data_offsets;
-        if end < begin || end - begin != (count * width) as u64 || self.data_start + end > self.file_len {
+        let bytes_needed = count
+            .checked_mul(width)
+            .ok_or_else(|| bad(format!("shape {:?} overflows", info.shape)))?;
+        if end < begin
+            || end - begin != bytes_needed as u64
+            || self.data_start.checked_add(end).is_none_or(|e| e > self.file_len)
+        {
             return Err(bad(format!(
                 "data offsets {begin}..{end} do not hold {count} values or lie past the end of the file"
             )));
         }
-        let mut bytes = vec![0u8; count * width];
+        let mut bytes = vec![0u8; bytes_needed];
         self.file
             .seek(SeekFrom::Start(self.data_start + begin))
             .and_then(|_| self.file.read_exact(&mut bytes))

@@ -197,3 +197,52 @@ fn missing_layer_wrong_shape_and_non_llama_config_are_explained() {
             .contains("config.json")
     );
 }
+
+fn config_json(hidden: u64, heads: u64, intermediate: u64, layers: u64) -> String {
+    format!(
+        r#"{{"model_type": "llama", "hidden_size": {hidden}, "num_attention_heads": {heads},
+            "intermediate_size": {intermediate}, "num_hidden_layers": {layers}}}"#
+    )
+}
+
+#[test]
+fn config_sizes_are_bounded_before_use() {
+    let path = Path::new("config.json");
+    let refusal = |text: String| {
+        parse_hf_config(&text, path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    // num_hidden_layers = 0 used to underflow "0–{layers − 1}".
+    let message = refusal(config_json(64, 4, 96, 0));
+    assert!(
+        message.contains("num_hidden_layers is 0; it must be between 1 and 4096"),
+        "{message}"
+    );
+    let message = refusal(config_json(1 << 40, 4, 96, 2));
+    assert!(message.contains("hidden_size is 1099511627776"), "{message}");
+    let message = refusal(config_json(64, 128, 96, 2));
+    assert!(
+        message.contains("num_attention_heads is 128; it must be between 1 and 64"),
+        "{message}"
+    );
+    let message = refusal(config_json(64, 4, u64::MAX, 2));
+    assert!(
+        message.contains("intermediate_size is 18446744073709551615"),
+        "{message}"
+    );
+    assert!(parse_hf_config(&config_json(64, 4, 96, 2), path).is_ok());
+}
+
+#[test]
+fn a_folder_claiming_zero_layers_is_refused_not_underflowed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("config.json"), config_json(64, 4, 96, 0))?;
+    let message = load_llama_layer(dir.path(), 0)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(message.contains("num_hidden_layers is 0"), "{message}");
+    Ok(())
+}
