@@ -63,7 +63,17 @@ pub fn case_list_ui(
                     let state = sheet.state(&case.id);
                     state_dot_ui(ui, state);
                     let selected = status.selected == Some(index);
-                    if ui.selectable_label(selected, &case.id).clicked() && !selected {
+                    // A DICOM series is shown by what it is (the UID is its id, on hover).
+                    let title = case
+                        .series
+                        .as_ref()
+                        .map_or_else(|| case.id.clone(), |s| s.title());
+                    if ui
+                        .selectable_label(selected, title)
+                        .on_hover_text(&case.id)
+                        .clicked()
+                        && !selected
+                    {
                         commands.push(Command::SelectCase(index));
                     }
                     if status.loading == Some(index) {

@@ -210,6 +210,8 @@ fn series_json_names_every_saved_dicom_series() -> anyhow::Result<()> {
         modality: "CT".into(),
         patient: "P".into(),
         study: "S".into(),
+        images: 4,
+        size: [8, 6, 4],
     };
     let labels = dir.path().join("labelsCorrected");
     std::fs::create_dir_all(&labels)?;

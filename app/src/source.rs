@@ -88,6 +88,26 @@ pub struct SeriesNote {
     pub patient: String,
     /// StudyDescription.
     pub study: String,
+    /// Images (slices or frames) in the series.
+    pub images: usize,
+    /// Its size in voxels (columns, rows, images).
+    pub size: [usize; 3],
+}
+
+impl SeriesNote {
+    /// How the case list names the series: what a clinician recognises it by.
+    pub fn title(&self) -> String {
+        let [x, y, z] = self.size;
+        let description = if self.description.is_empty() {
+            "(no description)"
+        } else {
+            &self.description
+        };
+        format!(
+            "{description} · {} · {} · {} · {} images · {x}×{y}×{z}",
+            self.modality, self.patient, self.study, self.images
+        )
+    }
 }
 
 impl CaseEntry {
@@ -245,6 +265,8 @@ fn open_dicom(dir: &Path, request: &OpenRequest, scan: engine::volume::dicom::Fo
                 prediction: None,
                 corrected: corrected.is_file().then_some(corrected),
                 series: Some(SeriesNote {
+                    images: series.images.len(),
+                    size: series.size(),
                     series_uid: series.series_uid,
                     description: series.series_description,
                     modality: series.modality,
@@ -328,6 +350,14 @@ mod tests {
         assert_eq!(descriptions, ["first series", "second series"]);
         assert_eq!(source.cases[1].id, "1.2.826.0.1.3680043.8.498.11");
         assert_eq!(source.is_ct, Some(true));
+        // The case list names it by description, modality, patient, study, images and size.
+        let second = source.cases[1].series.as_ref().expect("a series");
+        assert_eq!((second.images, second.size), (4, [8, 6, 4]));
+        let title = second.title();
+        assert!(
+            title.starts_with("second series · CT · ") && title.ends_with("4 images · 8×6×4"),
+            "{title}"
+        );
         // The second series: 8 columns × 6 rows × 4 coronal slices, shown on the RAS+ grid.
         let loaded = crate::loader::load_case(&source, 1).expect("the series loads");
         let mut shape = loaded.image.shape();
