@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 
 const CASE: &str = "phantom_000";
 
-fn tiny_model() -> ModelConfig {
+pub(super) fn tiny_model() -> ModelConfig {
     ModelConfig {
         name: "tiny".into(),
         image_size: [16, 16, 16],

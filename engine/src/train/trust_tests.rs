@@ -5,35 +5,21 @@
 
 use super::{EpochRecord, RunInfo, Subset, TrainEvent, TrainOptions, TrainingConfig, train};
 use crate::data::{PhantomModality, PhantomOptions, Splits, write_phantom_task};
-use crate::model::{LlmConfig, ModelConfig, OutputKind};
+use crate::model::{ModelConfig, OutputKind};
 use burn::backend::{Autodiff, Flex};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The run tests' tiny network with a softmax over dataset.json's three labels. No dropout:
+/// burn's backend RNG (which `B::seed` seeds per epoch) is one per process, so tests training in
+/// parallel would draw from each other's stream. Augmentation, whose stream is the run's own, is
+/// on in [`options`] and must be reproduced on resume.
 fn tiny_model() -> ModelConfig {
     ModelConfig {
-        name: "tiny".into(),
-        image_size: [16, 16, 16],
-        patch_size: 4,
-        embed_dim: 16,
-        decoder_depth: 1,
-        num_heads: 2,
-        mlp_dim: 32,
-        // No dropout: burn's backend RNG (which `B::seed` seeds per epoch) is one per process, so
-        // tests training in parallel would draw from each other's stream. Augmentation, whose
-        // stream is the run's own, is on and must be reproduced on resume.
-        dropout: 0.0,
         output: OutputKind::Softmax,
         out_channels: 3,
-        llm: LlmConfig {
-            hidden: 32,
-            heads: 2,
-            kv_heads: 1,
-            intermediate: 48,
-            ..LlmConfig::default()
-        },
-        ..ModelConfig::default()
+        ..super::run_tests::tiny_model()
     }
 }
 
