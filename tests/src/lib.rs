@@ -41,3 +41,14 @@ pub fn mvl(args: &[&str]) -> (bool, String) {
         .unwrap_or_default();
     (code == ExitCode::SUCCESS, text)
 }
+
+/// A tiny network preset for CLI tests (16³ input, 64 tokens, width 16, a 32-wide Llama-style
+/// block): `kind` is "medvisionllama" or "vit-baseline", `training` the `[training]` table's
+/// lines.
+pub fn tiny_preset(kind: &str, dropout: f64, training: &str) -> String {
+    format!(
+        "[model]\nname = \"tiny\"\nkind = \"{kind}\"\nimage_size = [16, 16, 16]\npatch_size = 4\n\
+         embed_dim = 16\ndecoder_depth = 1\nnum_heads = 2\nmlp_dim = 32\ndropout = {dropout:?}\n\n\
+         [model.llm]\nhidden = 32\nheads = 2\nkv_heads = 1\nintermediate = 48\n\n[training]\n{training}\n"
+    )
+}

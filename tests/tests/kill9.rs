@@ -20,29 +20,7 @@ const TRIALS: usize = 12;
 const EPOCHS: usize = 10;
 const SEED: u64 = 0x6b69_6c6c;
 
-const TINY: &str = r#"
-[model]
-name = "tiny"
-kind = "medvisionllama"
-image_size = [16, 16, 16]
-patch_size = 4
-embed_dim = 16
-decoder_depth = 1
-num_heads = 2
-mlp_dim = 32
-
-[model.llm]
-hidden = 32
-heads = 2
-kv_heads = 1
-intermediate = 48
-
-[training]
-epochs = 10
-batch_size = 2
-learning_rate = 2e-3
-last_save_interval_secs = 0
-"#;
+const TRAINING: &str = "epochs = 10\nbatch_size = 2\nlearning_rate = 2e-3\nlast_save_interval_secs = 0";
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
@@ -129,7 +107,7 @@ fn checkpoints_survive_sigkill_at_any_moment_and_resume_finishes() {
     ]);
     assert!(ok, "{text}");
     let config = dir.path().join("tiny.toml");
-    std::fs::write(&config, TINY).expect("preset");
+    std::fs::write(&config, tests::tiny_preset("medvisionllama", 0.0, TRAINING)).expect("preset");
 
     // An uninterrupted run measures how long a run lasts here (its preprocessing cache is then
     // removed, so the first killed run preprocesses again and can be killed doing it).

@@ -9,29 +9,7 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
 
-const TINY: &str = r#"
-[model]
-name = "tiny"
-kind = "KIND"
-image_size = [16, 16, 16]
-patch_size = 4
-embed_dim = 16
-decoder_depth = 1
-num_heads = 2
-mlp_dim = 32
-dropout = 0.1
-
-[model.llm]
-hidden = 32
-heads = 2
-kv_heads = 1
-intermediate = 48
-
-[training]
-epochs = 2
-batch_size = 2
-learning_rate = 2e-3
-"#;
+const TRAINING: &str = "epochs = 2\nbatch_size = 2\nlearning_rate = 2e-3";
 
 fn first_loss(run: &Path) -> f64 {
     let history: Value =
@@ -60,8 +38,8 @@ fn seeded_training_is_reproducible_and_runs_compare() {
     assert!(ok, "{text}");
     let llm = dir.path().join("tiny.toml");
     let baseline = dir.path().join("tiny-baseline.toml");
-    std::fs::write(&llm, TINY.replace("KIND", "medvisionllama")).expect("config");
-    std::fs::write(&baseline, TINY.replace("KIND", "vit-baseline")).expect("config");
+    std::fs::write(&llm, tests::tiny_preset("medvisionllama", 0.1, TRAINING)).expect("config");
+    std::fs::write(&baseline, tests::tiny_preset("vit-baseline", 0.1, TRAINING)).expect("config");
     let train = |config: &Path, run: &Path, seed: &str| {
         let (ok, text) = mvl(&[
             "train",
