@@ -109,17 +109,7 @@ impl LlamaLayerWeights {
             eat(&(dim as u64).to_le_bytes());
         }
         eat(&self.rms_eps.to_le_bytes());
-        for tensor in [
-            &self.input_norm,
-            &self.post_norm,
-            &self.q,
-            &self.k,
-            &self.v,
-            &self.o,
-            &self.gate,
-            &self.up,
-            &self.down,
-        ] {
+        for tensor in self.tensors() {
             eat(&(tensor.len() as u64).to_le_bytes());
             for value in tensor.iter() {
                 eat(&value.to_bits().to_le_bytes());
@@ -162,8 +152,8 @@ impl LlamaLayerWeights {
         }
     }
 
-    /// Number of values.
-    pub fn count(&self) -> usize {
+    /// Every weight tensor, in a fixed order.
+    fn tensors(&self) -> [&Vec<f32>; 9] {
         [
             &self.input_norm,
             &self.post_norm,
@@ -175,9 +165,11 @@ impl LlamaLayerWeights {
             &self.up,
             &self.down,
         ]
-        .iter()
-        .map(|v| v.len())
-        .sum()
+    }
+
+    /// Number of values.
+    pub fn count(&self) -> usize {
+        self.tensors().iter().map(|v| v.len()).sum()
     }
 }
 
