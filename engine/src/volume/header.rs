@@ -4,7 +4,7 @@
 //! scan's header, and so reopens aligned in ITK-SNAP, 3D Slicer and nibabel.
 
 use super::affine::Affine;
-use super::nifti::NiftiError;
+use super::nifti_error::NiftiError;
 
 /// Size of a NIfTI-1 header in bytes.
 pub const HEADER_SIZE: usize = 348;

@@ -7,6 +7,7 @@ pub mod dicom;
 mod header;
 mod intensity;
 mod nifti;
+mod nifti_error;
 mod orientation;
 mod resample;
 mod scan_input;
@@ -19,7 +20,7 @@ pub use dicom::DicomError;
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{CtStatistics, Modality, normalize_mri, percentile, replace_non_finite};
 pub use nifti::{
-    DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, read_nifti, validate_header,
+    DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, validate_header,
     write_atomically, write_label_like, write_nifti,
 };
 pub use orientation::{
@@ -28,7 +29,7 @@ pub use orientation::{
 pub use resample::{Interpolation, model_grid, resample};
 pub use scan_input::{Scan, read_scan};
 pub use stats::{StatsAccumulator, VoxelStats};
-pub use stream::{NiftiScan, read_nifti_bytes, read_nifti_within, scan_nifti};
+pub use stream::{NiftiScan, read_nifti, read_nifti_bytes, read_nifti_within, scan_nifti};
 
 /// Where a volume's voxels are: its shape and the affine from voxel indices to world millimetres.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -4,6 +4,7 @@
 use super::Volume;
 use super::datatype::{DataType, encode_voxels};
 use super::header::{ByteOrder, HEADER_SIZE, NiftiHeader};
+pub use super::nifti_error::NiftiError;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -20,57 +21,6 @@ const MAX_EXTENSION_BYTES: usize = 64 << 20;
 const READ_BUFFER_BYTES: usize = 1 << 20;
 /// The two bytes every gzip stream begins with.
 pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Everything that can go wrong with a NIfTI file.
-#[derive(Debug, thiserror::Error)]
-pub enum NiftiError {
-    /// A problem with a named file.
-    #[error("{}: {problem}", path.display())]
-    InFile {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong with it.
-        problem: Box<NiftiError>,
-    },
-    /// The bytes are not a NIfTI-1 header.
-    #[error("not a NIfTI-1 file: {0}")]
-    NotNifti(String),
-    /// A valid NIfTI feature we do not handle.
-    #[error("unsupported NIfTI file: {0}")]
-    Unsupported(String),
-    /// The header's fields contradict each other or are out of range.
-    #[error("invalid NIfTI header: {0}")]
-    InvalidHeader(String),
-    /// The file ends before the data the header promises.
-    #[error("truncated file: {0}; the file is damaged or was not fully copied — copy or export it again")]
-    Truncated(String),
-    /// The decoded volume would not fit the memory budget.
-    #[error("too large to load: {0}")]
-    TooLarge(String),
-    /// The gzip layer is damaged.
-    #[error(
-        "corrupt gzip stream ({0}); the file is damaged or was not fully downloaded — download or export it again"
-    )]
-    Gzip(String),
-    /// Values cannot be written as requested.
-    #[error("cannot write: {0}")]
-    Write(String),
-    /// An operating-system error.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl NiftiError {
-    pub(super) fn in_file(self, path: &Path) -> Self {
-        match self {
-            already @ NiftiError::InFile { .. } => already,
-            other => NiftiError::InFile {
-                path: path.to_path_buf(),
-                problem: Box::new(other),
-            },
-        }
-    }
-}
 
 /// A volume read from disk together with the header it came with.
 #[derive(Debug, Clone)]
@@ -221,12 +171,6 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
         read_header_from(&mut stream, is_gzip)
     };
     inner().map_err(|e| e.in_file(path))
-}
-
-/// Reads a NIfTI-1 volume (`.nii` or `.nii.gz`, 3-D or 4-D, either byte order), refusing one
-/// whose decoded voxels exceed the memory budget in force ([`crate::memory::budget`]).
-pub fn read_nifti(path: &Path) -> Result<NiftiImage, NiftiError> {
-    super::stream::read_nifti_within(path, crate::memory::budget())
 }
 
 /// How to write a volume.

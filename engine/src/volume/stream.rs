@@ -10,9 +10,9 @@ use super::Volume;
 use super::datatype::{DataType, decode_voxels_into};
 use super::header::{HEADER_SIZE, NiftiHeader};
 use super::nifti::{
-    DataLayout, GZIP_MAGIC, NiftiError, NiftiImage, open_stream, read_failure, read_header_from,
-    validate_header,
+    DataLayout, GZIP_MAGIC, NiftiImage, open_stream, read_failure, read_header_from, validate_header,
 };
+use super::nifti_error::NiftiError;
 use super::stats::{StatsAccumulator, VoxelStats};
 use crate::memory::{Budget, human_bytes};
 use flate2::read::MultiGzDecoder;
@@ -179,6 +179,12 @@ fn read_from(
         datatype: opened.layout.datatype,
         volume,
     })
+}
+
+/// Reads a NIfTI-1 volume (`.nii` or `.nii.gz`, 3-D or 4-D, either byte order), refusing one
+/// whose decoded voxels exceed the memory budget in force ([`crate::memory::budget`]).
+pub fn read_nifti(path: &Path) -> Result<NiftiImage, NiftiError> {
+    read_nifti_within(path, crate::memory::budget())
 }
 
 /// Reads a NIfTI-1 volume, refusing (before allocating) one whose decoded voxels — 4 bytes
