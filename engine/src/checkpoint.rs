@@ -6,9 +6,9 @@
 //! atomically.
 
 use crate::data::CtStatistics;
+use crate::model::EngineBackend;
 use crate::model::{ConfigError, MedVisionLlama, ModelConfig};
 use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
-use burn::tensor::backend::Backend;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 }
 
 /// Writes a checkpoint folder (created if needed).
-pub fn save_checkpoint<B: Backend>(
+pub fn save_checkpoint<B: EngineBackend>(
     dir: &Path,
     model: &MedVisionLlama<B>,
     config: &ModelConfig,
@@ -146,7 +146,7 @@ pub fn save_checkpoint<B: Backend>(
 
 /// A checkpoint read back.
 #[derive(Debug)]
-pub struct LoadedCheckpoint<B: Backend> {
+pub struct LoadedCheckpoint<B: EngineBackend> {
     /// The network with its trained parameters.
     pub model: MedVisionLlama<B>,
     /// Its config.
@@ -189,7 +189,7 @@ pub fn parse_checkpoint_config(text: &str, path: &Path) -> Result<ModelConfig, C
 
 /// Reads a checkpoint folder onto a device. `llm_override` replaces the LLM folder recorded in
 /// the config (the weights moved, or another machine).
-pub fn load_checkpoint<B: Backend>(
+pub fn load_checkpoint<B: EngineBackend>(
     dir: &Path,
     llm_override: Option<&Path>,
     device: &B::Device,

@@ -133,7 +133,7 @@ pub trait BackendJob {
     /// What the job returns.
     type Output;
     /// Runs on backend `B`.
-    fn run<B: burn::tensor::backend::Backend>(self, device: B::Device) -> Self::Output;
+    fn run<B: crate::model::EngineBackend>(self, device: B::Device) -> Self::Output;
 }
 
 /// Training work: runs on the autodiff wrapper of the chosen backend.
@@ -141,7 +141,7 @@ pub trait AutodiffJob {
     /// What the job returns.
     type Output;
     /// Runs on backend `B`.
-    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Self::Output;
+    fn run<B: crate::model::EngineAutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
 /// Runs `job` on the CPU backend or, when chosen (and so detected), on CUDA.

@@ -10,9 +10,9 @@
 use crate::checkpoint::load_checkpoint;
 use crate::device::{AutodiffJob, BackendJob, DeviceKind, dispatch, dispatch_autodiff};
 use crate::infer::{self, ActivationMap, Prediction, Reduction};
+use crate::model::{EngineAutodiffBackend, EngineBackend};
 use crate::train::{TrainEvent, TrainOptions, TrainSummary, train};
 use crate::volume::read_nifti;
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,7 +245,7 @@ struct TrainingJob<'a> {
 
 impl AutodiffJob for TrainingJob<'_> {
     type Output = Result<TrainSummary, String>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineAutodiffBackend>(self, device: B::Device) -> Self::Output {
         let emitter = self.emitter;
         let mut on_event = |event: TrainEvent| emitter.emit(Event::Training(event));
         train::<B>(&self.options, &device, self.stop, &mut on_event).map_err(|e| e.to_string())
@@ -256,7 +256,7 @@ struct InferJob(Command);
 
 impl BackendJob for InferJob {
     type Output = Result<Event, String>;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         match self.0 {
             Command::Predict { checkpoint, input } => {
                 let (loaded, image, spec) = open_case::<B>(&checkpoint, &input, &device)?;
@@ -296,7 +296,7 @@ impl BackendJob for InferJob {
 }
 
 /// A checkpoint, a scan, and the preprocessing to prepare the scan with.
-fn open_case<B: Backend>(
+fn open_case<B: EngineBackend>(
     checkpoint: &std::path::Path,
     input: &std::path::Path,
     device: &B::Device,
@@ -315,7 +315,7 @@ fn open_case<B: Backend>(
 }
 
 /// The preprocessing a scan gets: the checkpoint's, or one derived from the scan.
-fn scan_spec<B: Backend>(
+fn scan_spec<B: EngineBackend>(
     loaded: &crate::checkpoint::LoadedCheckpoint<B>,
     image: &crate::volume::Volume,
 ) -> crate::checkpoint::PreprocessingSpec {

@@ -8,9 +8,9 @@
 
 use crate::checkpoint::{adopt_llm_dims, llm_weights_for};
 use crate::device::{DeviceKind, choose_device};
+use crate::model::EngineBackend;
 use crate::model::{ConfigError, ModelConfig};
 use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 use report::{peak_resident_bytes, report_from};
 use serde::Serialize;
@@ -294,7 +294,7 @@ const CUDA_MEMORY_SOURCE: &str =
 /// The memory pool usage of the device, read through a tensor's compute client: burn 0.21 does
 /// not expose cubecl's `memory_usage` on the backend, but without burn's `fusion` feature (not
 /// enabled here) a CUDA float tensor is a `CubeTensor` whose `client` is public.
-fn pool_usage<B: Backend>(
+fn pool_usage<B: EngineBackend>(
     device: &B::Device,
     usage: impl Fn(B::FloatTensorPrimitive) -> Option<(u64, u64)>,
 ) -> Option<(u64, u64)> {

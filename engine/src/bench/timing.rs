@@ -2,13 +2,13 @@
 //! taken on an extra, untimed, instrumented step.
 
 use super::{BenchError, BenchOptions, LEARNING_RATE, TARGET_FOREGROUND};
+use crate::model::EngineAutodiffBackend;
 use crate::model::{MedVisionLlama, ModelConfig, patchify};
 use crate::train::guard::clip_gradient_norm;
 use crate::train::segmentation_loss_tokens;
 use crate::weights::LlamaLayerWeights;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ pub(super) struct Timings {
 pub(super) type MemoryProbe<'a, D> = &'a dyn Fn(&D) -> Option<(u64, u64)>;
 
 /// Builds the model on `B` and times inference and training steps.
-pub(super) fn bench_on<B: AutodiffBackend>(
+pub(super) fn bench_on<B: EngineAutodiffBackend>(
     device: B::Device,
     config: &ModelConfig,
     weights: Option<LlamaLayerWeights>,

@@ -5,11 +5,11 @@ use super::output::Output;
 use crate::checkpoint::{self, PreprocessingSpec, fresh_meta, load_checkpoint, save_checkpoint};
 use crate::device::{BackendJob, DeviceKind, choose_device, dispatch};
 use crate::infer::{self, Colormap, Reduction, SliceAxis, write_map_png};
+use crate::model::EngineBackend;
 use crate::model::{MedVisionLlama, ModelConfig, model_stats};
 use crate::volume::{DataType, WriteOptions, read_scan, write_label_like, write_nifti};
 use crate::weights::{RANDOM_WEIGHTS, read_hf_config};
 use anyhow::Context;
-use burn::tensor::backend::Backend;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -176,7 +176,7 @@ struct PredictJob {
 
 impl BackendJob for PredictJob {
     type Output = anyhow::Result<Vec<String>>;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         let loaded = load_checkpoint::<B>(&self.checkpoint, self.llm.as_deref(), &device)?;
         let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
@@ -268,7 +268,7 @@ struct ActivationsJob(ActivationOptions);
 
 impl BackendJob for ActivationsJob {
     type Output = anyhow::Result<Vec<String>>;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         let options = self.0;
         let (axis, index) = parse_slice(options.slice.as_deref())?;
         let loaded = load_checkpoint::<B>(&options.checkpoint, options.llm.as_deref(), &device)?;

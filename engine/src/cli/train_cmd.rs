@@ -3,9 +3,9 @@
 use super::model_cmd::load_config;
 use super::output::Output;
 use crate::device::{AutodiffJob, BackendJob, DeviceKind, choose_device, dispatch, dispatch_autodiff};
+use crate::model::{EngineAutodiffBackend, EngineBackend};
 use crate::train::{self, EvalReport, Subset, TrainEvent, TrainOptions, TrainSummary, TrainingConfig};
 use anyhow::Context;
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +28,7 @@ pub(super) struct TrainJob(pub(super) TrainOptions);
 
 impl AutodiffJob for TrainJob {
     type Output = anyhow::Result<(TrainSummary, Vec<String>)>;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineAutodiffBackend>(self, device: B::Device) -> Self::Output {
         let stop = AtomicBool::new(false);
         let mut lines = Vec::new();
         let mut last_dice = f64::NAN;
@@ -228,7 +228,7 @@ impl EvalJob {
 
 impl BackendJob for EvalJob {
     type Output = anyhow::Result<EvalReport>;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         Ok(train::evaluate_run::<B>(
             &self.run,
             &self.split,

@@ -7,9 +7,10 @@
 
 use super::{InferError, model_input, volume_tensor};
 use crate::checkpoint::PreprocessingSpec;
+use crate::model::EngineBackend;
 use crate::model::{CaptureRequest, MedVisionLlama, ModelConfig, OutputKind};
 use crate::volume::{Affine, Geometry, Interpolation, Volume, resample};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::Tensor;
 
 /// How a token's channels become one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,7 +100,7 @@ fn token_geometry(model_grid: &Geometry, patch: usize) -> Geometry {
     }
 }
 
-fn features_of<B: Backend>(tensor: Tensor<B, 3>) -> Result<(Vec<f32>, usize, usize), InferError> {
+fn features_of<B: EngineBackend>(tensor: Tensor<B, 3>) -> Result<(Vec<f32>, usize, usize), InferError> {
     let [_, tokens, channels] = tensor.dims();
     let values = tensor
         .into_data()
@@ -110,7 +111,7 @@ fn features_of<B: Backend>(tensor: Tensor<B, 3>) -> Result<(Vec<f32>, usize, usi
 
 /// Computes every map for one scan. `attention` picks (block, head); blocks count the encoder
 /// first. Capturing does not change the prediction (tested in the model).
-pub fn activation_maps<B: Backend>(
+pub fn activation_maps<B: EngineBackend>(
     model: &MedVisionLlama<B>,
     config: &ModelConfig,
     spec: &PreprocessingSpec,

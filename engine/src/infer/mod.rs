@@ -1,6 +1,7 @@
 //! Inference: a scan in, a prediction out in the scan's own grid and geometry; and activation
 //! maps of V_E(X), VD1, the LLM block, VD2, V_D(Q), the probability and real attention weights.
 
+use crate::model::EngineBackend;
 mod activations;
 mod colormap;
 mod labels;
@@ -15,7 +16,7 @@ use crate::checkpoint::PreprocessingSpec;
 use crate::data::{model_grid_input, normalise_channels, single_scan_ct_statistics};
 use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
 use crate::volume::{Geometry, Interpolation, Modality, Volume, resample};
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, TensorData};
 
 /// Problems a prediction can run into.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +84,7 @@ pub fn model_input(
 }
 
 /// A volume as a `[1, channels, z, y, x]` tensor.
-pub fn volume_tensor<B: Backend>(volume: &Volume, device: &B::Device) -> Tensor<B, 5> {
+pub fn volume_tensor<B: EngineBackend>(volume: &Volume, device: &B::Device) -> Tensor<B, 5> {
     let [nx, ny, nz] = volume.shape();
     Tensor::from_data(
         TensorData::new(volume.voxels().to_vec(), [1, volume.channels(), nz, ny, nx]),
@@ -92,7 +93,10 @@ pub fn volume_tensor<B: Backend>(volume: &Volume, device: &B::Device) -> Tensor<
 }
 
 /// A `[1, channels, z, y, x]` tensor as a volume on `geometry`.
-pub fn tensor_volume<B: Backend>(tensor: Tensor<B, 5>, geometry: &Geometry) -> Result<Volume, InferError> {
+pub fn tensor_volume<B: EngineBackend>(
+    tensor: Tensor<B, 5>,
+    geometry: &Geometry,
+) -> Result<Volume, InferError> {
     let [_, channels, _, _, _] = tensor.dims();
     let values = tensor
         .into_data()
@@ -103,7 +107,7 @@ pub fn tensor_volume<B: Backend>(tensor: Tensor<B, 5>, geometry: &Geometry) -> R
 }
 
 /// Probabilities on the model grid for a prepared input.
-pub fn model_grid_probabilities<B: Backend>(
+pub fn model_grid_probabilities<B: EngineBackend>(
     model: &MedVisionLlama<B>,
     input: &Volume,
     device: &B::Device,
@@ -133,7 +137,7 @@ pub fn labels_from_probabilities(probabilities: &Volume, output: OutputKind) -> 
 
 /// Predicts a scan: prepare, run, resample the probabilities (trilinear) back onto the scan's
 /// grid and geometry, then threshold or argmax there.
-pub fn predict<B: Backend>(
+pub fn predict<B: EngineBackend>(
     model: &MedVisionLlama<B>,
     config: &ModelConfig,
     spec: &PreprocessingSpec,

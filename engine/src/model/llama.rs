@@ -6,18 +6,17 @@
 //! Every weight is a constant tensor (frozen: no gradient, never updated); LoRA adapters on
 //! chosen projections are the only trainable parts.
 
+use super::attention::EngineBackend;
 use super::config::LlmConfig;
 use super::init;
 use super::lora::{FrozenLinear, LoraAdapter};
 use crate::weights::LlamaLayerWeights;
 use burn::module::Module;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// The frozen Llama block.
 #[derive(Module, Debug)]
-pub struct LlamaBlock<B: Backend> {
+pub struct LlamaBlock<B: EngineBackend> {
     input_norm: Tensor<B, 1>,
     post_norm: Tensor<B, 1>,
     q: FrozenLinear<B>,
@@ -34,7 +33,7 @@ pub struct LlamaBlock<B: Backend> {
     final_norm: bool,
 }
 
-impl<B: Backend> LlamaBlock<B> {
+impl<B: EngineBackend> LlamaBlock<B> {
     /// Builds the block from imported (or random) weights; adapters are added on the projections
     /// named in `config.lora_targets`.
     pub fn new(weights: LlamaLayerWeights, config: &LlmConfig, seed: u64, device: &B::Device) -> Self {
@@ -122,15 +121,9 @@ impl<B: Backend> LlamaBlock<B> {
             split(self.v.forward(h), self.kv_heads),
             self.heads / self.kv_heads,
         );
-        // Inference: the backend's fused attention (scale 1/√head_dim, no mask). Training: the
-        // same written out, with the softmax's maximum detached and the scale on q (burn's
-        // autodiff would decompose the fused op and backpropagate through its row maximum).
-        let attended = if B::ad_enabled(&q.device()) {
-            let scale = 1.0 / (self.head_dim as f64).sqrt();
-            activation::softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3).matmul(v)
-        } else {
-            attention(q, k, v, None, None, AttentionModuleOptions::default())
-        };
+        // One attention node: the backend's fused kernel forward, a backward that recomputes
+        // the scores block by block (attention.rs), so no N² tensor is kept for training.
+        let attended = super::attention::attention(q, k, v, 0.0);
         attended
             .swap_dims(1, 2)
             .reshape([batch, tokens, self.heads * self.head_dim])

@@ -1,6 +1,7 @@
 //! The networks: ViT-Baseline and MedVisionLlama as one configurable model, its building
 //! blocks, and model statistics (parameters and FLOPs).
 
+pub mod attention;
 mod config;
 mod config_limits;
 pub mod init;
@@ -11,6 +12,7 @@ pub mod patches;
 mod stats;
 mod vit;
 
+pub use attention::{EngineAutodiffBackend, EngineBackend};
 pub use config::{
     ConfigError, LLM_PROJECTIONS, LlmConfig, MapperKind, ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
 };
@@ -21,6 +23,8 @@ pub use network::{CaptureRequest, Captured, Mapper, MedVisionLlama, patchify, un
 pub use stats::{ModelStats, model_stats};
 pub use vit::{VitBlock, torch_linear};
 
+#[cfg(test)]
+mod attention_tests;
 #[cfg(test)]
 mod llama_tests;
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! patch embedding → [+pos] → encoder blocks (V_E) → VD1 → Llama block (+ residual) → VD2 →
 //! [+pos] → decoder blocks (V_D) → per-token linear head → un-patchify.
 
+use super::attention::EngineBackend;
 use super::config::{MapperKind, ModelConfig, OutputKind, PosEmbedPlace};
 use super::init::{self, seed_for};
 use super::llama::LlamaBlock;
@@ -20,12 +21,12 @@ pub const HEAD_WEIGHT_SCALE: f64 = 0.1;
 
 /// VD1 or VD2: a LoRA mapper or a plain linear layer.
 #[derive(Module, Debug)]
-pub struct Mapper<B: Backend> {
+pub struct Mapper<B: EngineBackend> {
     lora: Option<FrozenLinear<B>>,
     linear: Option<Linear<B>>,
 }
 
-impl<B: Backend> Mapper<B> {
+impl<B: EngineBackend> Mapper<B> {
     fn new(config: &ModelConfig, d_in: usize, d_out: usize, seed: u64, device: &B::Device) -> Self {
         match config.mapper {
             MapperKind::Lora => Self {
@@ -102,7 +103,7 @@ impl<B: Backend> Default for Captured<B> {
 
 /// The network.
 #[derive(Module, Debug)]
-pub struct MedVisionLlama<B: Backend> {
+pub struct MedVisionLlama<B: EngineBackend> {
     patch_embed: Linear<B>,
     pos_embed: Param<Tensor<B, 3>>,
     encoder: Vec<VitBlock<B>>,
@@ -118,7 +119,7 @@ pub struct MedVisionLlama<B: Backend> {
     softmax: bool,
 }
 
-impl<B: Backend> MedVisionLlama<B> {
+impl<B: EngineBackend> MedVisionLlama<B> {
     /// Builds the network. For MedVisionLlama, `llm_weights` are the imported layer; `None`
     /// means random frozen weights from the config's seed. The LLM width comes from the weights.
     pub fn new(config: &ModelConfig, llm_weights: Option<LlamaLayerWeights>, device: &B::Device) -> Self {

@@ -1,13 +1,12 @@
 //! Pre-LN Vision Transformer blocks (Dosovitskiy et al. 2021) as the official MedVisionLlama
 //! code uses them: `x + MHA(LN(x))`, then `x + MLP(LN(x))` with an exact-GELU MLP and dropout.
-//! Attention is the backend's fused op, or written out when the weights of a head are captured
-//! or dropped out.
+//! Attention is the memory-bounded op of `attention.rs`, or written out when the weights of a
+//! head are captured for display.
 
+use super::attention::{self, EngineBackend};
 use super::init;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// A trainable linear layer with PyTorch's default initialisation, deterministic per seed.
@@ -29,7 +28,7 @@ pub fn torch_linear<B: Backend>(d_in: usize, d_out: usize, seed: u64, device: &B
 
 /// One ViT block.
 #[derive(Module, Debug)]
-pub struct VitBlock<B: Backend> {
+pub struct VitBlock<B: EngineBackend> {
     norm1: LayerNorm<B>,
     qkv: Linear<B>,
     proj: Linear<B>,
@@ -40,7 +39,7 @@ pub struct VitBlock<B: Backend> {
     heads: usize,
 }
 
-impl<B: Backend> VitBlock<B> {
+impl<B: EngineBackend> VitBlock<B> {
     /// A block of width `dim` with `heads` heads and an MLP of width `mlp_dim`.
     pub fn new(
         dim: usize,
@@ -85,13 +84,10 @@ impl<B: Backend> VitBlock<B> {
                 .squeeze_dim::<4>(0)
         };
         let (q, k, v) = (take(0), take(1), take(2));
-        // Inference without a head to capture: the backend's fused attention (burn-flex: flash
-        // attention tiled over keys; CUDA: its fused kernel), no score tensor written out.
-        // Under autodiff burn decomposes the fused op anyway (and backpropagates through its
-        // row maximum), so training takes the written-out path below with the softmax's
-        // maximum detached and the scale applied to q, not to the N² scores.
-        if capture_head.is_none() && !B::ad_enabled(&x.device()) {
-            let attended = attention(q, k, v, None, None, AttentionModuleOptions::default())
+        // Without a head to capture: one attention node whose backward recomputes the scores
+        // block by block (no N² tensor kept), the backend's fused kernel in inference.
+        if capture_head.is_none() {
+            let attended = attention::attention(q, k, v, self.dropout.prob)
                 .swap_dims(1, 2)
                 .reshape([batch, tokens, dim]);
             return (self.mlp(x + self.proj.forward(attended)), None);

@@ -7,8 +7,8 @@ use crate::checkpoint::load_checkpoint;
 use crate::data::open_task;
 use crate::infer::{label_scheme, predict};
 use crate::metrics::{ClassMetrics, LabelScheme, mean_sd, paired_t_test, score_case, wilcoxon_signed_rank};
+use crate::model::EngineBackend;
 use crate::volume::read_nifti;
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -99,7 +99,7 @@ impl CaseRow {
 /// scan's own geometry and scored against its ground truth by [`score_case`] under the model's
 /// label scheme. Test cases the run trained on are left out (and listed in the report). Writes
 /// `eval_<split>.json` and `.csv` in the run folder.
-pub fn evaluate_run<B: Backend>(
+pub fn evaluate_run<B: EngineBackend>(
     run: &Path,
     split: &str,
     tolerance_mm: f64,

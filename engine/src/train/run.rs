@@ -10,6 +10,7 @@ use super::validate::validation_dice_per_class;
 use super::{TrainError, TrainEvent, TrainingConfig, segmentation_loss_tokens_with};
 use crate::checkpoint::{CheckpointMeta, PreprocessingSpec, llm_weights_for, save_checkpoint};
 use crate::data::{self, PreprocessOptions, PreprocessedTask, SplitOptions, Splits};
+use crate::model::EngineAutodiffBackend;
 use crate::model::{MedVisionLlama, ModelConfig, OutputKind};
 use crate::rng::Rng;
 use crate::volume::write_atomically;
@@ -17,7 +18,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::{ElementConversion, Tensor, TensorData, backend::AutodiffBackend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,7 +266,7 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 
 /// Trains per `options`, reporting through `on_event`; `stop` ends it after the current step with
 /// a usable `last/` checkpoint.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: EngineAutodiffBackend>(
     options: &TrainOptions,
     device: &B::Device,
     stop: &AtomicBool,
@@ -675,7 +676,7 @@ type Snapshot<B> = (
 /// Goes back to the last good state with a lower learning rate, noting it in the history and
 /// telling the caller; an error once the run has rolled back `max_rollbacks` times.
 #[allow(clippy::too_many_arguments)]
-fn roll_back<B: AutodiffBackend>(
+fn roll_back<B: EngineAutodiffBackend>(
     divergence: Divergence,
     good: &mut Snapshot<B>,
     model: &mut MedVisionLlama<B>,
@@ -731,7 +732,7 @@ fn roll_back<B: AutodiffBackend>(
     Ok(())
 }
 
-fn save_last<B: AutodiffBackend, O: Optimizer<MedVisionLlama<B>, B>>(
+fn save_last<B: EngineAutodiffBackend, O: Optimizer<MedVisionLlama<B>, B>>(
     last_dir: &Path,
     model: &MedVisionLlama<B>,
     optimizer: &O,

@@ -6,8 +6,9 @@ use super::batches::host_batch;
 use super::samples::Sample;
 use crate::infer::{OutputScale, decode_labels, label_scheme};
 use crate::metrics::{dice_per_label, mean_per_label};
+use crate::model::EngineBackend;
 use crate::model::{MedVisionLlama, ModelConfig};
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, TensorData};
 
 /// Samples per validation forward pass.
 pub const VALIDATION_BATCH: usize = 4;
@@ -16,7 +17,7 @@ pub const VALIDATION_BATCH: usize = 4;
 /// entry, the merged foreground, for a single sigmoid channel), and the mean over classes. A
 /// case where a class is absent from both label and prediction is left out of that class's
 /// mean; a class absent from every case is NaN and left out of the overall mean.
-pub fn validation_dice_per_class<B: Backend>(
+pub fn validation_dice_per_class<B: EngineBackend>(
     model: &MedVisionLlama<B>,
     samples: &[Sample],
     config: &ModelConfig,

@@ -9,8 +9,8 @@ use crate::checkpoint::{LoadedCheckpoint, load_checkpoint};
 use crate::device::BackendJob;
 use crate::infer;
 use crate::metrics::{CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, score_case};
+use crate::model::EngineBackend;
 use crate::volume::{Volume, read_nifti, write_label_like};
-use burn::tensor::backend::Backend;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,7 +35,7 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
 
 impl BackendJob for CasesJob<'_> {
     type Output = Result<Event, String>;
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         let total = self.cases.len();
         let loaded =
             guarded(|| load_checkpoint::<B>(&self.checkpoint, None, &device).map_err(|e| e.to_string()));
@@ -95,7 +95,7 @@ struct Scored {
 /// of the previous file and of the new label against the ground truth. Only the scan, the
 /// prediction and the write can fail it: a ground truth that cannot be read or compared is
 /// reported in `problem`, a previous file that cannot be just has no `before`.
-fn predict_case<B: Backend>(
+fn predict_case<B: EngineBackend>(
     loaded: &LoadedCheckpoint<B>,
     scheme: &LabelScheme,
     case: &CaseJob,

@@ -1,0 +1,364 @@
+//! Scaled dot-product attention whose backward pass keeps O(N) memory per head.
+//!
+//! `softmax(q kᵀ / √d) v` without a mask, as both the Llama block (grouped-query heads repeated
+//! to the query count, no RoPE) and the ViT blocks use it. Written out under burn's autodiff, every
+//! attention keeps its `[batch, heads, N, N]` scores and weights for backward: for the paper-size
+//! model (4096 tokens, 32 Llama heads, 16 ViT blocks) that is tens of GiB per sample (issue 13).
+//!
+//! Here attention is one node of the autodiff graph (the backend-extension pattern of burn's
+//! custom-kernel guide): its forward is the backend's fused kernel (burn-flex: flash attention
+//! tiled over keys; CUDA: the fused kernel autotune picks) and it saves only q, k, v and the
+//! output. Its backward recomputes the scores one block of query rows at a time (FlashAttention's
+//! recomputation, Dao et al. 2022, with the row-wise identity `Σⱼ Pᵢⱼ dPᵢⱼ = Σₖ dOᵢₖ Oᵢₖ`), so no
+//! `N × N` tensor outlives a block of at most [`SCORE_BLOCK_ELEMENTS`] values.
+//!
+//! Attention dropout (the official code's `nn.MultiheadAttention(dropout=0.2)`) is a mask drawn
+//! from a counter-based hash of (seed, batch·head, query, key): the forward and the backward pass
+//! regenerate the same mask block by block from one seed drawn from the backend's generator, so
+//! the mask is never stored either.
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{AttentionModuleOptions, FloatTensor, IntTensor};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorPrimitive, activation};
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use std::ops::Range;
+
+/// At most this many score values (`batch · heads · rows · keys`) exist at once in the
+/// backward pass and in the dropout forward: 2²² f32 values are 16 MiB per temporary.
+pub const SCORE_BLOCK_ELEMENTS: usize = 1 << 22;
+
+/// The hash works on 15-bit halves so that every product stays below 2³¹ on any integer type.
+const HALF_BITS: i64 = 15;
+const HALF_MASK: i64 = (1 << HALF_BITS) - 1;
+/// Multipliers of the mixing rounds (odd, below 2¹⁵).
+const ROUND_MULTIPLIERS: [i64; 4] = [20011, 16963, 25117, 30011];
+/// Keys added per round so that the rounds differ even for a zero seed.
+const ROUND_KEYS: [i64; 4] = [0x1B3D, 0x2A5F, 0x3C71, 0x4E93];
+
+/// Attention dropout as the backend sees it: the keep probability and the mask's seed.
+#[derive(Debug, Clone)]
+pub struct DropoutMask<B: Backend> {
+    /// Probability that a weight is kept (1 − dropout); kept weights are scaled by 1/keep.
+    pub keep: f64,
+    /// A one-element integer tensor in `[0, 2¹⁵)`.
+    pub seed: IntTensor<B>,
+}
+
+/// A backend that runs the model: burn's `Backend` plus the memory-bounded attention.
+///
+/// The default methods are right for any backend without autodiff; [`Autodiff`] overrides
+/// them with one graph node and the block-recomputing backward.
+pub trait EngineBackend: Backend {
+    /// `softmax(q kᵀ / √d) v`, with attention dropout when `dropout` is given.
+    ///
+    /// # Shapes
+    /// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
+    /// - output: `[batch, heads, queries, head_dim]`
+    fn scaled_dot_product_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        dropout: Option<DropoutMask<Self>>,
+    ) -> FloatTensor<Self> {
+        match dropout {
+            None => Self::attention(q, k, v, None, None, AttentionModuleOptions::default()),
+            Some(dropout) => {
+                let (q, k, v) = (float::<Self>(q), float::<Self>(k), float::<Self>(v));
+                let [batch, heads, queries, _] = q.dims();
+                let rows = rows_per_block(batch, heads, queries, k.dims()[2]);
+                attention_in_blocks(q, k, v, Some(&dropout), rows)
+                    .into_primitive()
+                    .tensor()
+            }
+        }
+    }
+}
+
+/// A training backend: autodiff over an [`EngineBackend`], itself an [`EngineBackend`].
+pub trait EngineAutodiffBackend:
+    EngineBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: EngineBackend>
+{
+}
+
+impl<B> EngineAutodiffBackend for B where
+    B: EngineBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: EngineBackend>
+{
+}
+
+impl EngineBackend for burn::backend::Flex {}
+impl EngineBackend for burn::backend::Cuda {}
+impl EngineBackend for burn::backend::Cuda<burn::tensor::bf16> {}
+
+impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
+    fn scaled_dot_product_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        dropout: Option<DropoutMask<Self>>,
+    ) -> FloatTensor<Self> {
+        let dropout = dropout.map(|d| DropoutMask::<B> {
+            keep: d.keep,
+            seed: d.seed,
+        });
+        let forward = |q, k, v, dropout| B::scaled_dot_product_attention(q, k, v, dropout);
+        match AttentionBackward
+            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = forward(
+                    q.primitive.clone(),
+                    k.primitive.clone(),
+                    v.primitive.clone(),
+                    dropout.clone(),
+                );
+                let state = AttentionState {
+                    q: q.primitive,
+                    k: k.primitive,
+                    v: v.primitive,
+                    output: output.clone(),
+                    dropout,
+                };
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive, k.primitive, v.primitive, dropout)),
+        }
+    }
+}
+
+/// What the backward pass needs: the inputs and the output (O(N) values each), not the scores.
+#[derive(Debug, Clone)]
+struct AttentionState<B: Backend> {
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    output: FloatTensor<B>,
+    dropout: Option<DropoutMask<B>>,
+}
+
+/// The graph node of [`EngineBackend::scaled_dot_product_attention`] under autodiff.
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl<B: Backend> Backward<B, 3> for AttentionBackward {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_q, node_k, node_v] = ops.parents;
+        let grad_output = grads.consume::<B>(&ops.node);
+        let state = ops.state;
+        let q = float::<B>(state.q);
+        let [batch, heads, queries, _] = q.dims();
+        let k = float::<B>(state.k);
+        let block_rows = rows_per_block(batch, heads, queries, k.dims()[2]);
+        let (grad_q, grad_k, grad_v) = attention_backward::<B>(
+            q,
+            k,
+            float(state.v),
+            float(state.output),
+            float(grad_output),
+            state.dropout.as_ref(),
+            block_rows,
+        );
+        for (node, grad) in [(node_q, grad_q), (node_k, grad_k), (node_v, grad_v)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad.into_primitive().tensor());
+            }
+        }
+    }
+}
+
+/// An integer scalar in the backend's integer type.
+fn int<B: Backend>(value: i64) -> B::IntElem {
+    value.elem()
+}
+
+/// Wraps a float primitive as a 4-D tensor.
+fn float<B: Backend>(primitive: FloatTensor<B>) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// Query rows per block so that `batch · heads · rows · keys` stays within
+/// [`SCORE_BLOCK_ELEMENTS`] (at least one row).
+pub fn rows_per_block(batch: usize, heads: usize, queries: usize, keys: usize) -> usize {
+    (SCORE_BLOCK_ELEMENTS / (batch * heads * keys).max(1)).clamp(1, queries.max(1))
+}
+
+/// The attention weights `softmax(q kᵀ / √d)` of query rows `rows`.
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k_t: `[batch, heads, head_dim, keys]`
+/// - returns `[batch, heads, rows, keys]`
+fn weights_of_rows<B: Backend>(q: &Tensor<B, 4>, k_t: &Tensor<B, 4>, rows: Range<usize>) -> Tensor<B, 4> {
+    let [batch, heads, _, head_dim] = q.dims();
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let q_rows = q.clone().slice([0..batch, 0..heads, rows, 0..head_dim]);
+    activation::softmax(q_rows.mul_scalar(scale).matmul(k_t.clone()), 3)
+}
+
+/// Attention written out `block_rows` query rows at a time (the forward pass with dropout).
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
+/// - output: `[batch, heads, queries, head_dim]`
+pub fn attention_in_blocks<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    dropout: Option<&DropoutMask<B>>,
+    block_rows: usize,
+) -> Tensor<B, 4> {
+    let [batch, heads, queries, _] = q.dims();
+    let keys = k.dims()[2];
+    let step = block_rows.max(1);
+    let k_t = k.swap_dims(2, 3);
+    let blocks = (0..queries)
+        .step_by(step)
+        .map(|start| {
+            let rows = start..(start + step).min(queries);
+            let weights = weights_of_rows(&q, &k_t, rows.clone());
+            let weights = match dropout {
+                Some(d) => weights * dropout_mask::<B>(d, [batch, heads, queries, keys], rows, &q.device()),
+                None => weights,
+            };
+            weights.matmul(v.clone())
+        })
+        .collect();
+    Tensor::cat(blocks, 2)
+}
+
+/// Gradients of attention with respect to q, k and v, recomputing the weights `block_rows`
+/// query rows at a time.
+///
+/// With `P = softmax(S)`, `S = q kᵀ s`, `O = (P ⊙ M) v` (M the dropout mask scaled by 1/keep,
+/// all ones without dropout): `dv = (P ⊙ M)ᵀ dO`, `dP = (dO vᵀ) ⊙ M`,
+/// `dS = P ⊙ (dP − D)` with `D = rowsum(dO ⊙ O)`, `dq = dS k s`, `dk = dSᵀ q s`.
+///
+/// # Shapes
+/// - q, output, grad_output: `[batch, heads, queries, head_dim]`; k, v: `[batch, heads, keys, head_dim]`
+/// - returns (dq, dk, dv) shaped like (q, k, v)
+pub fn attention_backward<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    output: Tensor<B, 4>,
+    grad_output: Tensor<B, 4>,
+    dropout: Option<&DropoutMask<B>>,
+    block_rows: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, heads, queries, head_dim] = q.dims();
+    let keys = k.dims()[2];
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    let step = block_rows.max(1);
+    let row_dot = (grad_output.clone() * output).sum_dim(3); // D: [batch, heads, queries, 1]
+    let k_t = k.clone().swap_dims(2, 3);
+    let v_t = v.clone().swap_dims(2, 3);
+    let mut grad_k = Tensor::<B, 4>::zeros(k.dims(), &k.device());
+    let mut grad_v = Tensor::<B, 4>::zeros(v.dims(), &v.device());
+    let mut grad_q_blocks = Vec::new();
+    for start in (0..queries).step_by(step) {
+        let rows = start..(start + step).min(queries);
+        let weights = weights_of_rows(&q, &k_t, rows.clone());
+        let mask =
+            dropout.map(|d| dropout_mask::<B>(d, [batch, heads, queries, keys], rows.clone(), &q.device()));
+        let grad_out_rows = grad_output
+            .clone()
+            .slice([0..batch, 0..heads, rows.clone(), 0..head_dim]);
+        let q_rows = q.clone().slice([0..batch, 0..heads, rows.clone(), 0..head_dim]);
+        let d_rows = row_dot.clone().slice([0..batch, 0..heads, rows, 0..1]);
+        let used = match &mask {
+            Some(mask) => weights.clone() * mask.clone(),
+            None => weights.clone(),
+        };
+        grad_v = grad_v + used.swap_dims(2, 3).matmul(grad_out_rows.clone());
+        let grad_weights = match mask {
+            Some(mask) => grad_out_rows.matmul(v_t.clone()) * mask,
+            None => grad_out_rows.matmul(v_t.clone()),
+        };
+        let grad_scores = weights * (grad_weights - d_rows);
+        grad_q_blocks.push(grad_scores.clone().matmul(k.clone()).mul_scalar(scale));
+        grad_k = grad_k + grad_scores.swap_dims(2, 3).matmul(q_rows).mul_scalar(scale);
+    }
+    (Tensor::cat(grad_q_blocks, 2), grad_k, grad_v)
+}
+
+/// The dropout mask of query rows `rows`: `1/keep` where a weight is kept, 0 where it is dropped.
+///
+/// Element (b, h, i, j) is kept when a 4-round Feistel hash of its index within the (b, h) plane,
+/// `i · keys + j`, keyed by the seed and by `b · heads + h`, falls below `keep · 2¹⁵`. The same
+/// seed gives the same mask in any blocking, on any backend.
+///
+/// # Shapes
+/// - `dims` = `[batch, heads, queries, keys]` of the whole attention; returns `[batch, heads, rows, keys]`
+pub fn dropout_mask<B: Backend>(
+    dropout: &DropoutMask<B>,
+    dims: [usize; 4],
+    rows: Range<usize>,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let [batch, heads, _, keys] = dims;
+    let row_count = rows.end - rows.start;
+    let plane = (row_count * keys) as i64;
+    let total = batch as i64 * heads as i64 * plane;
+    let local = Tensor::<B, 1, Int>::arange(0..total, device);
+    // Index within the (b, h) plane and the plane's number b · heads + h.
+    let plane_number = local.clone().div_scalar(plane);
+    let in_plane = local
+        .sub(plane_number.clone().mul_scalar(plane))
+        .add_scalar(rows.start as i64 * keys as i64);
+    let seed: Tensor<B, 1, Int> = Tensor::from_primitive(dropout.seed.clone());
+    let mut left = in_plane.clone().bitwise_and_scalar(int::<B>(HALF_MASK));
+    let mut right = in_plane
+        .bitwise_right_shift_scalar(int::<B>(HALF_BITS))
+        .bitwise_and_scalar(int::<B>(HALF_MASK));
+    let key = (plane_number.bitwise_and_scalar(int::<B>(HALF_MASK)) + seed.clone())
+        .bitwise_and_scalar(int::<B>(HALF_MASK));
+    for (multiplier, round_key) in ROUND_MULTIPLIERS.iter().zip(ROUND_KEYS) {
+        let mixed = (right.clone().mul_scalar(*multiplier) + key.clone())
+            .add_scalar(round_key)
+            .bitwise_and_scalar(int::<B>(HALF_MASK));
+        let mixed = mixed
+            .clone()
+            .bitwise_xor(mixed.bitwise_right_shift_scalar(int::<B>(7)));
+        let next_right = left.bitwise_xor(mixed).bitwise_and_scalar(int::<B>(HALF_MASK));
+        left = right;
+        right = next_right;
+    }
+    let threshold = (dropout.keep * (1 << HALF_BITS) as f64).round() as i64;
+    right
+        .lower_elem(threshold)
+        .float()
+        .mul_scalar(1.0 / dropout.keep)
+        .reshape([batch, heads, row_count, keys])
+}
+
+/// Attention for the model's blocks: the memory-bounded node under autodiff, the backend's fused
+/// kernel otherwise. Dropout with probability `dropout` applies only while training (autodiff on).
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
+/// - output: `[batch, heads, queries, head_dim]`
+pub fn attention<B: EngineBackend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    dropout: f64,
+) -> Tensor<B, 4> {
+    let device = q.device();
+    let dropout = (dropout > 0.0 && B::ad_enabled(&device)).then(|| DropoutMask::<B> {
+        keep: 1.0 - dropout,
+        seed: Tensor::<B, 1, Int>::random([1], Distribution::Uniform(0.0, (1 << HALF_BITS) as f64), &device)
+            .into_primitive(),
+    });
+    Tensor::from_primitive(TensorPrimitive::Float(B::scaled_dot_product_attention(
+        q.into_primitive().tensor(),
+        k.into_primitive().tensor(),
+        v.into_primitive().tensor(),
+        dropout,
+    )))
+}
