@@ -1,5 +1,23 @@
 //! Parsers for command-line values such as `128` or `96,96,48`.
 
+/// Parses a range of lengths in mm, "MIN,MAX" with 0 < MIN ≤ MAX.
+pub fn parse_range_mm(text: &str) -> Result<(f64, f64), String> {
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{p:?} is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    match numbers.as_slice() {
+        [min, max] if *min > 0.0 && min <= max => Ok((*min, *max)),
+        _ => Err(format!(
+            "{text:?}: give MIN,MAX in mm with 0 < MIN ≤ MAX (e.g. 20,28)"
+        )),
+    }
+}
+
 /// Parses "N" (a cube) or "X,Y,Z" into a grid size.
 pub fn parse_size(text: &str) -> Result<[usize; 3], String> {
     let parts: Vec<&str> = text.split([',', 'x']).map(str::trim).collect();

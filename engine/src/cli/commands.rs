@@ -125,22 +125,17 @@ pub fn info(output: &mut Output, file: &Path, json: bool) -> anyhow::Result<Exit
 pub fn demo_data(
     output: &mut Output,
     out: &Path,
-    cases: usize,
-    test_cases: usize,
-    seed: u64,
-    size: [usize; 3],
+    options: PhantomOptions,
     mri_channels: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     let options = PhantomOptions {
-        training_cases: cases,
-        test_cases,
-        seed,
-        size,
         modality: match mri_channels {
             Some(channels) if channels > 0 => PhantomModality::Mri { channels },
             _ => PhantomModality::Ct,
         },
+        ..options
     };
+    let (cases, test_cases, size) = (options.training_cases, options.test_cases, options.size);
     let started = std::time::Instant::now();
     let json = data::write_phantom_task(out, &options)?;
     output.line(format!(

@@ -13,7 +13,7 @@ mod train_cmd;
 
 pub use output::Output;
 
-use crate::data::SplitOptions;
+use crate::data::{LESION_RADIUS_MM, PhantomOptions, SplitOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +77,9 @@ enum Command {
         /// Make multi-contrast MRI with this many channels (4-D files) instead of CT.
         #[arg(long)]
         mri_channels: Option<usize>,
+        /// Lesion radius range in mm (in-plane): MIN,MAX.
+        #[arg(long, value_parser = args::parse_range_mm)]
+        lesion_radius_mm: Option<(f64, f64)>,
     },
     /// List the cases of an MSD task and every problem found.
     Dataset {
@@ -480,7 +483,20 @@ where
             seed,
             size,
             mri_channels,
-        } => commands::demo_data(output, &out, cases, test_cases, seed, size, mri_channels),
+            lesion_radius_mm,
+        } => commands::demo_data(
+            output,
+            &out,
+            PhantomOptions {
+                training_cases: cases,
+                test_cases,
+                seed,
+                size,
+                lesion_radius_mm: lesion_radius_mm.unwrap_or(LESION_RADIUS_MM),
+                ..PhantomOptions::default()
+            },
+            mri_channels,
+        ),
         Command::Dataset { dir, json } => commands::dataset(output, &dir, json),
         Command::Preprocess {
             dir,

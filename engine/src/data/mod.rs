@@ -14,7 +14,7 @@ pub use msd::{Case, CaseReport, Task, TaskReport, case_id, check_task, open_task
 pub use normalise::{
     CT_SAMPLES_PER_CASE, normalise_channels, single_scan_ct_statistics, training_ct_statistics,
 };
-pub use phantom::{PhantomModality, PhantomOptions, write_phantom_task};
+pub use phantom::{LESION_RADIUS_MM, PhantomModality, PhantomOptions, write_phantom_task};
 pub use preprocess::{
     PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase, PreprocessedTask,
     model_grid_input, preprocess_task,

@@ -36,6 +36,9 @@ pub struct PhantomOptions {
     pub size: [usize; 3],
     /// CT or multi-channel MRI.
     pub modality: PhantomModality,
+    /// Range of lesion radii in mm, in-plane (lesions are flattened cranio-caudally in the
+    /// ratio of the fields of view, like the rest of the anatomy).
+    pub lesion_radius_mm: (f64, f64),
 }
 
 impl Default for PhantomOptions {
@@ -46,6 +49,7 @@ impl Default for PhantomOptions {
             seed: 0,
             size: [96, 96, 40],
             modality: PhantomModality::Ct,
+            lesion_radius_mm: LESION_RADIUS_MM,
         }
     }
 }
@@ -54,9 +58,10 @@ impl Default for PhantomOptions {
 const FIELD_OF_VIEW_XY_MM: f64 = 320.0;
 /// Cranio-caudal field of view in mm.
 const FIELD_OF_VIEW_Z_MM: f64 = 220.0;
-/// Lesion radius range, as a fraction of half the field of view: 13–22 mm in-plane. Large
-/// enough to stay a few voxels across on the demo preset's 48³ model grid.
-const LESION_RADIUS: (f64, f64) = (0.08, 0.14);
+/// Default lesion radius range in mm, in-plane: 2–4 cm lesions (common for liver metastases),
+/// 3–4 voxels in radius on the demo preset's 48³ model grid, so that a 3-minute CPU model can
+/// learn their outline rather than guess a blob.
+pub const LESION_RADIUS_MM: (f64, f64) = (20.0, 28.0);
 /// Hounsfield units of the tissues.
 const AIR_HU: f64 = -1000.0;
 const FAT_HU: f64 = -90.0;
@@ -79,7 +84,7 @@ struct Anatomy {
 }
 
 impl Anatomy {
-    fn sample(rng: &mut Rng) -> Self {
+    fn sample(rng: &mut Rng, lesion_radius_mm: (f64, f64)) -> Self {
         let organ_centre = [
             rng.range(-0.35, -0.2),
             rng.range(-0.15, 0.05),
@@ -115,7 +120,11 @@ impl Anatomy {
         let mut attempts = 0;
         while anatomy.lesions.len() < lesion_count && attempts < 1000 {
             attempts += 1;
-            let radius = rng.range(LESION_RADIUS.0, LESION_RADIUS.1);
+            let half_field_mm = FIELD_OF_VIEW_XY_MM / 2.0;
+            let radius = rng.range(
+                lesion_radius_mm.0 / half_field_mm,
+                lesion_radius_mm.1 / half_field_mm,
+            );
             let centre = std::array::from_fn(|a| organ_centre[a] + organ_radii[a] * rng.range(-0.7, 0.7));
             // Keep lesions inside the organ so that label 2 is surrounded by label 1.
             if anatomy.organ_level(centre) < 0.55 {
@@ -258,10 +267,11 @@ struct PhantomCase {
     label: Volume,
 }
 
-fn generate_case(seed: u64, size: [usize; 3], modality: PhantomModality) -> PhantomCase {
+fn generate_case(seed: u64, options: &PhantomOptions) -> PhantomCase {
+    let (size, modality) = (options.size, options.modality);
     let mut rng = Rng::new(seed);
     let geometry = sample_geometry(&mut rng, size);
-    let anatomy = Anatomy::sample(&mut rng);
+    let anatomy = Anatomy::sample(&mut rng, options.lesion_radius_mm);
     let centre = geometry
         .world_from_voxel
         .apply(size.map(|n| (n as f64 - 1.0) / 2.0));
@@ -359,7 +369,7 @@ pub fn write_phantom_task(out: &Path, options: &PhantomOptions) -> Result<PathBu
                 .seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(index as u64 + 1);
-            let case = generate_case(seed, options.size, options.modality);
+            let case = generate_case(seed, options);
             let mut header = NiftiHeader::default();
             header.set_affine(case.image.world_from_voxel());
             header.set_description("MedVisionLlama Studio phantom");
@@ -429,9 +439,17 @@ pub fn write_phantom_task(out: &Path, options: &PhantomOptions) -> Result<PathBu
 mod tests {
     use super::*;
 
+    fn sized(size: [usize; 3], modality: PhantomModality) -> PhantomOptions {
+        PhantomOptions {
+            size,
+            modality,
+            ..PhantomOptions::default()
+        }
+    }
+
     #[test]
     fn phantom_case_has_organ_lesion_and_realistic_intensities() {
-        let case = generate_case(11, [48, 48, 24], PhantomModality::Ct);
+        let case = generate_case(11, &sized([48, 48, 24], PhantomModality::Ct));
         let labels = case.label.voxels();
         let count = |v: f32| labels.iter().filter(|l| **l == v).count();
         assert!(count(1.0) > 500, "organ voxels {}", count(1.0));
@@ -457,9 +475,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_case_and_other_seed_differs() {
-        let a = generate_case(5, [16, 16, 8], PhantomModality::Mri { channels: 2 });
-        let b = generate_case(5, [16, 16, 8], PhantomModality::Mri { channels: 2 });
-        let c = generate_case(6, [16, 16, 8], PhantomModality::Mri { channels: 2 });
+        let a = generate_case(5, &sized([16, 16, 8], PhantomModality::Mri { channels: 2 }));
+        let b = generate_case(5, &sized([16, 16, 8], PhantomModality::Mri { channels: 2 }));
+        let c = generate_case(6, &sized([16, 16, 8], PhantomModality::Mri { channels: 2 }));
         assert_eq!(a.image, b.image);
         assert_eq!(a.label, b.label);
         assert_ne!(a.image, c.image);
