@@ -1,0 +1,9 @@
+//! The model side: training and prediction jobs on the worker ([`training`]), activation maps
+//! ([`activations`]), metrics ([`metrics_panel`]), presets, and the Training, Activations and
+//! Metrics tabs ([`panels`]).
+
+pub mod activations;
+pub mod metrics_panel;
+pub mod panels;
+pub mod presets;
+pub mod training;
