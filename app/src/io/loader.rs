@@ -4,8 +4,8 @@
 
 use crate::io::source::{OpenRequest, Source, open};
 use crate::viewer::render::{Window, percentile_window};
-use engine::metrics::LabelScheme;
-use engine::volume::{Geometry, NiftiHeader, Volume, read_nifti, read_scan, reorient_to_canonical};
+use engine::metrics::{AFFINE_TOLERANCE_MM, LabelScheme};
+use engine::volume::{Affine, Geometry, NiftiHeader, Volume, read_nifti, read_scan, reorient_to_canonical};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -188,15 +188,27 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         match read_nifti(path) {
             Ok(label) => {
                 let label = reorient_to_canonical(&label.volume.select_channel(0));
-                if label.shape() == image.shape() {
-                    return Some(Arc::new(label));
+                if label.shape() != image.shape() {
+                    warnings.push(format!(
+                        "{}: {what} has shape {:?} but the image has {:?}; not shown",
+                        path.display(),
+                        label.shape(),
+                        image.shape()
+                    ));
+                    return None;
                 }
-                warnings.push(format!(
-                    "{}: {what} has shape {:?} but the image has {:?}; not shown",
-                    path.display(),
-                    label.shape(),
-                    image.shape()
-                ));
+                let difference_mm = affine_difference_mm(label.world_from_voxel(), image.world_from_voxel());
+                if difference_mm.is_nan() || difference_mm > AFFINE_TOLERANCE_MM {
+                    warnings.push(format!(
+                        "{}: the {what}'s voxel-to-world affine differs from the scan {}'s by up to \
+                         {difference_mm:.4} mm (limit {AFFINE_TOLERANCE_MM} mm); not shown: resample \
+                         the label onto the scan's grid",
+                        path.display(),
+                        entry.image.display()
+                    ));
+                    return None;
+                }
+                return Some(Arc::new(label));
             }
             Err(error) => warnings.push(format!("{what} not shown: {error}")),
         }
@@ -240,6 +252,14 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         scan_grid,
         scheme: prediction_scheme(entry.prediction.as_deref()),
     })
+}
+
+/// The largest difference between two voxel-to-world affines, entry by entry (mm).
+pub fn affine_difference_mm(a: &Affine, b: &Affine) -> f64 {
+    (0..3)
+        .flat_map(|row| (0..4).map(move |column| (row, column)))
+        .map(|(row, column)| (a.0[row][column] - b.0[row][column]).abs())
+        .fold(0.0, f64::max)
 }
 
 /// The label scheme of a prediction file: the one recorded in its folder, else every label as
@@ -329,6 +349,46 @@ mod tests {
             "{:?}",
             case.warnings
         );
+        Ok(())
+    }
+
+    /// Writes a 6×5×4 scan and a label whose origin is moved by `shift_mm` along x; loads them.
+    fn load_with_shifted_label(
+        dir: &std::path::Path,
+        shift_mm: f64,
+    ) -> anyhow::Result<(LoadedCase, PathBuf, PathBuf)> {
+        let (scan_path, label_path) = (dir.join("scan.nii.gz"), dir.join("label.nii.gz"));
+        let scan_affine = engine::volume::Affine::from_diagonal([0.8, 0.8, 2.0]);
+        let mut label_affine = scan_affine;
+        label_affine.0[0][3] += shift_mm;
+        let options = engine::volume::WriteOptions::new(engine::volume::DataType::F32);
+        let scan = Volume::new([6, 5, 4], 1, vec![100.0; 120], scan_affine)?;
+        engine::volume::write_nifti(&scan_path, &scan, None, options)?;
+        let options = engine::volume::WriteOptions::new(engine::volume::DataType::U8);
+        let label = Volume::new([6, 5, 4], 1, vec![1.0; 120], label_affine)?;
+        engine::volume::write_nifti(&label_path, &label, None, options)?;
+        let source = open(&OpenRequest {
+            path: Some(scan_path.clone()),
+            label: Some(label_path.clone()),
+            prediction: None,
+        })?;
+        Ok((load_case(&source, 0)?, scan_path, label_path))
+    }
+
+    #[test]
+    fn a_label_on_another_grid_is_refused_naming_both_files() -> anyhow::Result<()> {
+        // 2 mm is far beyond the tolerance: refused, with both paths in the message.
+        let dir = tempfile::tempdir()?;
+        let (case, scan, label) = load_with_shifted_label(dir.path(), 2.0)?;
+        assert!(case.ground_truth.is_none());
+        let warning = case.warnings.join("; ");
+        assert!(warning.contains(&label.display().to_string()), "{warning}");
+        assert!(warning.contains(&scan.display().to_string()), "{warning}");
+        assert!(warning.contains("2.0000 mm"), "{warning}");
+        // A tenth of the tolerance is rounding, not another grid: shown, no warning.
+        let (case, _, _) = load_with_shifted_label(dir.path(), AFFINE_TOLERANCE_MM / 10.0)?;
+        assert!(case.ground_truth.is_some());
+        assert!(case.warnings.is_empty(), "{:?}", case.warnings);
         Ok(())
     }
 }
