@@ -1,8 +1,7 @@
-//! Annotation: the mm brush and eraser ([`brush`]), fill between slices ([`interpolate`]),
-//! [`undo`], the edit session of the case on screen ([`session`]), and the Edit tab ([`panel`]).
+//! Annotation: the brush and eraser settings ([`brush`]), the edit session of the case on screen
+//! ([`session`]: strokes, undo, fill between slices, on `engine::edit`'s numerics) and the Edit
+//! tab ([`panel`]).
 
 pub mod brush;
-pub mod interpolate;
 pub mod panel;
 pub mod session;
-pub mod undo;

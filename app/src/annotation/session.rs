@@ -6,17 +6,22 @@
 //! copy is made — and created as zeros when the case has none. The file on disk is untouched
 //! until the user saves.
 
-use crate::annotation::brush::{BrushSettings, Canvas, PaintRule, brush_offsets};
-use crate::annotation::interpolate::fill_between_slices;
-use crate::annotation::undo::{StepRecorder, UndoStack, VoxelBox};
+use crate::annotation::brush::{BrushSettings, PaintRule};
 use crate::common::slice_geometry::Axis;
 use crate::io::loader::LoadedCase;
+use engine::edit::{
+    BrushShape, Canvas, EditError, StepRecorder, UndoStack, VoxelBox, brush_offsets, fill_between_slices,
+};
 use engine::volume::Volume;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// The label's voxel type while labels are kept as `engine::volume::Volume`s.
+pub type LabelVoxel = f32;
 
 /// A stroke being painted: what it changed so far and where the pointer was.
 struct Stroke {
-    recorder: StepRecorder,
+    recorder: StepRecorder<LabelVoxel>,
     last: [usize; 3],
     offsets: Vec<[i64; 3]>,
     /// How far the brush reaches from its centre along each axis, in voxels.
@@ -28,7 +33,7 @@ struct Stroke {
 #[derive(Default)]
 pub struct EditSession {
     /// Undo and redo history.
-    pub undo: UndoStack,
+    pub undo: UndoStack<LabelVoxel>,
     stroke: Option<Stroke>,
     /// Counts every change (edit, undo, redo); the label is unsaved when it differs from
     /// [`EditSession::saved_generation`].
@@ -40,6 +45,9 @@ pub struct EditSession {
     /// Per view ([`Axis::ALL`] order): bumped when a change touches the slice it shows. Part of
     /// the texture key, so only affected views upload their texture again.
     pub view_generation: [u64; 3],
+    /// Slices each label was painted on, by `(normal axis, label)`: where fill between slices
+    /// interpolates.
+    drawn: BTreeMap<(usize, u32), BTreeSet<usize>>,
 }
 
 /// The editable label of a case, created as zeros on the image grid when there is none.
@@ -83,6 +91,9 @@ impl EditSession {
 
     /// Paints from the last pointer position of the stroke (or starts one) to `voxel`, with the
     /// active tool, on the view of `axis`. Does nothing while navigating.
+    ///
+    /// # Errors
+    /// The brush is larger than `engine::edit::MAX_BRUSH_VOXELS` allows at this spacing.
     pub fn paint_to(
         &mut self,
         case: &mut LoadedCase,
@@ -90,14 +101,15 @@ impl EditSession {
         axis: Axis,
         voxel: [usize; 3],
         crosshair: [usize; 3],
-    ) {
+    ) -> Result<(), EditError> {
         let stroke = match &mut self.stroke {
             Some(stroke) => stroke,
             None => {
-                let Some(rule) = brush.rule() else { return };
+                let Some(rule) = brush.rule() else { return Ok(()) };
                 let spacing = case.image.spacing_mm();
+                let offsets = brush_offsets(spacing, brush.radius_mm, brush.shape, axis.normal())?;
                 let reach = [0, 1, 2].map(|a| {
-                    if brush.shape == crate::annotation::brush::BrushShape::Disc && a == axis.normal() {
+                    if brush.shape == BrushShape::Disc && a == axis.normal() {
                         0
                     } else {
                         (brush.radius_mm / spacing[a].max(f64::MIN_POSITIVE)) as usize
@@ -106,14 +118,23 @@ impl EditSession {
                 self.stroke.insert(Stroke {
                     recorder: StepRecorder::default(),
                     last: voxel,
-                    offsets: brush_offsets(spacing, brush.radius_mm, brush.shape, axis.normal()),
+                    offsets,
                     reach,
                     rule,
                 })
             }
         };
-        if stroke.rule.value > 0.0 {
-            case.label_values.insert(stroke.rule.value as u32);
+        if stroke.rule.value > 0 {
+            case.label_values.insert(stroke.rule.value);
+            let normal = axis.normal();
+            let (low, high) = (
+                stroke.last[normal].min(voxel[normal]),
+                stroke.last[normal].max(voxel[normal]),
+            );
+            self.drawn
+                .entry((normal, stroke.rule.value))
+                .or_default()
+                .extend(low..=high);
         }
         let from = stroke.last;
         let image = Arc::clone(&case.image);
@@ -128,7 +149,7 @@ impl EditSession {
         canvas.line(from, voxel, &stroke.offsets, &stroke.rule, &mut stroke.recorder);
         stroke.last = voxel;
         if stroke.recorder.len() == changed_before {
-            return;
+            return Ok(());
         }
         // The segment's box grown by the brush's reach.
         let reach = stroke.reach;
@@ -138,6 +159,7 @@ impl EditSession {
         });
         let bounds = [segment.map(|s| s.0), segment.map(|s| s.1)];
         self.touch(bounds, crosshair);
+        Ok(())
     }
 
     /// Finishes the stroke under way: it becomes one undo step.
@@ -223,16 +245,30 @@ impl EditSession {
         Some(self.replace_label(case, &prediction, "start from prediction"))
     }
 
-    /// Interpolates every label between its labelled slices along the normal of `axis`, under
-    /// the brush's paint-over and intensity rules. Returns how many voxels were filled.
-    pub fn fill_between(&mut self, case: &mut LoadedCase, brush: &BrushSettings, axis: Axis) -> usize {
+    /// Interpolates the brush's label between the slices it was painted on in the view of
+    /// `axis`, under the brush's paint-over and intensity rules. Returns how many voxels were
+    /// filled.
+    ///
+    /// # Errors
+    /// The label was not painted on two slices of this view with unlabelled slices between.
+    pub fn fill_between(
+        &mut self,
+        case: &mut LoadedCase,
+        brush: &BrushSettings,
+        axis: Axis,
+    ) -> Result<usize, EditError> {
         self.end_stroke();
         let rule = PaintRule {
-            value: brush.label as f32,
-            selected_label: brush.label as f32,
+            value: brush.label,
+            selected_label: brush.label,
             paint_over: brush.paint_over,
             intensity_range: brush.intensity_range,
         };
+        let drawn: Vec<usize> = self
+            .drawn
+            .get(&(axis.normal(), brush.label))
+            .map(|slices| slices.iter().copied().collect())
+            .unwrap_or_default();
         let image = Arc::clone(&case.image);
         let spacing = image.spacing_mm();
         let label = label_mut(case);
@@ -244,14 +280,15 @@ impl EditSession {
             shape,
             spacing,
             axis.normal(),
+            &drawn,
             &rule,
             &mut recorder,
-        );
+        )?;
         if let Some(step) = recorder.finish("fill between slices") {
             self.undo.push(step);
             self.touch_all();
         }
-        filled
+        Ok(filled)
     }
 }
 

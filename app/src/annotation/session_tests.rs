@@ -61,8 +61,12 @@ fn a_stroke_paints_in_place_and_redraws_only_the_views_it_touches() {
     let crosshair = [20, 15, 5];
     // A 2 mm disc on axial slice 5, far from the crosshair's row and column.
     let settings = brush(Tool::Brush, 2.0);
-    session.paint_to(&mut case, &settings, Axis::Axial, [3, 3, 5], crosshair);
-    session.paint_to(&mut case, &settings, Axis::Axial, [8, 3, 5], crosshair);
+    session
+        .paint_to(&mut case, &settings, Axis::Axial, [3, 3, 5], crosshair)
+        .expect("within the brush bound");
+    session
+        .paint_to(&mut case, &settings, Axis::Axial, [8, 3, 5], crosshair)
+        .expect("within the brush bound");
     assert_eq!(
         case.ground_truth.as_ref().map(Arc::as_ptr),
         before,
@@ -85,7 +89,9 @@ fn a_stroke_paints_in_place_and_redraws_only_the_views_it_touches() {
     assert!((0..10).filter(|z| *z != 5).all(|z| at(5, 3, z) == 0.0));
 
     // A stroke across the crosshair's column redraws the sagittal view too.
-    session.paint_to(&mut case, &settings, Axis::Axial, [20, 3, 5], crosshair);
+    session
+        .paint_to(&mut case, &settings, Axis::Axial, [20, 3, 5], crosshair)
+        .expect("within the brush bound");
     session.end_stroke();
     assert!(session.view_generation[Axis::Sagittal.index()] > 0);
 }
@@ -96,13 +102,15 @@ fn undo_redo_and_start_from_prediction_round_trip() {
     let mut session = EditSession::default();
     let crosshair = [6, 5, 3];
     // No label yet: the first stroke creates one on the image grid.
-    session.paint_to(
-        &mut case,
-        &brush(Tool::Brush, 1.0),
-        Axis::Axial,
-        [6, 5, 3],
-        crosshair,
-    );
+    session
+        .paint_to(
+            &mut case,
+            &brush(Tool::Brush, 1.0),
+            Axis::Axial,
+            [6, 5, 3],
+            crosshair,
+        )
+        .expect("within the brush bound");
     session.end_stroke();
     let painted = label(&case);
     assert_eq!(
@@ -114,7 +122,9 @@ fn undo_redo_and_start_from_prediction_round_trip() {
     let mut eraser = brush(Tool::Eraser, 1.0);
     eraser.label = 3;
     eraser.paint_over = PaintOver::Background;
-    session.paint_to(&mut case, &eraser, Axis::Axial, [6, 5, 3], crosshair);
+    session
+        .paint_to(&mut case, &eraser, Axis::Axial, [6, 5, 3], crosshair)
+        .expect("within the brush bound");
     session.end_stroke();
     assert_eq!(label(&case), painted);
     assert_eq!(
@@ -141,14 +151,58 @@ fn fill_between_works_along_the_views_axis() {
     let mut session = EditSession::default();
     let settings = brush(Tool::Brush, 2.0);
     for z in [2, 7] {
-        session.paint_to(&mut case, &settings, Axis::Axial, [5, 5, z], [0; 3]);
+        session
+            .paint_to(&mut case, &settings, Axis::Axial, [5, 5, z], [0; 3])
+            .expect("within the brush bound");
         session.end_stroke();
     }
-    let filled = session.fill_between(&mut case, &settings, Axis::Axial);
+    let filled = session
+        .fill_between(&mut case, &settings, Axis::Axial)
+        .expect("drawn on slices 2 and 7");
     assert_eq!(filled, 4 * 13, "four slices of the same 13-voxel disc");
     assert_eq!(session.undo.undo_len(), 3);
     // The strokes missed every view's slice (crosshair at the origin); the fill redraws all.
     assert_eq!(session.view_generation, [1, 1, 1]);
+}
+
+#[test]
+fn fill_needs_the_label_drawn_in_this_view_and_huge_brushes_are_refused() {
+    let mut case = case([10, 10, 10], [1.0; 3], true);
+    let mut session = EditSession::default();
+    let settings = brush(Tool::Brush, 2.0);
+    for z in [2, 7] {
+        session
+            .paint_to(&mut case, &settings, Axis::Axial, [5, 5, z], [0; 3])
+            .expect("within the brush bound");
+        session.end_stroke();
+    }
+    // Drawn on axial slices only: the coronal view has nothing to fill between.
+    let error = session
+        .fill_between(&mut case, &settings, Axis::Coronal)
+        .expect_err("not drawn in the coronal view");
+    assert!(
+        error.to_string().contains("label 2 was drawn on 0 slices"),
+        "{error}"
+    );
+    // Another label was never drawn at all.
+    let other = BrushSettings {
+        label: 3,
+        ..settings.clone()
+    };
+    assert!(session.fill_between(&mut case, &other, Axis::Axial).is_err());
+    // A 100 mm ball on 0.1 mm voxels is refused before anything is allocated or painted.
+    let mut fine = self::case([10, 10, 10], [0.1; 3], true);
+    let huge = BrushSettings {
+        shape: BrushShape::Ball,
+        ..brush(Tool::Brush, 100.0)
+    };
+    let before = label(&fine);
+    let error = session
+        .paint_to(&mut fine, &huge, Axis::Axial, [5, 5, 5], [0; 3])
+        .expect_err("beyond the bound");
+    assert!(error.to_string().contains("limit"), "{error}");
+    assert!(!session.is_painting());
+    assert_eq!(label(&fine), before);
 }
 
 /// Measures a brush stroke on a 512 × 512 × 400 scan (run with `--ignored --nocapture`).
@@ -165,17 +219,19 @@ fn stroke_timing_on_a_large_volume() {
     let segments = 50;
     let start = Instant::now();
     for step in 0..segments {
-        session.paint_to(
-            &mut case,
-            &settings,
-            Axis::Axial,
-            [150 + 4 * step, 256, 200],
-            crosshair,
-        );
+        session
+            .paint_to(
+                &mut case,
+                &settings,
+                Axis::Axial,
+                [150 + 4 * step, 256, 200],
+                crosshair,
+            )
+            .expect("within the brush bound");
     }
     session.end_stroke();
     let stroke = start.elapsed();
-    let changed = session.undo.bytes() / crate::annotation::undo::CHANGE_BYTES;
+    let changed = session.undo.bytes() / engine::edit::change_bytes::<LabelVoxel>();
     let start = Instant::now();
     let layers = crate::viewer::render::SliceLayers {
         image: &case.image,

@@ -283,8 +283,12 @@ impl Studio {
             ViewCommand::Paint { axis, voxel } => {
                 if let Some(view) = &mut self.view {
                     let crosshair = view.crosshair;
-                    view.edit
-                        .paint_to(&mut view.case, &self.edit.brush, axis, voxel, crosshair);
+                    let painted =
+                        view.edit
+                            .paint_to(&mut view.case, &self.edit.brush, axis, voxel, crosshair);
+                    if let Err(error) = painted {
+                        self.notice = Some(Notice::Error(format!("not painted: {error}")));
+                    }
                 }
             }
             ViewCommand::EndStroke => {

@@ -330,11 +330,14 @@ impl Studio {
             }
             EditCommand::FillBetween => {
                 if let Some(view) = &mut self.view {
-                    let filled = view.edit.fill_between(&mut view.case, &brush, axis);
-                    self.notice = Some(Notice::Info(format!(
-                        "filled {filled} voxels between labelled {} slices",
-                        axis.name().to_lowercase()
-                    )));
+                    self.notice = Some(match view.edit.fill_between(&mut view.case, &brush, axis) {
+                        Ok(filled) => Notice::Info(format!(
+                            "filled {filled} voxels of label {} between its {} slices",
+                            brush.label,
+                            axis.name().to_lowercase()
+                        )),
+                        Err(error) => Notice::Error(format!("nothing filled: {error}")),
+                    });
                 }
             }
             EditCommand::RestoreAutosave | EditCommand::DiscardAutosave => {
