@@ -275,7 +275,8 @@ fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> 
         }
         assert!(studio.jobs.activations.heat(slot, shape).is_some());
     }
-    let uploads = studio.views.planes[0].uploads;
+    let active = studio.views.maximised.unwrap_or(studio.views.active).index();
+    let uploads = studio.views.planes[active].uploads;
     click(harness, "A and B side by side (active view)");
     for _ in 0..3 {
         harness.step();
@@ -286,8 +287,13 @@ fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> 
         "the right-hand view was drawn"
     );
     assert!(studio.views.compare.uploads >= 1);
-    let active = studio.views.active.index();
-    assert!(studio.views.planes[active].uploads >= uploads);
+    // The left-hand view now shows model A's map alone: drawn again, so uploaded again.
+    assert!(
+        studio.views.planes[active].uploads > uploads,
+        "{} uploads before, {} after",
+        uploads,
+        studio.views.planes[active].uploads
+    );
     Ok(())
 }
 
