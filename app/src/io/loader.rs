@@ -111,8 +111,15 @@ impl Loader {
     }
 
     /// The next event, if one is waiting.
-    pub fn try_event(&self) -> Option<LoadEvent> {
-        self.events.try_recv().ok()
+    ///
+    /// # Errors
+    /// The loading thread has gone: nothing it was asked for will arrive.
+    pub fn try_event(&self) -> Result<Option<LoadEvent>, String> {
+        match self.events.try_recv() {
+            Ok(event) => Ok(Some(event)),
+            Err(mpsc::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::TryRecvError::Disconnected) => Err("the loading thread has stopped".into()),
+        }
     }
 }
 
@@ -136,22 +143,39 @@ fn run(commands: &mpsc::Receiver<LoadCommand>, events: &mpsc::SyncSender<LoadEve
 
 fn handle(command: LoadCommand, events: &mpsc::SyncSender<LoadEvent>) {
     let event = match command {
-        LoadCommand::Open(request) => {
-            LoadEvent::Opened(open(&request).map(Arc::new).map_err(|e| format!("{e:#}")))
-        }
+        LoadCommand::Open(request) => LoadEvent::Opened(guarded(|| {
+            open(&request).map(Arc::new).map_err(|e| format!("{e:#}"))
+        })),
         LoadCommand::LoadCase {
             source,
             index,
             ticket,
         } => LoadEvent::CaseLoaded {
             ticket,
-            result: load_case(&source, index)
-                .map(Box::new)
-                .map_err(|e| format!("{e:#}")),
+            result: guarded(|| {
+                load_case(&source, index)
+                    .map(Box::new)
+                    .map_err(|e| format!("{e:#}"))
+            }),
         },
     };
     // The UI has gone away when this fails: nothing left to tell.
     let _ = events.send(event);
+}
+
+/// Runs `work`, turning a panic (a bug, or a file that trips one in a decoder) into a message,
+/// so the loader thread lives on and the UI never waits for an answer that cannot come.
+fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown reason".into());
+        Err(format!(
+            "loading failed unexpectedly ({reason}); please report this with the file that caused it"
+        ))
+    })
 }
 
 /// Hounsfield data reaches air at about −1000; MRI intensities are never that negative.
@@ -390,5 +414,14 @@ mod tests {
         assert!(case.ground_truth.is_some());
         assert!(case.warnings.is_empty(), "{:?}", case.warnings);
         Ok(())
+    }
+
+    #[test]
+    fn a_panic_while_loading_becomes_a_message() {
+        let answer: Result<(), String> = guarded(|| panic!("decoder bug"));
+        let message = answer.expect_err("the panic is caught");
+        assert!(message.contains("decoder bug"), "{message}");
+        let fine: Result<u8, String> = guarded(|| Ok(3));
+        assert_eq!(fine, Ok(3));
     }
 }

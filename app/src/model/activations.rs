@@ -140,9 +140,15 @@ impl ActivationsPanel {
 
     /// The capture in flight failed: the rest are dropped.
     pub fn failed(&mut self, message: String) {
+        self.abandon();
+        self.error = Some(message);
+    }
+
+    /// Drops the captures waiting and in flight without an error of its own (the caller reports
+    /// why, once).
+    pub fn abandon(&mut self) {
         self.queue.clear();
         self.in_flight = false;
-        self.error = Some(message);
     }
 
     /// Forgets the maps and the captures still to come (another case was opened): a capture

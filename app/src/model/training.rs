@@ -229,6 +229,8 @@ pub fn default_epochs(preset: &str, fine_tune: bool) -> usize {
 #[derive(Default)]
 pub struct ModelJobs {
     worker: Option<(DeviceKind, Worker)>,
+    /// The device detected for a request, kept so detection runs once per choice, not per job.
+    device_choice: Option<(DeviceRequest, engine::device::DeviceChoice)>,
     /// Why the device was chosen ("CPU: no NVIDIA driver …").
     pub device_reason: Option<String>,
     /// The job in progress.
@@ -255,7 +257,15 @@ impl ModelJobs {
 
     /// The worker on the chosen device, started (or restarted on another device) when needed.
     fn worker(&mut self, waker: &eframe::egui::Context) -> Result<&Worker, String> {
-        let choice = choose_device(self.choices.device.kind())?;
+        let request = self.choices.device;
+        let choice = match &self.device_choice {
+            Some((cached, choice)) if *cached == request => choice.clone(),
+            _ => {
+                let choice = choose_device(request.kind())?;
+                self.device_choice = Some((request, choice.clone()));
+                choice
+            }
+        };
         if self.worker.as_ref().is_some_and(|(kind, _)| *kind != choice.kind) {
             self.worker = None; // joins the old thread, which is idle
         }
@@ -464,8 +474,9 @@ impl ModelJobs {
             },
             Job::Capturing,
         );
-        if let Err(message) = &sent {
-            self.activations.failed(message.clone());
+        if sent.is_err() {
+            // The caller shows the message (in the status line); the panel only stops waiting.
+            self.activations.abandon();
         }
         sent
     }
@@ -562,12 +573,27 @@ impl ModelJobs {
             }
             Event::Predicted { .. } => self.job = None,
             Event::Failed(message) => match self.job {
-                Some(Job::Predicting { .. }) => self.outcomes.push(CaseOutcome {
-                    id: String::new(),
-                    before: None,
-                    after: None,
-                    error: Some(message),
-                }),
+                // A case that failed is listed with its message; the worker still ends the job
+                // with PredictionsDone. A message naming no case failed the whole job (e.g. the
+                // checkpoint could not be read): the job is over, even if nothing else arrives.
+                Some(Job::Predicting { .. }) => {
+                    let case = message
+                        .strip_prefix("case ")
+                        .and_then(|rest| rest.split_once(": "));
+                    let (id, error) = match case {
+                        Some((id, error)) => (id.to_string(), error.to_string()),
+                        None => {
+                            self.job = None;
+                            (String::new(), message)
+                        }
+                    };
+                    self.outcomes.push(CaseOutcome {
+                        id,
+                        before: None,
+                        after: None,
+                        error: Some(error),
+                    });
+                }
                 Some(Job::Training) => {
                     self.job = None;
                     if let Some(run) = &mut self.run {
@@ -576,11 +602,10 @@ impl ModelJobs {
                     outcomes.push(Outcome::Notice(Err(format!("training failed: {message}"))));
                 }
                 Some(Job::Capturing) => {
+                    // Shown once, in the Activations tab beside the Capture button.
                     self.job = None;
-                    self.activations.failed(message.clone());
-                    outcomes.push(Outcome::Notice(Err(format!(
-                        "activation capture failed: {message}"
-                    ))));
+                    self.activations
+                        .failed(format!("activation capture failed: {message}"));
                 }
                 None => outcomes.push(Outcome::Notice(Err(message))),
             },

@@ -21,7 +21,18 @@ impl Studio {
         let waker = self.ctx.clone();
         self.metrics
             .update(self.view.as_ref(), move || waker.request_repaint());
-        while let Some(event) = self.loader.try_event() {
+        loop {
+            let event = match self.loader.try_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(message) => {
+                    // Whatever was on its way will not come: stop waiting, say so once.
+                    if self.opening.take().is_some() | self.loading_case.take().is_some() {
+                        self.notice = Some(Notice::Error(message));
+                    }
+                    break;
+                }
+            };
             match event {
                 LoadEvent::Opened(Ok(source)) => {
                     self.opening = None;
