@@ -5,7 +5,7 @@
 
 use crate::io::source::{Source, corrected_beside_scan, demo_task_dir};
 use engine::volume::{
-    Geometry, NiftiHeader, Volume, axis_codes, read_nifti, reorient_to_canonical, write_label_like,
+    Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical, write_label_like,
 };
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -18,42 +18,18 @@ pub const APP_FOLDER: &str = ".medvisionllama";
 pub const AUTOSAVE_INTERVAL_SECS: u64 = 60;
 
 /// Maps a label on the RAS+ grid of `reorient_to_canonical` back onto `original`, the grid of
-/// the scan it was made from. Exact (indices only); the result carries `original`'s affine.
+/// the scan it was made from (`engine::volume::voxels_from_canonical`); the result carries
+/// `original`'s affine.
 pub fn to_original_grid(canonical: &Volume, original: &Geometry) -> anyhow::Result<Volume> {
-    let codes = axis_codes(&original.world_from_voxel);
-    let old_shape = original.shape;
-    let mut expected = [0usize; 3];
-    for (old_axis, (world, _)) in codes.iter().enumerate() {
-        expected[*world] = old_shape[old_axis];
-    }
-    anyhow::ensure!(
-        canonical.shape() == expected,
-        "the label has shape {:?} but the scan's grid reoriented to RAS+ has {expected:?}",
-        canonical.shape()
-    );
-    let source = canonical.channel(0);
-    let [cx, cy, _] = expected;
-    // For each old axis: the stride of its canonical axis, signed, and where it starts.
-    let mut stride = [0isize; 3];
-    let mut start = 0isize;
-    let canonical_strides = [1isize, cx as isize, (cx * cy) as isize];
-    for (old_axis, (world, positive)) in codes.iter().enumerate() {
-        if *positive {
-            stride[old_axis] = canonical_strides[*world];
-        } else {
-            stride[old_axis] = -canonical_strides[*world];
-            start += (old_shape[old_axis] as isize - 1) * canonical_strides[*world];
-        }
-    }
-    let [nx, ny, nz] = old_shape;
-    let mut voxels = Vec::with_capacity(nx * ny * nz);
-    for k in 0..nz as isize {
-        for j in 0..ny as isize {
-            let row = start + k * stride[2] + j * stride[1];
-            voxels.extend((0..nx as isize).map(|i| source[(row + i * stride[0]) as usize]));
-        }
-    }
-    Ok(Volume::new(old_shape, 1, voxels, original.world_from_voxel)?)
+    let voxels =
+        voxels_from_canonical(canonical.channel(0), canonical.shape(), original).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the label has shape {:?}, which is not the scan's grid {:?} reoriented to RAS+",
+                canonical.shape(),
+                original.shape
+            )
+        })?;
+    Ok(Volume::new(original.shape, 1, voxels, original.world_from_voxel)?)
 }
 
 /// The task folder of a source, or the scan's folder for a single scan.

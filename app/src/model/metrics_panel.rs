@@ -6,7 +6,9 @@
 use crate::io::source::Source;
 use crate::viewer::case_view::CaseView;
 use eframe::egui;
-use engine::metrics::{CaseMetrics, ClassMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, score_case};
+use engine::metrics::{
+    CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, class_values, column_means, score_case,
+};
 use engine::volume::{Volume, read_nifti};
 use std::collections::BTreeMap;
 use std::sync::{Arc, mpsc};
@@ -172,20 +174,8 @@ fn spawn<T: Send + 'static>(
     receiver
 }
 
-/// Column headers, in the order of [`class_values`].
+/// Column headers, in the order of `engine::metrics::class_values`.
 pub const COLUMNS: [&str; 6] = ["Dice", "Jaccard", "HD95 mm", "NSD", "Sens.", "Spec."];
-
-/// The six metrics of a class in [`COLUMNS`] order.
-pub fn class_values(class: &ClassMetrics) -> [Option<f64>; 6] {
-    [
-        class.dice,
-        class.jaccard,
-        class.hd95_mm,
-        class.nsd,
-        class.sensitivity,
-        class.specificity,
-    ]
-}
 
 fn format_value(value: Option<f64>, column: usize) -> String {
     match value {
@@ -193,60 +183,6 @@ fn format_value(value: Option<f64>, column: usize) -> String {
         Some(v) if COLUMNS[column].ends_with("mm") => format!("{v:.1}"),
         Some(v) => format!("{v:.3}"),
     }
-}
-
-/// The metrics as CSV: one row per case and class; undefined values are empty.
-pub fn metrics_csv(rows: &[(String, &CaseMetrics)], label_names: &BTreeMap<u32, String>) -> String {
-    let mut csv = String::from(
-        "case,label,name,dice,jaccard,hd95_mm,nsd,sensitivity,specificity,prediction_voxels,ground_truth_voxels,nsd_tolerance_mm\n",
-    );
-    for (case, metrics) in rows {
-        for class in &metrics.classes {
-            let values: Vec<String> = class_values(class)
-                .iter()
-                .map(|v| v.map(|v| format!("{v}")).unwrap_or_default())
-                .collect();
-            let name = label_names.get(&class.label).cloned().unwrap_or_default();
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
-                csv_field(case),
-                class.label,
-                csv_field(&name),
-                values.join(","),
-                class.prediction_voxels,
-                class.ground_truth_voxels,
-                metrics.tolerance_mm
-            ));
-        }
-    }
-    csv
-}
-
-/// Quotes a field that holds a comma, quote or line break.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// Mean of each column over the classes of every case (undefined values and classes absent
-/// from both prediction and ground truth left out).
-pub fn column_means(rows: &[&CaseMetrics]) -> [Option<f64>; 6] {
-    let mut means = [None; 6];
-    for (column, mean) in means.iter_mut().enumerate() {
-        let values: Vec<f64> = rows
-            .iter()
-            .flat_map(|m| &m.classes)
-            .filter(|c| !c.both_empty)
-            .filter_map(|c| class_values(c)[column])
-            .collect();
-        if !values.is_empty() {
-            *mean = Some(values.iter().sum::<f64>() / values.len() as f64);
-        }
-    }
-    means
 }
 
 /// What the panel asks the app to do.
@@ -402,71 +338,4 @@ pub fn metrics_panel_ui(
 /// label scheme, at the default NSD tolerance, with errors as messages.
 pub fn metrics_of(prediction: &Volume, truth: &Volume, scheme: &LabelScheme) -> Result<CaseMetrics, String> {
     score_case(prediction, truth, scheme, DEFAULT_TOLERANCE_MM).map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use engine::volume::Affine;
-
-    /// Every label as it is.
-    const AS_IS: LabelScheme = LabelScheme::Classes(Vec::new());
-
-    fn cube(shape: [usize; 3], from: usize, to: usize) -> Volume {
-        let [nx, ny, nz] = shape;
-        let mut voxels = vec![0.0f32; nx * ny * nz];
-        for z in from..to {
-            for y in from..to {
-                for x in from..to {
-                    voxels[x + nx * (y + ny * z)] = 1.0;
-                }
-            }
-        }
-        Volume::new(shape, 1, voxels, Affine::identity()).expect("volume")
-    }
-
-    #[test]
-    fn csv_rows_hold_the_values_of_each_class() {
-        // A 4³ cube predicted as the 3³ cube in its corner: Dice = 2·27/(27+64) by hand.
-        let truth = cube([8, 8, 8], 2, 6);
-        let prediction = cube([8, 8, 8], 2, 5);
-        let metrics = metrics_of(&prediction, &truth, &AS_IS).expect("metrics");
-        let names = BTreeMap::from([(1, "organ, big".to_string())]);
-        let csv = metrics_csv(&[("case_1".into(), &metrics)], &names);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines.len(), 2, "{csv}");
-        assert!(lines[1].starts_with("case_1,1,\"organ, big\","), "{csv}");
-        let after_name = lines[1].split("\",").nth(1).expect("fields");
-        let fields: Vec<&str> = after_name.split(',').collect();
-        let dice: f64 = fields[0].parse().expect("dice");
-        assert!((dice - 54.0 / 91.0).abs() < 1e-9, "dice {dice}");
-        let jaccard: f64 = fields[1].parse().expect("jaccard");
-        assert!((jaccard - 27.0 / 64.0).abs() < 1e-9, "jaccard {jaccard}");
-        let sensitivity: f64 = fields[4].parse().expect("sensitivity");
-        assert!((sensitivity - 27.0 / 64.0).abs() < 1e-9);
-        assert_eq!(fields[6], "27");
-        assert_eq!(fields[7], "64");
-    }
-
-    #[test]
-    fn means_leave_undefined_values_out() {
-        let truth = cube([8, 8, 8], 2, 6);
-        let perfect = metrics_of(&truth, &truth, &AS_IS).expect("metrics");
-        // The 4³ cube shifted by one voxel on each axis: overlap 3³, 37 false positives among
-        // 512 − 64 = 448 true negatives and false positives.
-        let shifted = metrics_of(&cube([8, 8, 8], 3, 7), &truth, &AS_IS).expect("metrics");
-        // Label 1 absent from both: flagged, and even its specificity (1) stays out of the means.
-        let one_class = LabelScheme::first_classes(1);
-        let empty = metrics_of(&cube([8, 8, 8], 0, 0), &cube([8, 8, 8], 0, 0), &one_class).expect("metrics");
-        assert!(empty.classes.len() == 1 && empty.classes[0].both_empty);
-        let means = column_means(&[&perfect, &shifted, &empty]);
-        let dice = (1.0 + 54.0 / 128.0) / 2.0;
-        assert!(means[0].is_some_and(|m| (m - dice).abs() < 1e-9), "{means:?}");
-        let specificity = (1.0 + 411.0 / 448.0) / 2.0;
-        assert!(
-            means[5].is_some_and(|m| (m - specificity).abs() < 1e-9),
-            "{means:?}"
-        );
-        assert_eq!(column_means(&[]), [None; 6]);
-    }
 }

@@ -2,9 +2,10 @@
 //! metrics requests from the Training, Activations and Metrics tabs.
 
 use super::{Command, Notice, Studio};
-use crate::model::metrics_panel::{MetricsRequest, metrics_csv};
+use crate::model::metrics_panel::MetricsRequest;
 use crate::model::panels::{ModelCommand, checkpoint_folder};
 use crate::model::training::{list_runs, task_folder};
+use engine::metrics::{report_csv, report_json};
 use std::path::PathBuf;
 
 impl Studio {
@@ -101,8 +102,13 @@ impl Studio {
                         .filter_map(|(id, r)| Some((id.clone(), r.as_ref().ok()?)))
                         .collect()
                 };
-                let csv = metrics_csv(&rows, &names);
-                engine::volume::write_atomically(&path, |w| std::io::Write::write_all(w, csv.as_bytes()))
+                // A `.json` path gets the JSON report, anything else the CSV.
+                let text = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                    report_json(&rows).map_err(|e| format!("cannot format the metrics as JSON: {e}"))?
+                } else {
+                    report_csv(&rows, &names)
+                };
+                engine::volume::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 self.settings.export_folder = path.parent().map(PathBuf::from);
                 self.notice = Some(Notice::Info(format!("metrics written to {}", path.display())));
