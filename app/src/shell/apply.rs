@@ -18,6 +18,7 @@ impl Studio {
     /// Handles what the loader thread and the dialog thread sent.
     pub fn poll(&mut self) {
         self.poll_jobs();
+        self.poll_export();
         let waker = self.ctx.clone();
         self.metrics
             .update(self.view.as_ref(), move || waker.request_repaint());

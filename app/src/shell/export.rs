@@ -1,10 +1,10 @@
 //! PNG export of the active view.
 
 use super::{Notice, Studio};
-use crate::common::slice_geometry::{Axis, slice_size_mm};
-use crate::viewer::export::{to_physical_aspect, write_png};
-use crate::viewer::render::{SliceLayers, render_slice};
+use crate::common::slice_geometry::Axis;
+use crate::viewer::export::{ExportJob, spawn_export};
 use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
 
 impl Studio {
     /// The view PNG export takes: the maximised one, else the last one used.
@@ -23,7 +23,12 @@ impl Studio {
         ))
     }
 
+    /// Starts writing the active view to `path` on the export thread.
     pub(super) fn export_png(&mut self, path: PathBuf) {
+        if self.exporting.is_some() {
+            self.notice = Some(Notice::Error("an export is under way; wait for it".into()));
+            return;
+        }
         let heat = self
             .view
             .as_ref()
@@ -33,26 +38,35 @@ impl Studio {
             return;
         };
         let axis = self.export_axis();
-        let layers = SliceLayers {
-            image: &view.case.image,
-            ground_truth: view.case.ground_truth.as_deref(),
-            prediction: view.case.prediction.as_deref(),
-            heat: heat.as_ref(),
-        };
-        let slice = render_slice(
-            layers,
+        let job = ExportJob {
+            image: Arc::clone(&view.case.image),
+            ground_truth: view.case.ground_truth.clone(),
+            prediction: view.case.prediction.clone(),
+            heat,
             axis,
-            view.crosshair[axis.normal()],
-            view.window,
-            &self.settings.overlays,
-        );
-        let size_mm = slice_size_mm(view.case.image.shape(), view.case.image.spacing_mm(), axis);
-        let mut picture = to_physical_aspect(&slice, size_mm);
-        if let Some(heat) = &heat {
-            picture = crate::viewer::export::with_colour_bar(&picture, heat);
-        }
-        self.notice = Some(match write_png(&path, &picture) {
-            Ok(()) => {
+            slice: view.crosshair[axis.normal()],
+            window: view.window,
+            overlays: self.settings.overlays.clone(),
+            path,
+        };
+        let waker = self.ctx.clone();
+        self.exporting = Some((axis, spawn_export(job, move || waker.request_repaint())));
+    }
+
+    /// Takes the export thread's answer, once it has come.
+    pub(super) fn poll_export(&mut self) {
+        let Some((axis, receiver)) = &self.exporting else {
+            return;
+        };
+        let axis = *axis;
+        let answer = match receiver.try_recv() {
+            Ok(answer) => answer,
+            Err(mpsc::TryRecvError::Empty) => return,
+            Err(mpsc::TryRecvError::Disconnected) => Err("the export thread stopped".into()),
+        };
+        self.exporting = None;
+        self.notice = Some(match answer {
+            Ok(path) => {
                 self.settings.export_folder = path.parent().map(PathBuf::from);
                 Notice::Info(format!("{} view exported to {}", axis.name(), path.display()))
             }

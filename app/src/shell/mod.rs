@@ -67,6 +67,11 @@ pub struct Studio {
     metrics: crate::model::metrics_panel::MetricsPanel,
     /// The worker: training, prediction, activation capture.
     jobs: crate::model::training::ModelJobs,
+    /// The PNG export under way: its view and the thread's answer.
+    exporting: Option<(
+        crate::common::slice_geometry::Axis,
+        mpsc::Receiver<Result<std::path::PathBuf, String>>,
+    )>,
 }
 
 impl Studio {
@@ -94,6 +99,7 @@ impl Studio {
             tab: Tab::default(),
             metrics: Default::default(),
             jobs: Default::default(),
+            exporting: None,
         };
         studio.apply(Command::Open(request));
         studio
@@ -106,6 +112,7 @@ impl Studio {
             || self.dialog.is_some()
             || self.edit.is_writing()
             || self.metrics.is_busy()
+            || self.exporting.is_some()
     }
 
     /// The review sheet of the open source.

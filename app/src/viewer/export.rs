@@ -1,8 +1,12 @@
 //! PNG export of a view: the slice with its overlays, stretched to square pixels so the picture
 //! has the scan's physical aspect ratio.
 
+use crate::common::slice_geometry::{Axis, slice_size_mm};
+use crate::viewer::render::{Heat, OverlaySettings, SliceLayers, Window, render_slice};
 use eframe::egui::{Color32, ColorImage};
-use std::path::Path;
+use engine::volume::Volume;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 
 /// Exported pictures are at least this many pixels on their longer side (small scans are
 /// enlarged with nearest-neighbour so voxels stay sharp).
@@ -36,7 +40,7 @@ const BAR_WIDTH: usize = 16;
 const BAR_GAP: usize = 8;
 
 /// `image` with a vertical colour bar of `heat` on its right (high values at the top), on black.
-pub fn with_colour_bar(image: &ColorImage, heat: &crate::viewer::render::Heat) -> ColorImage {
+pub fn with_colour_bar(image: &ColorImage, heat: &Heat) -> ColorImage {
     let [columns, rows] = image.size;
     let width = columns + BAR_GAP + BAR_WIDTH;
     let mut pixels = Vec::with_capacity(width * rows);
@@ -79,6 +83,67 @@ pub fn write_png(path: &Path, image: &ColorImage) -> Result<(), String> {
             path.display()
         )
     })
+}
+
+/// What a PNG export needs, owned, so the export runs on its own thread.
+pub struct ExportJob {
+    /// The scan on the RAS+ grid.
+    pub image: Arc<Volume>,
+    /// The label being shown, if any.
+    pub ground_truth: Option<Arc<Volume>>,
+    /// The prediction, if any.
+    pub prediction: Option<Arc<Volume>>,
+    /// An activation map over the slice, with its colour bar.
+    pub heat: Option<Heat>,
+    /// The view exported.
+    pub axis: Axis,
+    /// Its slice.
+    pub slice: usize,
+    /// The display window.
+    pub window: Window,
+    /// The overlays as shown.
+    pub overlays: OverlaySettings,
+    /// Where the PNG goes.
+    pub path: PathBuf,
+}
+
+/// Renders and writes the PNG on the `export` thread; the path written (or why not) comes back
+/// over the returned channel, then `wake` runs. A panic becomes a message.
+pub fn spawn_export(
+    job: ExportJob,
+    wake: impl Fn() + Send + 'static,
+) -> mpsc::Receiver<Result<PathBuf, String>> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new().name("export".into()).spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| export(&job)))
+            .unwrap_or_else(|_| Err("the export failed unexpectedly; please report this".into()));
+        let _ = sender.send(result);
+        wake();
+    });
+    if let Err(error) = spawned {
+        let (sender, failed) = mpsc::sync_channel(1);
+        let _ = sender.send(Err(format!("cannot start the export thread: {error}")));
+        return failed;
+    }
+    receiver
+}
+
+/// Renders the slice, stretches it to the physical aspect, adds the colour bar and writes it.
+fn export(job: &ExportJob) -> Result<PathBuf, String> {
+    let layers = SliceLayers {
+        image: &job.image,
+        ground_truth: job.ground_truth.as_deref(),
+        prediction: job.prediction.as_deref(),
+        heat: job.heat.as_ref(),
+    };
+    let slice = render_slice(layers, job.axis, job.slice, job.window, &job.overlays);
+    let size_mm = slice_size_mm(job.image.shape(), job.image.spacing_mm(), job.axis);
+    let mut picture = to_physical_aspect(&slice, size_mm);
+    if let Some(heat) = &job.heat {
+        picture = with_colour_bar(&picture, heat);
+    }
+    write_png(&job.path, &picture)?;
+    Ok(job.path.clone())
 }
 
 #[cfg(test)]

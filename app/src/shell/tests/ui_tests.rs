@@ -232,7 +232,8 @@ fn export_writes_a_png_of_the_active_view() -> anyhow::Result<()> {
         .harness
         .state_mut()
         .apply(Command::ExportPng(path.clone()));
-    fixture.harness.step();
+    // Written on the export thread: wait for its answer.
+    settle(&mut fixture.harness)?;
     let bytes = std::fs::read(&path)?;
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(matches!(fixture.harness.state().notice, Some(Notice::Info(_))));
