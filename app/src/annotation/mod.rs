@@ -4,4 +4,5 @@
 
 pub mod brush;
 pub mod panel;
+pub mod pending;
 pub mod session;

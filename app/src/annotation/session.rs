@@ -7,11 +7,10 @@
 //! until the user saves.
 
 use crate::annotation::brush::{BrushSettings, PaintRule};
+use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
 use crate::common::slice_geometry::Axis;
 use crate::io::loader::LoadedCase;
-use engine::edit::{
-    BrushShape, Canvas, EditError, StepRecorder, UndoStack, VoxelBox, brush_offsets, fill_between_slices,
-};
+use engine::edit::{BrushShape, Canvas, EditError, StepRecorder, UndoStack, VoxelBox, brush_offsets};
 use engine::volume::Volume;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -202,40 +201,53 @@ impl EditSession {
     }
 
     /// Makes the label equal to `replacement` (same grid) as one undoable step named `name`.
-    /// Returns how many voxels changed.
+    /// Returns how many voxels changed (0 when the grids differ). Whole-volume work: the app
+    /// runs `replacement_changes` on a background thread and calls [`EditSession::apply_pending`].
     pub fn replace_label(
         &mut self,
         case: &mut LoadedCase,
         replacement: &Volume,
         name: &'static str,
     ) -> usize {
-        self.end_stroke();
-        let label = label_mut(case);
-        if replacement.shape() != label.shape() {
-            return 0;
+        match replacement_changes(case.ground_truth.as_deref(), replacement, name) {
+            Ok(pending) => self.apply_pending(case, pending),
+            Err(_) => 0,
         }
+    }
+
+    /// Applies changes worked out elsewhere as one undo step; touches only the changed voxels.
+    /// Returns how many voxels changed.
+    pub fn apply_pending(&mut self, case: &mut LoadedCase, pending: PendingEdit) -> usize {
+        self.end_stroke();
+        let Some(step) = pending.step else { return 0 };
+        case.label_values.extend(pending.label_values);
+        let label = label_mut(case);
         let [nx, ny, _] = label.shape();
-        let mut recorder = StepRecorder::default();
         let voxels = label.voxels_mut();
-        for (index, value) in replacement.channel(0).iter().enumerate() {
-            if voxels[index] != *value {
-                recorder.set(
-                    voxels,
-                    index,
-                    [index % nx, index / nx % ny, index / (nx * ny)],
-                    *value,
-                );
-            }
+        let mut recorder = StepRecorder::default();
+        for change in &step.changes {
+            let index = change.index as usize;
+            recorder.set(
+                voxels,
+                index,
+                [index % nx, index / nx % ny, index / (nx * ny)],
+                change.new,
+            );
         }
         let changed = recorder.len();
-        for value in replacement.channel(0).iter().filter(|v| **v >= 0.5) {
-            case.label_values.insert(value.round() as u32);
-        }
-        if let Some(step) = recorder.finish(name) {
+        if let Some(step) = recorder.finish(pending.name) {
             self.undo.push(step);
             self.touch_all();
         }
         changed
+    }
+
+    /// The slices along `normal` that `label` was painted on.
+    pub fn drawn_slices(&self, normal: usize, label: u32) -> Vec<usize> {
+        self.drawn
+            .get(&(normal, label))
+            .map(|slices| slices.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Copies the prediction into the label (undoable). Returns how many voxels changed, or
@@ -264,31 +276,15 @@ impl EditSession {
             paint_over: brush.paint_over,
             intensity_range: brush.intensity_range,
         };
-        let drawn: Vec<usize> = self
-            .drawn
-            .get(&(axis.normal(), brush.label))
-            .map(|slices| slices.iter().copied().collect())
-            .unwrap_or_default();
-        let image = Arc::clone(&case.image);
-        let spacing = image.spacing_mm();
-        let label = label_mut(case);
-        let shape = label.shape();
-        let mut recorder = StepRecorder::default();
-        let filled = fill_between_slices(
-            label.voxels_mut(),
-            image.voxels(),
-            shape,
-            spacing,
+        let drawn = self.drawn_slices(axis.normal(), brush.label);
+        let pending = fill_changes(
+            case.ground_truth.as_deref(),
+            &case.image,
             axis.normal(),
             &drawn,
             &rule,
-            &mut recorder,
         )?;
-        if let Some(step) = recorder.finish("fill between slices") {
-            self.undo.push(step);
-            self.touch_all();
-        }
-        Ok(filled)
+        Ok(self.apply_pending(case, pending))
     }
 }
 

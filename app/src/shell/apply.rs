@@ -19,6 +19,7 @@ impl Studio {
     pub fn poll(&mut self) {
         self.poll_jobs();
         self.poll_export();
+        self.poll_edit_job();
         let waker = self.ctx.clone();
         self.metrics
             .update(self.view.as_ref(), move || waker.request_repaint());
@@ -293,6 +294,11 @@ impl Studio {
                 }
             }
             ViewCommand::Paint { axis, voxel } => {
+                if let Some(job) = &self.edit_job {
+                    // The label is about to change as a whole: paint after it.
+                    self.notice = Some(Notice::Info(format!("wait: {} is under way", job.what)));
+                    return;
+                }
                 if let Some(view) = &mut self.view {
                     let crosshair = view.crosshair;
                     let painted =

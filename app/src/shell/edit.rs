@@ -2,7 +2,9 @@
 //! thread, the questions asked before unsaved edits are lost (switching case, opening another
 //! task, closing the window), and keeping the review sidecar in step.
 
+use super::edit_jobs::EditJobKind;
 use super::{Command, Notice, Studio};
+use crate::annotation::brush::PaintRule;
 use crate::annotation::brush::{BrushSettings, Tool};
 use crate::annotation::panel::{EditCommand, UnsavedChoice};
 use crate::io::label_io::{
@@ -318,27 +320,15 @@ impl Studio {
                     self.start_write(WriteKind::Save, path);
                 }
             }
-            EditCommand::StartFromPrediction => {
-                if let Some(view) = &mut self.view {
-                    self.notice = Some(match view.edit.start_from_prediction(&mut view.case) {
-                        Some(changed) => Notice::Info(format!(
-                            "prediction copied into the label ({changed} voxels changed)"
-                        )),
-                        None => Notice::Error("this case has no prediction to start from".into()),
-                    });
-                }
-            }
+            EditCommand::StartFromPrediction => self.start_edit_job(EditJobKind::StartFromPrediction),
             EditCommand::FillBetween => {
-                if let Some(view) = &mut self.view {
-                    self.notice = Some(match view.edit.fill_between(&mut view.case, &brush, axis) {
-                        Ok(filled) => Notice::Info(format!(
-                            "filled {filled} voxels of label {} between its {} slices",
-                            brush.label,
-                            axis.name().to_lowercase()
-                        )),
-                        Err(error) => Notice::Error(format!("nothing filled: {error}")),
-                    });
-                }
+                let rule = PaintRule {
+                    value: brush.label,
+                    selected_label: brush.label,
+                    paint_over: brush.paint_over,
+                    intensity_range: brush.intensity_range,
+                };
+                self.start_edit_job(EditJobKind::FillBetween(axis, rule));
             }
             EditCommand::RestoreAutosave | EditCommand::DiscardAutosave => {
                 let Some(Confirm::RestoreAutosave(path)) = self.edit.confirm.take() else {
@@ -346,17 +336,8 @@ impl Studio {
                 };
                 if command == EditCommand::DiscardAutosave {
                     let _ = std::fs::remove_file(&path);
-                } else if let Some(view) = &mut self.view {
-                    self.notice = Some(
-                        match crate::io::label_io::read_label_canonical(&path, view.case.image.shape()) {
-                            Ok(label) => {
-                                view.edit
-                                    .replace_label(&mut view.case, &label, "restore autosave");
-                                Notice::Info(format!("edit session restored from {}", path.display()))
-                            }
-                            Err(error) => Notice::Error(format!("autosave not restored: {error:#}")),
-                        },
-                    );
+                } else {
+                    self.start_edit_job(EditJobKind::RestoreAutosave(path));
                 }
             }
             EditCommand::Unsaved(choice) => {

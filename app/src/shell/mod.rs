@@ -6,6 +6,7 @@ mod apply;
 mod command;
 pub mod dialogs;
 mod edit;
+mod edit_jobs;
 mod export;
 mod frame;
 mod model;
@@ -67,6 +68,8 @@ pub struct Studio {
     metrics: crate::model::metrics_panel::MetricsPanel,
     /// The worker: training, prediction, activation capture.
     jobs: crate::model::training::ModelJobs,
+    /// The whole-label edit under way (fill, start from prediction, restore autosave).
+    edit_job: Option<edit_jobs::EditJob>,
     /// The PNG export under way: its view and the thread's answer.
     exporting: Option<(
         crate::common::slice_geometry::Axis,
@@ -99,6 +102,7 @@ impl Studio {
             tab: Tab::default(),
             metrics: Default::default(),
             jobs: Default::default(),
+            edit_job: None,
             exporting: None,
         };
         studio.apply(Command::Open(request));
@@ -113,6 +117,7 @@ impl Studio {
             || self.edit.is_writing()
             || self.metrics.is_busy()
             || self.exporting.is_some()
+            || self.edit_job.is_some()
     }
 
     /// The review sheet of the open source.

@@ -218,7 +218,8 @@ fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<(
     settle(harness)?;
     harness.get_by_label("Restore autosave?");
     harness.get_by_label("Restore").click();
-    harness.step();
+    // Read and compared on the edit thread: wait for its answer.
+    settle(harness)?;
     assert_eq!(label(harness), restored.voxels());
     let dirty = harness.state().view.as_ref().is_some_and(|v| v.edit.is_dirty());
     assert!(dirty, "a restored session still has to be saved");
