@@ -2,8 +2,8 @@
 //! autosave and fill between slices read or compute over the whole volume, so the shell runs these
 //! functions on a background thread and the edit session applies only their sparse result.
 
+use crate::annotation::LabelVoxel;
 use crate::annotation::brush::PaintRule;
-use crate::annotation::session::LabelVoxel;
 use engine::edit::{EditError, EditStep, LabelValue, StepRecorder, fill_between_slices};
 use engine::volume::Volume;
 use std::collections::BTreeSet;

@@ -6,6 +6,7 @@
 //! copy is made — and created as zeros when the case has none. The file on disk is untouched
 //! until the user saves.
 
+use crate::annotation::LabelVoxel;
 use crate::annotation::brush::{BrushSettings, PaintRule};
 use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
 use crate::common::slice_geometry::Axis;
@@ -14,9 +15,6 @@ use engine::edit::{BrushShape, Canvas, EditError, StepRecorder, UndoStack, Voxel
 use engine::volume::Volume;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-/// The label's voxel type while labels are kept as `engine::volume::Volume`s.
-pub type LabelVoxel = f32;
 
 /// A stroke being painted: what it changed so far and where the pointer was.
 struct Stroke {
