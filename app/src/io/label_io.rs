@@ -8,7 +8,7 @@ use engine::volume::{
     Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical, write_label_like,
 };
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 /// Folder beside `labelsTr` that corrected labels are saved into (the engine trains from it).
 pub use engine::data::CORRECTED_FOLDER;
@@ -137,8 +137,9 @@ pub struct WriteJob {
     pub path: PathBuf,
     /// The edit generation being written.
     pub generation: u64,
-    /// A copy of the label on the RAS+ grid (copied so painting can go on meanwhile).
-    pub label: Volume,
+    /// The label on the RAS+ grid, shared, not copied: the writer lets go of it as soon as
+    /// the file is written, so a stroke after that edits it in place again.
+    pub label: Arc<Volume>,
     /// The scan's original grid.
     pub scan_grid: Geometry,
     /// The scan's header.
@@ -151,13 +152,25 @@ pub fn spawn_write(job: WriteJob, wake: impl Fn() + Send + 'static) -> mpsc::Rec
     let spawned = std::thread::Builder::new()
         .name("label-writer".into())
         .spawn(move || {
-            let result = save_label(&job.path, &job.label, &job.scan_grid, &job.scan_header)
-                .map_err(|e| format!("{e:#}"));
+            let WriteJob {
+                kind,
+                case_id,
+                path,
+                generation,
+                label,
+                scan_grid,
+                scan_header,
+            } = job;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                save_label(&path, &label, &scan_grid, &scan_header).map_err(|e| format!("{e:#}"))
+            }))
+            .unwrap_or_else(|_| Err("the writer failed unexpectedly; please report this".into()));
+            drop(label); // before answering: the UI may paint into it right after
             let _ = sender.send(WriteDone {
-                kind: job.kind,
-                case_id: job.case_id,
-                path: job.path,
-                generation: job.generation,
+                kind,
+                case_id,
+                path,
+                generation,
                 result,
             });
             wake();

@@ -177,7 +177,7 @@ impl Studio {
         }
         let Some(view) = &mut self.view else { return };
         view.edit.end_stroke();
-        let Some(label) = view.case.ground_truth.as_deref() else {
+        let Some(label) = view.case.ground_truth.clone() else {
             self.notice = Some(Notice::Error(
                 "nothing to save: this case has no label yet; paint one first".into(),
             ));
@@ -188,7 +188,7 @@ impl Studio {
             case_id: view.case.id.clone(),
             path,
             generation: view.edit.generation,
-            label: label.clone(),
+            label,
             scan_grid: view.case.scan_grid,
             scan_header: view.case.scan_header.clone(),
         };
