@@ -3,7 +3,10 @@
 //! Metrics tabs ([`panels`]).
 
 pub mod activations;
+pub mod activations_panel;
 pub mod metrics_panel;
 pub mod panels;
 pub mod presets;
+pub mod run_state;
+pub mod runs;
 pub mod training;

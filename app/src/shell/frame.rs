@@ -4,8 +4,9 @@
 use super::shortcuts::{help_window, read_shortcuts};
 use super::{Command, Notice, Studio, Tab};
 use crate::io::source::OpenRequest;
+use crate::model::activations_panel::activations_panel_ui;
 use crate::model::metrics_panel::metrics_panel_ui;
-use crate::model::panels::{ModelCommand, activations_panel_ui, training_panel_ui};
+use crate::model::panels::{ModelCommand, training_panel_ui};
 use crate::review::case_list::{ListStatus, case_list_ui};
 use crate::viewer::command::ViewCommand;
 use crate::viewer::controls::controls_ui;
