@@ -2,14 +2,19 @@
 //! MedVisionLlama), the layer shown (V_E(X), VD1, LLM, VD2, V_D(Q), probability, attention of
 //! a block and head), the channel reduction, colour map and opacity, and the captured maps.
 //! Maps arrive from the worker in the scan's own geometry and are reoriented to the viewer's
-//! RAS+ grid once per slot and layer.
+//! RAS+ grid once per slot and layer, on a background thread: the layer shows when that is done.
 
 use crate::viewer::render::Heat;
 use engine::infer::{ActivationMap, Colormap, Reduction};
 use engine::volume::{Volume, reorient_to_canonical};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+
+/// A map on the viewer's grid with its value range.
+type Prepared = (Arc<Volume>, f32, f32);
+/// Called when a prepared map is ready.
+type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// Maps captured for one model.
 #[derive(Clone)]
@@ -21,7 +26,11 @@ pub struct CapturedMaps {
     /// Every map, in the scan's geometry.
     pub maps: Arc<Vec<ActivationMap>>,
     /// Maps shown so far, on the viewer's grid with their value range, by stem.
-    shown: std::collections::HashMap<String, (Arc<Volume>, f32, f32)>,
+    shown: HashMap<String, Prepared>,
+    /// Stems whose preparation failed (never tried again for this capture).
+    unavailable: HashSet<String>,
+    /// Tells a prepared map from one of an earlier capture in the same slot.
+    id: u64,
 }
 
 /// The panel's state.
@@ -51,6 +60,12 @@ pub struct ActivationsPanel {
     /// Captures sent or still to send: `(slot, checkpoint, scan)`; the front one is in flight.
     queue: VecDeque<(usize, PathBuf, PathBuf)>,
     in_flight: bool,
+    /// Maps being reoriented, by `(slot, stem)`: the capture's id and the thread's answer.
+    preparing: HashMap<(usize, String), (u64, mpsc::Receiver<Prepared>)>,
+    /// Captures received so far (ids).
+    received_count: u64,
+    /// Wakes the UI when a map is ready.
+    waker: Option<Waker>,
 }
 
 impl Default for ActivationsPanel {
@@ -69,6 +84,9 @@ impl Default for ActivationsPanel {
             error: None,
             queue: VecDeque::new(),
             in_flight: false,
+            preparing: HashMap::new(),
+            received_count: 0,
+            waker: None,
         }
     }
 }
@@ -129,11 +147,14 @@ impl ActivationsPanel {
         let Some((slot, checkpoint, _)) = self.queue.pop_front() else {
             return;
         };
+        self.received_count += 1;
         self.captured[slot] = Some(CapturedMaps {
             scan: scan.to_path_buf(),
             checkpoint,
             maps,
-            shown: Default::default(),
+            shown: HashMap::new(),
+            unavailable: HashSet::new(),
+            id: self.received_count,
         });
         self.generation += 1;
     }
@@ -155,30 +176,36 @@ impl ActivationsPanel {
     /// in flight is dropped when it arrives.
     pub fn clear(&mut self) {
         self.captured = [None, None];
+        self.preparing.clear();
         self.queue.clear();
         self.in_flight = false;
         self.generation += 1;
     }
 
-    /// The map of `slot` for the shown layer on the viewer's grid, reoriented on first use.
-    /// `None` when nothing was captured, the layer is missing or the shape is not `shape`.
+    /// Wakes the UI through `wake` when a map is ready to show.
+    pub fn set_waker(&mut self, wake: impl Fn() + Send + Sync + 'static) {
+        self.waker = Some(Arc::new(wake));
+    }
+
+    /// Whether maps are being reoriented.
+    pub fn is_preparing(&self) -> bool {
+        !self.preparing.is_empty()
+    }
+
+    /// The map of `slot` for the shown layer on the viewer's grid. `None` when nothing was
+    /// captured, the layer is missing, the shape is not `shape`, or the map is still being
+    /// reoriented: the first call starts that on a background thread.
     pub fn heat(&mut self, slot: usize, shape: [usize; 3]) -> Option<Heat> {
         if !self.visible {
             return None;
         }
+        self.collect_prepared();
         let layer = self.layer.clone();
-        let captured = self.captured.get_mut(slot)?.as_mut()?;
-        if !captured.shown.contains_key(&layer) {
-            // Once per layer and model: a big map takes a moment to reorient.
-            let map = captured.maps.iter().find(|m| m.stem == layer)?;
-            let volume = reorient_to_canonical(&map.volume);
-            let stats = volume.stats();
-            captured.shown.insert(
-                layer.clone(),
-                (Arc::new(volume), stats.min as f32, stats.max as f32),
-            );
-        }
-        let (volume, low, high) = captured.shown.get(&layer)?;
+        let captured = self.captured.get(slot)?.as_ref()?;
+        let Some((volume, low, high)) = captured.shown.get(&layer) else {
+            self.prepare(slot, &layer);
+            return None;
+        };
         (volume.shape() == shape).then(|| Heat {
             volume: Arc::clone(volume),
             low: *low,
@@ -186,6 +213,85 @@ impl ActivationsPanel {
             colormap: self.colormap,
             opacity: self.opacity,
         })
+    }
+
+    /// Starts reorienting `stem` of `slot` (once per capture and stem).
+    fn prepare(&mut self, slot: usize, stem: &str) {
+        let key = (slot, stem.to_string());
+        let Some(captured) = self.captured.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        if self.preparing.contains_key(&key)
+            || captured.unavailable.contains(stem)
+            || !captured.maps.iter().any(|m| m.stem == stem)
+        {
+            return;
+        }
+        let (maps, id) = (Arc::clone(&captured.maps), captured.id);
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let wake = self.waker.clone();
+        let wanted = stem.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("activations".into())
+            .spawn(move || {
+                let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let map = maps.iter().find(|m| m.stem == wanted)?;
+                    let volume = reorient_to_canonical(&map.volume);
+                    let stats = volume.stats();
+                    Some((Arc::new(volume), stats.min as f32, stats.max as f32))
+                }));
+                // Nothing sent (a panic) reads as "unavailable" on the other side.
+                if let Ok(Some(prepared)) = prepared {
+                    let _ = sender.send(prepared);
+                }
+                if let Some(wake) = wake {
+                    wake();
+                }
+            });
+        if spawned.is_ok() {
+            self.preparing.insert(key, (id, receiver));
+        }
+    }
+
+    /// Takes the maps whose reorientation finished.
+    fn collect_prepared(&mut self) {
+        let mut finished = Vec::new();
+        for (key, (id, receiver)) in &self.preparing {
+            match receiver.try_recv() {
+                Ok(prepared) => finished.push((key.clone(), *id, Some(prepared))),
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => finished.push((key.clone(), *id, None)),
+            }
+        }
+        for (key, id, prepared) in finished {
+            self.preparing.remove(&key);
+            self.store(key, id, prepared);
+        }
+    }
+
+    /// Keeps a prepared map (or notes that it failed) if its capture is still the slot's.
+    fn store(&mut self, (slot, stem): (usize, String), id: u64, prepared: Option<Prepared>) {
+        let Some(captured) = self.captured[slot].as_mut().filter(|c| c.id == id) else {
+            return;
+        };
+        match prepared {
+            Some(prepared) => {
+                captured.shown.insert(stem, prepared);
+                self.generation += 1;
+            }
+            None => {
+                captured.unavailable.insert(stem);
+            }
+        }
+    }
+
+    /// Waits for every map being reoriented (tests: an event to wait on, not a sleep).
+    #[cfg(test)]
+    pub(crate) fn finish_preparing(&mut self) {
+        for (key, (id, receiver)) in std::mem::take(&mut self.preparing) {
+            let prepared = receiver.recv().ok();
+            self.store(key, id, prepared);
+        }
     }
 
     /// Name of a model slot for headers: its run folder.
@@ -205,6 +311,13 @@ impl ActivationsPanel {
 mod tests {
     use super::*;
     use engine::volume::Affine;
+
+    /// The heat map once its reorientation has finished.
+    fn heat_now(panel: &mut ActivationsPanel, slot: usize, shape: [usize; 3]) -> Option<Heat> {
+        let _ = panel.heat(slot, shape);
+        panel.finish_preparing();
+        panel.heat(slot, shape)
+    }
 
     fn map(stem: &str, shape: [usize; 3], scale: f32) -> ActivationMap {
         let len = shape.iter().product::<usize>();
@@ -240,16 +353,19 @@ mod tests {
         panel.received(Path::new("scan.nii.gz"), Arc::new(vec![map("llm", shape, 3.0)]));
         assert!(!panel.is_capturing());
 
-        let heat = panel.heat(0, shape).expect("slot A has the LLM map");
+        let heat = heat_now(&mut panel, 0, shape).expect("slot A has the LLM map");
         assert_eq!((heat.low, heat.high), (0.0, 23.0));
-        let heat = panel.heat(1, shape).expect("slot B has the LLM map");
+        let heat = heat_now(&mut panel, 1, shape).expect("slot B has the LLM map");
         assert_eq!((heat.low, heat.high), (0.0, 69.0));
         panel.layer = "ve".into();
-        assert_eq!(panel.heat(0, shape).map(|h| h.high), Some(46.0));
-        assert!(panel.heat(1, shape).is_none(), "slot B has no V_E map");
-        assert!(panel.heat(0, [4, 3, 2]).is_none(), "another grid is not drawn");
+        assert_eq!(heat_now(&mut panel, 0, shape).map(|h| h.high), Some(46.0));
+        assert!(heat_now(&mut panel, 1, shape).is_none(), "slot B has no V_E map");
+        assert!(
+            heat_now(&mut panel, 0, [4, 3, 2]).is_none(),
+            "another grid is not drawn"
+        );
         panel.visible = false;
-        assert!(panel.heat(0, shape).is_none());
+        assert!(heat_now(&mut panel, 0, shape).is_none());
         assert_eq!(panel.model_name(0), "a");
     }
 

@@ -259,6 +259,8 @@ impl ModelJobs {
         attention: (usize, usize),
         reduction: engine::infer::Reduction,
     ) -> Result<(), String> {
+        let waker = ctx.clone();
+        self.activations.set_waker(move || waker.request_repaint());
         let sent = self.send(
             ctx,
             WorkerCommand::CaptureActivations {

@@ -273,6 +273,9 @@ fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> 
                 "slot {slot} lacks {stem}: {names:?}"
             );
         }
+        // Reoriented on a background thread: start it, wait for its answer, then it shows.
+        let _ = studio.jobs.activations.heat(slot, shape);
+        studio.jobs.activations.finish_preparing();
         assert!(studio.jobs.activations.heat(slot, shape).is_some());
     }
     let active = studio.views.maximised.unwrap_or(studio.views.active).index();
