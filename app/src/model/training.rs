@@ -457,6 +457,22 @@ impl ModelJobs {
     }
 }
 
+impl Drop for ModelJobs {
+    /// Closing the app must not wait for a training step: the worker is told to stop and let go
+    /// on a thread of its own (dropping it joins its thread). Training writes its checkpoints
+    /// atomically, so a process that exits first leaves no half-written file.
+    fn drop(&mut self) {
+        if let Some((_, worker)) = self.worker.take() {
+            worker.stop();
+            // If the thread cannot start, the closure (and the worker) is dropped right here:
+            // waiting is then the only way left.
+            let _ = std::thread::Builder::new()
+                .name("worker-shutdown".into())
+                .spawn(move || drop(worker));
+        }
+    }
+}
+
 fn job_name(job: Job) -> &'static str {
     match job {
         Job::Training => "training",
