@@ -112,12 +112,17 @@ impl MetricsPanel {
         if up_to_date || self.pending.is_some() || view.edit.is_painting() {
             return;
         }
-        let (truth, prediction) = (Arc::clone(truth), Arc::clone(prediction));
+        let (shared_truth, prediction) = (Arc::clone(truth), Arc::clone(prediction));
         let scheme = view.case.scheme.clone();
-        self.pending = Some((
-            key,
-            spawn("metrics", wake, move || metrics_of(&prediction, &truth, &scheme)),
-        ));
+        let work = move || {
+            // The label is the one being edited: copy it here, off the UI thread, and let go of
+            // the shared one at once, so the next stroke edits it in place instead of copying it
+            // on the UI thread (`Arc::make_mut`) while the metrics are computed.
+            let truth = Volume::clone(&shared_truth);
+            drop(shared_truth);
+            metrics_of(&prediction, &truth, &scheme)
+        };
+        self.pending = Some((key, spawn("metrics", wake, work)));
     }
 
     /// Starts computing every case of `source` that has a ground truth and a prediction, from
