@@ -1,5 +1,5 @@
 //! The eframe app: [`Studio`] owns every piece of runtime state (its fields are private) and the
-//! remembered [`Settings`]. Panels draw from borrowed state and return commands; [`apply`] is
+//! remembered [`Settings`]. Panels draw from borrowed state and return commands; `apply` is
 //! where they are carried out, after drawing.
 
 mod apply;
