@@ -10,8 +10,8 @@
 // Printing the timings is the whole point of this binary.
 #![allow(clippy::print_stdout)]
 
-use app::render::{Heat, OverlaySettings, SliceLayers, Window, render_slice};
-use app::slice_view::Axis;
+use app::common::slice_geometry::Axis;
+use app::viewer::render::{Heat, OverlaySettings, SliceLayers, Window, render_slice};
 use engine::volume::{
     Affine, DataType, Geometry, Volume, WriteOptions, read_nifti, reorient_to_canonical, write_nifti,
 };
@@ -92,7 +92,7 @@ fn time_slices(layers: SliceLayers<'_>, window: Window, overlays: &OverlaySettin
             checksum += u64::from(picture.pixels[picture.pixels.len() / 2].r());
         }
         let per_slice_ms = started.elapsed().as_secs_f64() * 1000.0 / slices.len() as f64;
-        let [columns, rows] = app::slice_view::slice_size(SHAPE, axis);
+        let [columns, rows] = app::common::slice_geometry::slice_size(SHAPE, axis);
         println!(
             "{:<8} {columns:>3} × {rows:>3} px{what}: {per_slice_ms:7.2} ms per slice (checksum {checksum})",
             axis.name()
@@ -125,7 +125,7 @@ fn time_save(label: &Volume) {
     let canonical = reorient_to_canonical(&in_scan_grid);
     let path = dir.path().join("labelsCorrected").join("case.nii.gz");
     let started = Instant::now();
-    match app::label_io::save_label(&path, &canonical, &scan_grid, &header) {
+    match app::io::label_io::save_label(&path, &canonical, &scan_grid, &header) {
         Ok(()) => println!(
             "save 512 × 512 × 400 label (reorient + uint8 .nii.gz, atomic): {:.0} ms, {:.1} MB",
             started.elapsed().as_secs_f64() * 1000.0,

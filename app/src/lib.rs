@@ -1,50 +1,25 @@
 //! MedVisionLlama Studio, the review viewer: a task's cases with their review state, three linked
-//! planes with window/level, and ground-truth / prediction / difference overlays.
+//! planes with window/level, ground-truth / prediction / difference overlays, annotation, and the
+//! training, activation and metrics panels.
 //!
-//! Annotation: [`brush`] (mm brush and eraser), [`interpolate`] (fill between slices), [`undo`],
-//! [`annotation`] (the edit session), [`editing`] (commands, saving, autosave, questions),
-//! [`label_io`] (saving in the scan's own geometry) and [`sidecar`] (`reviews.json`).
+//! Folders by concern, dependencies pointing one way (`shell` → features → `common` → `engine`):
+//! - [`common`]: what every feature shares (slice geometry, the clock).
+//! - [`io`]: sources, the loader thread, label files and the review sidecar.
+//! - [`viewer`]: the case on screen, the three planes, slice rendering, overlays, PNG export.
+//! - [`annotation`]: brush, undo, fill between slices, the edit session and the Edit tab.
+//! - [`review`]: review sheets and the case list.
+//! - [`model`]: training, prediction, activations and metrics, with their tabs.
+//! - [`shell`]: the eframe app ([`Studio`]): the one place where commands become state changes.
 //!
-//! Rendering ([`slice_view`], [`render`], [`export`]) is pure and tested against hand-computed
-//! pixels; the UI modules draw from [`studio::Studio`]'s state and send [`studio::Command`]s.
+//! Panels draw from borrowed state and return their own command enums; feature modules never
+//! import [`shell`].
 
-pub mod activations;
 pub mod annotation;
-pub mod annotation_ui;
-pub mod brush;
-pub mod case_list;
-pub mod controls;
-pub mod dialogs;
-pub mod editing;
-pub mod export;
-mod frame;
-pub mod interpolate;
-pub mod label_io;
-pub mod loader;
-pub mod metrics_panel;
-pub mod model_ui;
-pub mod overlays;
-pub mod plane;
-pub mod presets;
-pub mod render;
+pub mod common;
+pub mod io;
+pub mod model;
 pub mod review;
-pub mod settings;
-pub mod shortcuts;
-pub mod sidecar;
-pub mod slice_view;
-pub mod source;
-pub mod studio;
-pub mod training;
-pub mod undo;
-pub mod views;
+pub mod shell;
+pub mod viewer;
 
-#[cfg(test)]
-mod annotation_ui_tests;
-#[cfg(test)]
-mod model_ui_tests;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
-mod ui_tests;
-
-pub use studio::Studio;
+pub use shell::Studio;

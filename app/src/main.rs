@@ -2,7 +2,7 @@
 //! `medvisionllama-studio [TASK_FOLDER | DICOM_FOLDER | SCAN.nii.gz [--label FILE] [--prediction FILE]]`;
 //! with no argument it opens the built-in demo task.
 
-use app::source::OpenRequest;
+use app::io::source::OpenRequest;
 
 fn main() -> eframe::Result {
     engine::device::configure_compute_threads();

@@ -32,6 +32,9 @@ pub enum Error {
     /// Metrics or paired statistics could not be computed.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// A label edit was refused (brush too large, nothing to fill).
+    #[error(transparent)]
+    Edit(#[from] crate::edit::EditError),
     /// A plain file-system error on a named path.
     #[error("{action} {path}: {source}")]
     Io {

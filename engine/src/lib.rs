@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod edit;
 pub mod error;
 pub mod infer;
 pub mod memory;

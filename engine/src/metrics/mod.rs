@@ -8,6 +8,7 @@
 
 mod case;
 mod distance_transform;
+mod report;
 mod scoring;
 mod special;
 mod stats;
@@ -22,6 +23,7 @@ pub use case::{
     both_empty_class, case_metrics, check_same_grid,
 };
 pub use distance_transform::squared_distance_to_sites;
+pub use report::{REPORT_CSV_HEADER, class_values, column_means, report_csv, report_json};
 pub use scoring::{
     LabelScheme, MERGED_FOREGROUND_NAME, SCHEME_FILE, dice_from_counts, dice_per_label, mean_per_label,
     score_case,

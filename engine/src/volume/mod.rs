@@ -25,6 +25,7 @@ pub use nifti::{
 };
 pub use orientation::{
     Quaternion, axis_codes, orientation_string, quaternion_from_affine, reorient_to_canonical,
+    voxels_from_canonical,
 };
 pub use resample::{Interpolation, model_grid, resample};
 pub use scan_input::{Scan, read_scan};

@@ -182,6 +182,49 @@ pub fn reorient_to_canonical(volume: &Volume) -> Volume {
     }
 }
 
+/// The inverse of [`reorient_to_canonical`] for one channel of voxels of any type (a label of
+/// `u8`, `u16` or `f32`): maps `canonical`, on the RAS+ grid that `reorient_to_canonical` makes
+/// of `original`, back to `original`'s voxel order. Exact (indices only). `None` when
+/// `canonical_shape` is not `original`'s shape reoriented, or `canonical` does not hold that
+/// many voxels.
+pub fn voxels_from_canonical<T: Copy>(
+    canonical: &[T],
+    canonical_shape: [usize; 3],
+    original: &super::Geometry,
+) -> Option<Vec<T>> {
+    let codes = axis_codes(&original.world_from_voxel);
+    let old_shape = original.shape;
+    let mut expected = [0usize; 3];
+    for (old_axis, (world, _)) in codes.iter().enumerate() {
+        expected[*world] = old_shape[old_axis];
+    }
+    if canonical_shape != expected || canonical.len() != expected.iter().product::<usize>() {
+        return None;
+    }
+    let [cx, cy, _] = expected;
+    // For each old axis: the stride of its canonical axis, signed, and where it starts.
+    let canonical_strides = [1isize, cx as isize, (cx * cy) as isize];
+    let mut stride = [0isize; 3];
+    let mut start = 0isize;
+    for (old_axis, (world, positive)) in codes.iter().enumerate() {
+        if *positive {
+            stride[old_axis] = canonical_strides[*world];
+        } else {
+            stride[old_axis] = -canonical_strides[*world];
+            start += (old_shape[old_axis] as isize - 1) * canonical_strides[*world];
+        }
+    }
+    let [nx, ny, nz] = old_shape;
+    let mut voxels = Vec::with_capacity(nx * ny * nz);
+    for k in 0..nz as isize {
+        for j in 0..ny as isize {
+            let row = start + k * stride[2] + j * stride[1];
+            voxels.extend((0..nx as isize).map(|i| canonical[(row + i * stride[0]) as usize]));
+        }
+    }
+    Some(voxels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +320,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn voxels_from_canonical_undoes_the_reorientation_for_every_axis_order_and_flip() {
+        // All 48 signed permutations of the axes, on a 4 × 3 × 2 volume of distinct values.
+        let shape = [4, 3, 2];
+        let voxels: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let permutations = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for permutation in permutations {
+            for signs in 0..8 {
+                let mut linear = [[0.0; 3]; 3];
+                for (voxel_axis, world) in permutation.iter().enumerate() {
+                    let sign = if signs >> voxel_axis & 1 == 1 { -1.0 } else { 1.0 };
+                    linear[*world][voxel_axis] = sign * (voxel_axis as f64 + 0.5);
+                }
+                let affine = Affine::from_parts(linear, [3.0, -7.0, 11.0]);
+                let volume = Volume::new(shape, 1, voxels.clone(), affine).expect("volume");
+                let canonical = reorient_to_canonical(&volume);
+                let original = Geometry {
+                    shape,
+                    world_from_voxel: affine,
+                };
+                let labels: Vec<u8> = canonical.voxels().iter().map(|v| *v as u8).collect();
+                let back = voxels_from_canonical(&labels, canonical.shape(), &original).expect("same grid");
+                let expected: Vec<u8> = (0..24).collect();
+                assert_eq!(back, expected, "permutation {permutation:?}, signs {signs:03b}");
+            }
+        }
+        let identity = Geometry {
+            shape,
+            world_from_voxel: Affine::identity(),
+        };
+        assert!(voxels_from_canonical(&voxels, [3, 4, 2], &identity).is_none());
+        assert!(voxels_from_canonical(&voxels[..23], shape, &identity).is_none());
     }
 }

@@ -1,0 +1,108 @@
+//! The brush and eraser as the user sets them: tool, footprint, radius, label and rules. The
+//! geometry, the bound on its size and the paint rules are `engine::edit`'s.
+
+pub use engine::edit::{BrushShape, PaintOver, PaintRule};
+
+/// What a primary drag in a view does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Tool {
+    /// Click moves the crosshair, drag pans.
+    #[default]
+    Navigate,
+    /// Paint the selected label.
+    Brush,
+    /// Paint background (0).
+    Eraser,
+}
+
+impl Tool {
+    /// Name shown on its button.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Navigate => "Navigate",
+            Tool::Brush => "Brush",
+            Tool::Eraser => "Eraser",
+        }
+    }
+}
+
+/// Smallest and largest brush radius.
+pub const RADIUS_RANGE_MM: (f64, f64) = (0.25, 100.0);
+/// `[` and `]` divide or multiply the radius by this.
+pub const RADIUS_STEP_FACTOR: f64 = 1.25;
+
+/// The brush and eraser settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrushSettings {
+    /// The active tool.
+    pub tool: Tool,
+    /// Disc or ball.
+    pub shape: BrushShape,
+    /// Radius in millimetres.
+    pub radius_mm: f64,
+    /// The label value painted (from dataset.json's labels).
+    pub label: u32,
+    /// Which voxels may be changed.
+    pub paint_over: PaintOver,
+    /// Paint only voxels whose intensity lies in `[low, high]`.
+    pub intensity_range: Option<(f32, f32)>,
+}
+
+impl Default for BrushSettings {
+    fn default() -> Self {
+        Self {
+            tool: Tool::Navigate,
+            shape: BrushShape::Disc,
+            radius_mm: 5.0,
+            label: 1,
+            paint_over: PaintOver::AnyLabel,
+            intensity_range: None,
+        }
+    }
+}
+
+impl BrushSettings {
+    /// Grows (`steps > 0`) or shrinks the radius by [`RADIUS_STEP_FACTOR`] per step.
+    pub fn resize(&mut self, steps: i32) {
+        self.radius_mm =
+            (self.radius_mm * RADIUS_STEP_FACTOR.powi(steps)).clamp(RADIUS_RANGE_MM.0, RADIUS_RANGE_MM.1);
+    }
+
+    /// The rule a stroke of the active tool follows (`None` when navigating).
+    pub fn rule(&self) -> Option<PaintRule> {
+        let value = match self.tool {
+            Tool::Navigate => return None,
+            Tool::Brush => self.label,
+            Tool::Eraser => 0,
+        };
+        Some(PaintRule {
+            value,
+            selected_label: self.label,
+            paint_over: self.paint_over,
+            intensity_range: self.intensity_range,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resizing_is_bounded_and_navigating_paints_nothing() {
+        let mut settings = BrushSettings::default();
+        settings.resize(1);
+        assert!((settings.radius_mm - 5.0 * 1.25).abs() < 1e-12);
+        settings.resize(-100);
+        assert_eq!(settings.radius_mm, RADIUS_RANGE_MM.0);
+        settings.resize(100);
+        assert_eq!(settings.radius_mm, RADIUS_RANGE_MM.1);
+        assert_eq!(BrushSettings::default().rule(), None);
+        let eraser = BrushSettings {
+            tool: Tool::Eraser,
+            label: 3,
+            ..BrushSettings::default()
+        };
+        assert_eq!(eraser.rule().map(|r| (r.value, r.selected_label)), Some((0, 3)));
+    }
+}

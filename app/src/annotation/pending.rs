@@ -1,0 +1,147 @@
+//! Whole-label edits worked out away from the UI thread: "start from prediction", restoring an
+//! autosave and fill between slices read or compute over the whole volume, so the shell runs these
+//! functions on a background thread and the edit session applies only their sparse result.
+
+use crate::annotation::LabelVoxel;
+use crate::annotation::brush::PaintRule;
+use engine::edit::{EditError, EditStep, LabelValue, StepRecorder, fill_between_slices};
+use engine::volume::Volume;
+use std::collections::BTreeSet;
+
+/// Label changes found off the UI thread, applied later as one undo step.
+#[derive(Debug)]
+pub struct PendingEdit {
+    /// The undo step's name.
+    pub name: &'static str,
+    /// The voxels that change (index, old and new value); `None` when nothing does.
+    pub step: Option<EditStep<LabelVoxel>>,
+    /// Labels the new values hold.
+    pub label_values: BTreeSet<u32>,
+}
+
+impl PendingEdit {
+    /// How many voxels change.
+    pub fn len(&self) -> usize {
+        self.step.as_ref().map_or(0, |s| s.changes.len())
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The changes that make `label` (zeros when `None`) equal to `replacement`, on the same grid.
+///
+/// # Errors
+/// The shapes differ.
+pub fn replacement_changes(
+    label: Option<&Volume>,
+    replacement: &Volume,
+    name: &'static str,
+) -> Result<PendingEdit, String> {
+    let shape = replacement.shape();
+    if let Some(label) = label
+        && label.shape() != shape
+    {
+        return Err(format!(
+            "the new label has shape {shape:?} but the label being edited has {:?}",
+            label.shape()
+        ));
+    }
+    let [nx, ny, _] = shape;
+    let mut current: Vec<LabelVoxel> = match label {
+        Some(label) => label.channel(0).to_vec(),
+        None => vec![LabelVoxel::default(); replacement.channel_len()],
+    };
+    let mut recorder = StepRecorder::default();
+    let mut label_values = BTreeSet::new();
+    for (index, value) in replacement.channel(0).iter().enumerate() {
+        if value.label() > 0 {
+            label_values.insert(value.label());
+        }
+        recorder.set(
+            &mut current,
+            index,
+            [index % nx, index / nx % ny, index / (nx * ny)],
+            *value,
+        );
+    }
+    Ok(PendingEdit {
+        name,
+        step: recorder.finish(name),
+        label_values,
+    })
+}
+
+/// Fill between slices (see `engine::edit::fill_between_slices`) worked out on a copy of `label`
+/// (zeros when `None`).
+///
+/// # Errors
+/// What the engine refuses: nothing to fill, or grids that do not match.
+pub fn fill_changes(
+    label: Option<&Volume>,
+    image: &Volume,
+    normal: usize,
+    drawn_slices: &[usize],
+    rule: &PaintRule,
+) -> Result<PendingEdit, EditError> {
+    let name = "fill between slices";
+    let mut copy: Vec<LabelVoxel> = match label {
+        Some(label) => label.channel(0).to_vec(),
+        None => vec![LabelVoxel::default(); image.channel_len()],
+    };
+    let mut recorder = StepRecorder::default();
+    fill_between_slices(
+        &mut copy,
+        image.channel(0),
+        image.shape(),
+        image.spacing_mm(),
+        normal,
+        drawn_slices,
+        rule,
+        &mut recorder,
+    )?;
+    Ok(PendingEdit {
+        name,
+        step: recorder.finish(name),
+        label_values: BTreeSet::from([rule.value]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::volume::{Affine, Geometry};
+
+    #[test]
+    fn replacement_changes_are_exactly_the_differing_voxels() {
+        let geometry = Geometry {
+            shape: [5, 4, 3],
+            world_from_voxel: Affine::identity(),
+        };
+        let label = Volume::from_fn(&geometry, |x, y, _| if x < 2 && y < 2 { 1.0 } else { 0.0 });
+        let replacement = Volume::from_fn(&geometry, |x, _, z| if x == 1 || z == 2 { 3.0 } else { 0.0 });
+        let pending = replacement_changes(Some(&label), &replacement, "test").expect("same grid");
+        // Counted voxel by voxel.
+        let differing = label
+            .voxels()
+            .iter()
+            .zip(replacement.voxels())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(pending.len(), differing);
+        assert_eq!(pending.label_values, BTreeSet::from([3]));
+        // Against zeros (no label yet): every labelled voxel of the replacement.
+        let from_nothing = replacement_changes(None, &replacement, "test").expect("same grid");
+        assert_eq!(
+            from_nothing.len(),
+            replacement.voxels().iter().filter(|v| **v > 0.0).count()
+        );
+        let other = Volume::zeros(&Geometry {
+            shape: [4, 4, 3],
+            ..geometry
+        });
+        assert!(replacement_changes(Some(&other), &replacement, "test").is_err());
+    }
+}

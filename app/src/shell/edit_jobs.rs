@@ -1,0 +1,134 @@
+//! Whole-label edits on a background thread: "start from prediction", restoring an autosave and
+//! fill between slices. The thread works on shared (`Arc`) volumes and drops them before it
+//! answers, so applying the sparse result never copies the label; painting waits meanwhile.
+
+use super::{Notice, Studio};
+use crate::annotation::brush::PaintRule;
+use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
+use crate::common::slice_geometry::Axis;
+use crate::io::label_io::read_label_canonical;
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+
+/// What the edit thread answers: the edit and the message to show, or why not.
+type EditAnswer = Result<(PendingEdit, String), String>;
+/// The work the edit thread does.
+type EditWork = Box<dyn FnOnce() -> EditAnswer + Send>;
+
+/// A whole-label edit under way.
+pub(super) struct EditJob {
+    /// What it is, for "wait for …" messages.
+    pub what: &'static str,
+    /// The load ticket of the case it was started on.
+    ticket: u64,
+    /// The edit and the message to show, or why not.
+    receiver: mpsc::Receiver<EditAnswer>,
+}
+
+/// A whole-label edit the user asked for.
+pub(super) enum EditJobKind {
+    /// Copy the prediction into the label.
+    StartFromPrediction,
+    /// Load the autosave at this path.
+    RestoreAutosave(PathBuf),
+    /// Fill the brush's label between its drawn slices across `axis`.
+    FillBetween(Axis, PaintRule),
+}
+
+impl Studio {
+    /// Starts a whole-label edit of the case on screen on the `edit` thread.
+    pub(super) fn start_edit_job(&mut self, kind: EditJobKind) {
+        if let Some(job) = &self.edit_job {
+            self.notice = Some(Notice::Error(format!("wait: {} is under way", job.what)));
+            return;
+        }
+        let Some(view) = &mut self.view else { return };
+        view.edit.end_stroke();
+        let label = view.case.ground_truth.clone();
+        let image = Arc::clone(&view.case.image);
+        let (what, work): (&'static str, EditWork) = match kind {
+            EditJobKind::StartFromPrediction => {
+                let Some(prediction) = view.case.prediction.clone() else {
+                    self.notice = Some(Notice::Error("this case has no prediction to start from".into()));
+                    return;
+                };
+                let work = move || {
+                    let pending =
+                        replacement_changes(label.as_deref(), &prediction, "start from prediction")?;
+                    let message = format!(
+                        "prediction copied into the label ({} voxels changed)",
+                        pending.len()
+                    );
+                    Ok((pending, message))
+                };
+                ("start from prediction", Box::new(work))
+            }
+            EditJobKind::RestoreAutosave(path) => {
+                let work = move || {
+                    let restored = read_label_canonical(&path, image.shape())
+                        .map_err(|e| format!("autosave not restored: {e:#}"))?;
+                    let pending = replacement_changes(label.as_deref(), &restored, "restore autosave")
+                        .map_err(|e| format!("autosave not restored: {e}"))?;
+                    Ok((pending, format!("edit session restored from {}", path.display())))
+                };
+                ("restoring the autosave", Box::new(work))
+            }
+            EditJobKind::FillBetween(axis, rule) => {
+                let drawn = view.edit.drawn_slices(axis.normal(), rule.value);
+                let work = move || {
+                    let pending = fill_changes(label.as_deref(), &image, axis.normal(), &drawn, &rule)
+                        .map_err(|e| format!("nothing filled: {e}"))?;
+                    let message = format!(
+                        "filled {} voxels of label {} between its {} slices",
+                        pending.len(),
+                        rule.value,
+                        axis.name().to_lowercase()
+                    );
+                    Ok((pending, message))
+                };
+                ("fill between slices", Box::new(work))
+            }
+        };
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let waker = self.ctx.clone();
+        let spawned = std::thread::Builder::new().name("edit".into()).spawn(move || {
+            // `work` owns the shared volumes and drops them when it returns, before the answer.
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or_else(|_| Err(format!("{what} failed unexpectedly; please report this")));
+            let _ = sender.send(answer);
+            waker.request_repaint();
+        });
+        match spawned {
+            Ok(_) => {
+                self.edit_job = Some(EditJob {
+                    what,
+                    ticket: view.ticket,
+                    receiver,
+                })
+            }
+            Err(error) => self.notice = Some(Notice::Error(format!("cannot start {what}: {error}"))),
+        }
+    }
+
+    /// Applies the answer of the edit thread, once it has come, to the case it was asked for.
+    pub(super) fn poll_edit_job(&mut self) {
+        let Some(job) = &self.edit_job else { return };
+        let answer = match job.receiver.try_recv() {
+            Ok(answer) => answer,
+            Err(mpsc::TryRecvError::Empty) => return,
+            Err(mpsc::TryRecvError::Disconnected) => Err(format!("{} stopped unexpectedly", job.what)),
+        };
+        let ticket = job.ticket;
+        self.edit_job = None;
+        match answer {
+            Ok((pending, message)) => {
+                let Some(view) = self.view.as_mut().filter(|v| v.ticket == ticket) else {
+                    return; // another case is on screen now
+                };
+                view.edit.apply_pending(&mut view.case, pending);
+                self.notice = Some(Notice::Info(message));
+            }
+            Err(message) => self.notice = Some(Notice::Error(message)),
+        }
+    }
+}

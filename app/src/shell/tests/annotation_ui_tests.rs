@@ -1,0 +1,227 @@
+//! UI tests of annotation, driven through egui_kittest on a phantom task (its scans are
+//! LPS-like and rotated, so saving really has to map the label back): paint with the mouse,
+//! undo and redo with the keyboard, save, the unsaved-changes question and autosave restore.
+
+use crate::annotation::brush::Tool;
+use crate::common::slice_geometry::Axis;
+use crate::io::label_io::{autosave_path, save_label};
+use crate::review::sheet::ReviewState;
+use crate::shell::Studio;
+use crate::shell::tests::support::{Fixture, settle};
+use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use engine::volume::{Volume, read_nifti};
+use std::time::{Duration, Instant};
+
+fn open_task() -> anyhow::Result<Fixture> {
+    let mut fixture = crate::shell::tests::support::open_phantom_task(2, 0, [32, 28, 12], [1500.0, 950.0])?;
+    fixture.harness.state_mut().tab = crate::shell::Tab::Edit;
+    settle(&mut fixture.harness)?;
+    Ok(fixture)
+}
+
+fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {
+    harness
+        .state()
+        .view
+        .as_ref()
+        .and_then(|v| v.case.ground_truth.as_deref())
+        .map(|l| l.voxels().to_vec())
+        .unwrap_or_default()
+}
+
+fn button(harness: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
+    harness.event(egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    });
+}
+
+/// Drags with the primary button across the middle of the axial view.
+fn paint_stroke(harness: &mut Harness<'static, Studio>) -> anyhow::Result<()> {
+    let rect = harness.state().views.planes[Axis::Axial.index()]
+        .last_rect
+        .ok_or_else(|| anyhow::anyhow!("the axial view was not drawn"))?;
+    let start = rect.center() + vec2(-rect.width() * 0.1, 0.0);
+    let end = rect.center() + vec2(rect.width() * 0.1, rect.height() * 0.05);
+    harness.hover_at(start);
+    harness.step();
+    button(harness, start, true);
+    harness.step();
+    for t in [0.25, 0.5, 0.75, 1.0] {
+        harness.hover_at(start + (end - start) * t);
+        harness.step();
+    }
+    button(harness, end, false);
+    harness.step();
+    harness.step();
+    Ok(())
+}
+
+fn painted_count(harness: &Harness<'static, Studio>, value: f32) -> usize {
+    label(harness).iter().filter(|v| **v == value).count()
+}
+
+#[test]
+fn painting_with_the_mouse_then_undo_and_redo() -> anyhow::Result<()> {
+    let mut fixture = open_task()?;
+    let harness = &mut fixture.harness;
+    let original = label(harness);
+    assert!(!original.is_empty(), "the phantom has a ground truth");
+    // Paint label 2 (a label the phantom does not hold on its own in this slice region).
+    harness.state_mut().edit.brush.label = 2;
+    // The phantom's voxels are about 10 mm wide in-plane.
+    harness.state_mut().edit.brush.radius_mm = 20.0;
+    harness.key_press(Key::B);
+    harness.step();
+    assert_eq!(harness.state().edit.brush.tool, Tool::Brush);
+    let uploads_before = harness.state().views.planes.each_ref().map(|p| p.uploads);
+    let twos_before = painted_count(harness, 2.0);
+    paint_stroke(harness)?;
+    let painted = label(harness);
+    assert!(
+        painted_count(harness, 2.0) > twos_before + 10,
+        "the stroke painted label 2: {twos_before} → {}, {:?} steps",
+        painted_count(harness, 2.0),
+        harness.state().view.as_ref().map(|v| v.edit.undo.undo_len())
+    );
+    let studio = harness.state();
+    let view = studio.view.as_ref().ok_or_else(|| anyhow::anyhow!("no case"))?;
+    assert_eq!(view.edit.undo.undo_len(), 1, "one drag, one undo step");
+    assert!(view.edit.is_dirty());
+    assert!(
+        studio.views.planes[0].uploads > uploads_before[0],
+        "the axial view redrew"
+    );
+    harness.get_by_label("Unsaved changes");
+
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.step();
+    assert_eq!(label(harness), original, "undo restores every voxel");
+    harness.key_press_modifiers(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
+    harness.step();
+    assert_eq!(label(harness), painted, "redo paints it again");
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Y);
+    harness.step();
+    assert_eq!(label(harness), painted);
+    // The brush size keys.
+    let radius = harness.state().edit.brush.radius_mm;
+    harness.key_press(Key::CloseBracket);
+    harness.step();
+    assert!(harness.state().edit.brush.radius_mm > radius);
+    Ok(())
+}
+
+#[test]
+fn saving_writes_the_label_in_the_scans_grid_and_marks_the_case_corrected() -> anyhow::Result<()> {
+    let mut fixture = open_task()?;
+    let ground_truth_path = fixture.task.path().join("labelsTr").join("phantom_000.nii.gz");
+    let ground_truth_bytes = std::fs::read(&ground_truth_path)?;
+    let harness = &mut fixture.harness;
+    harness.state_mut().edit.brush.label = 2;
+    harness.key_press(Key::B);
+    harness.step();
+    paint_stroke(harness)?;
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
+    settle(harness)?;
+
+    let path = fixture
+        .task
+        .path()
+        .join("labelsCorrected")
+        .join("phantom_000.nii.gz");
+    let saved = read_nifti(&path)?;
+    let studio = harness.state();
+    let view = studio.view.as_ref().ok_or_else(|| anyhow::anyhow!("no case"))?;
+    let label = view
+        .case
+        .ground_truth
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no label"))?;
+    // Checked through the forward reorientation, not the inverse that wrote the file: the saved
+    // label brought to RAS+ again is the label on screen.
+    let reoriented = engine::volume::reorient_to_canonical(&saved.volume);
+    assert_eq!(reoriented.shape(), label.shape());
+    assert_eq!(reoriented.voxels(), label.voxels());
+    assert_eq!(saved.header.srow_x, view.case.scan_header.srow_x);
+    assert_eq!(saved.header.srow_z, view.case.scan_header.srow_z);
+    assert!(!view.edit.is_dirty());
+    // The original ground truth is untouched.
+    assert_eq!(std::fs::read(&ground_truth_path)?, ground_truth_bytes);
+
+    let state = harness.state_mut().sheet_mut().map(|s| s.state("phantom_000"));
+    assert_eq!(state, Some(ReviewState::Corrected));
+    // The sidecar follows within its write interval.
+    let deadline = Instant::now() + crate::io::sidecar::WRITE_INTERVAL * 3;
+    let sidecar = fixture.task.path().join("reviews.json");
+    while !std::fs::read_to_string(&sidecar).is_ok_and(|t| t.contains("\"corrected\"")) {
+        anyhow::ensure!(Instant::now() < deadline, "reviews.json does not say corrected");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    Ok(())
+}
+
+#[test]
+fn switching_case_with_unsaved_edits_asks_first() -> anyhow::Result<()> {
+    let mut fixture = open_task()?;
+    let harness = &mut fixture.harness;
+    harness.key_press(Key::B);
+    harness.step();
+    paint_stroke(harness)?;
+    harness.get_by_label("phantom_001").click();
+    harness.step();
+    harness.step();
+    // The modal appears after its sizing pass.
+    harness.step();
+    harness.get_by_label("The label of this case has changes that are not saved.");
+    harness.get_by_label("Cancel").click();
+    settle(harness)?;
+    let id = |h: &Harness<'static, Studio>| h.state().view.as_ref().map(|v| v.case.id.clone());
+    assert_eq!(id(harness).as_deref(), Some("phantom_000"));
+
+    harness.get_by_label("phantom_001").click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    harness.get_by_label("Discard").click();
+    settle(harness)?;
+    assert_eq!(id(harness).as_deref(), Some("phantom_001"));
+    assert!(
+        !fixture.task.path().join("labelsCorrected").exists(),
+        "discarding saves nothing"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<()> {
+    let mut fixture = open_task()?;
+    let harness = &mut fixture.harness;
+    // Write an autosave for phantom_001 as the app would: a label of 3s in the scan's grid.
+    let source = harness
+        .state()
+        .source
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no task"))?;
+    let case = crate::io::loader::load_case(&source, 1)?;
+    let mut restored = Volume::zeros(&case.image.geometry());
+    restored.voxels_mut()[..50].fill(3.0);
+    let path = autosave_path(&source, "phantom_001").ok_or_else(|| anyhow::anyhow!("no path"))?;
+    save_label(&path, &restored, &case.scan_grid, &case.scan_header)?;
+
+    harness.get_by_label("phantom_001").click();
+    settle(harness)?;
+    harness.get_by_label("Restore autosave?");
+    harness.get_by_label("Restore").click();
+    // Read and compared on the edit thread: wait for its answer.
+    settle(harness)?;
+    assert_eq!(label(harness), restored.voxels());
+    let dirty = harness.state().view.as_ref().is_some_and(|v| v.edit.is_dirty());
+    assert!(dirty, "a restored session still has to be saved");
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! What the viewer's panels ask for: the views and the display controls return these, and the
+//! shell carries them out after drawing, so drawing never writes the case's state.
+
+use crate::common::slice_geometry::Axis;
+use crate::viewer::render::{OverlaySettings, Window, WindowPreset};
+
+/// A request from the three views or the display controls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewCommand {
+    /// Show one view alone, or all three when it already is.
+    ToggleMaximise(Axis),
+    /// Apply a window preset to the current case.
+    SetPreset(WindowPreset),
+    /// A window set by hand (drag values or right-drag); forgets the preset.
+    SetWindow(Window),
+    /// Move the crosshair to this voxel.
+    SetCrosshair([usize; 3]),
+    /// New overlay settings (switches, opacity, colours).
+    SetOverlays(OverlaySettings),
+    /// Paint with the current brush at `voxel` of the view across `axis` (continues the stroke).
+    Paint {
+        /// The view painted in.
+        axis: Axis,
+        /// The voxel under the pointer.
+        voxel: [usize; 3],
+    },
+    /// The primary button is up: the stroke under way (if any) is one undo step now.
+    EndStroke,
+}

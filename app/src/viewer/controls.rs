@@ -1,0 +1,62 @@
+//! The display controls (right panel): window/level presets and values, then the overlays.
+
+use crate::viewer::case_view::CaseView;
+use crate::viewer::command::ViewCommand;
+use crate::viewer::overlays::{AvailableLayers, overlays_ui};
+use crate::viewer::render::{MIN_WINDOW_WIDTH, OverlaySettings, WindowPreset};
+use eframe::egui;
+
+/// Draws the window/level section and the overlay section.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    view: &CaseView,
+    presets: &[WindowPreset],
+    overlays: &OverlaySettings,
+    label_names: &std::collections::BTreeMap<u32, String>,
+    commands: &mut Vec<ViewCommand>,
+) {
+    ui.heading("Window");
+    ui.horizontal_wrapped(|ui| {
+        for preset in presets {
+            if ui
+                .selectable_label(view.preset == Some(*preset), preset.name())
+                .clicked()
+            {
+                commands.push(ViewCommand::SetPreset(*preset));
+            }
+        }
+    });
+    let mut window = view.window;
+    let width_speed = (window.width * 0.005).max(0.01);
+    ui.horizontal(|ui| {
+        let width_label = ui.label("Width");
+        let width = ui
+            .add(
+                egui::DragValue::new(&mut window.width)
+                    .speed(width_speed)
+                    .range(MIN_WINDOW_WIDTH..=f32::MAX),
+            )
+            .labelled_by(width_label.id);
+        let level_label = ui.label("Level");
+        let level = ui
+            .add(egui::DragValue::new(&mut window.level).speed(width_speed))
+            .labelled_by(level_label.id);
+        if width.changed() || level.changed() {
+            commands.push(ViewCommand::SetWindow(window));
+        }
+    });
+    ui.weak("Right-drag in a view: window and level");
+    ui.separator();
+    ui.heading("Overlays");
+    let available = AvailableLayers {
+        ground_truth: view.case.ground_truth.is_some(),
+        prediction: view.case.prediction.is_some(),
+        label_names,
+        label_values: &view.case.label_values,
+    };
+    let mut edited = overlays.clone();
+    overlays_ui(ui, &mut edited, &available);
+    if edited != *overlays {
+        commands.push(ViewCommand::SetOverlays(edited));
+    }
+}

@@ -1,0 +1,12 @@
+//! The case on screen: the three linked planes ([`views`], [`plane`]), slice rendering
+//! ([`render`], pure and tested against hand-computed pixels), overlays, the display controls and
+//! PNG export.
+
+pub mod case_view;
+pub mod command;
+pub mod controls;
+pub mod export;
+pub mod overlays;
+pub mod plane;
+pub mod render;
+pub mod views;

@@ -1,0 +1,118 @@
+//! The overlay panel: ground truth, prediction and difference layers with opacity, fill or
+//! outline, and per-label visibility; the label legend takes names and colours from dataset.json.
+
+use crate::viewer::render::{
+    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, Layer, LayerStyle, OverlaySettings, TRUE_POSITIVE_COLOUR,
+    label_colour,
+};
+use eframe::egui::{self, Color32, Sense, vec2};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Side of a colour swatch in the legend, in points.
+const SWATCH_SIZE: f32 = 12.0;
+
+/// Which layers the current case has.
+pub struct AvailableLayers<'a> {
+    /// A ground truth was loaded.
+    pub ground_truth: bool,
+    /// A prediction was loaded.
+    pub prediction: bool,
+    /// Label value → name from dataset.json.
+    pub label_names: &'a BTreeMap<u32, String>,
+    /// Label values present in the case.
+    pub label_values: &'a BTreeSet<u32>,
+}
+
+/// The overlay controls and the legend.
+pub fn overlays_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, available: &AvailableLayers<'_>) {
+    ui.checkbox(&mut settings.enabled, "Show overlays")
+        .on_hover_text("O toggles all overlays");
+    ui.add_enabled_ui(settings.enabled, |ui| {
+        layer_ui(
+            ui,
+            "Ground truth",
+            &mut settings.ground_truth,
+            available.ground_truth,
+        );
+        layer_ui(ui, "Prediction", &mut settings.prediction, available.prediction);
+        layer_ui(
+            ui,
+            "Difference",
+            &mut settings.difference,
+            available.ground_truth && available.prediction,
+        );
+        if !available.prediction {
+            ui.weak(
+                "No prediction: put labelsPred/<case>.nii.gz in the task folder, or pass --prediction FILE.",
+            );
+        }
+        ui.add(egui::Slider::new(&mut settings.opacity, 0.0..=1.0).text("Opacity"));
+        if settings.difference.visible {
+            swatch_label_ui(ui, TRUE_POSITIVE_COLOUR, "TP: in both");
+            swatch_label_ui(ui, FALSE_POSITIVE_COLOUR, "FP: prediction only");
+            swatch_label_ui(ui, FALSE_NEGATIVE_COLOUR, "FN: ground truth only");
+        }
+        ui.separator();
+        ui.strong("Labels");
+        let values: BTreeSet<u32> = available
+            .label_names
+            .keys()
+            .chain(available.label_values)
+            .copied()
+            .filter(|v| *v > 0)
+            .collect();
+        if values.is_empty() {
+            ui.weak("no labels");
+        }
+        for value in values {
+            let name = available
+                .label_names
+                .get(&value)
+                .cloned()
+                .unwrap_or_else(|| format!("label {value}"));
+            let mut visible = !settings.hidden_labels.contains(&value);
+            ui.horizontal(|ui| {
+                swatch_ui(ui, label_colour(value));
+                if ui.checkbox(&mut visible, format!("{value}: {name}")).changed() {
+                    if visible {
+                        settings.hidden_labels.remove(&value);
+                    } else {
+                        settings.hidden_labels.insert(value);
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn layer_ui(ui: &mut egui::Ui, name: &str, layer: &mut Layer, available: bool) {
+    ui.add_enabled_ui(available, |ui| {
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut layer.visible, name);
+            for style in [LayerStyle::Fill, LayerStyle::Outline] {
+                ui.selectable_value(&mut layer.style, style, style_name(style));
+            }
+        });
+    });
+}
+
+fn style_name(style: LayerStyle) -> &'static str {
+    match style {
+        LayerStyle::Fill => "fill",
+        LayerStyle::Outline => "outline",
+    }
+}
+
+/// A small filled square of `colour`.
+pub fn swatch_ui(ui: &mut egui::Ui, colour: Color32) {
+    let (rect, _) = ui.allocate_exact_size(vec2(SWATCH_SIZE, SWATCH_SIZE), Sense::hover());
+    ui.painter().rect_filled(rect, 2.0, colour);
+}
+
+/// A swatch followed by its meaning.
+pub fn swatch_label_ui(ui: &mut egui::Ui, colour: Color32, text: &str) {
+    ui.horizontal(|ui| {
+        swatch_ui(ui, colour);
+        ui.label(text);
+    });
+}

@@ -1,0 +1,391 @@
+//! Colouring a slice: window/level to grey, then the ground truth, prediction and difference
+//! overlays blended on top, filled or outlined. Pure functions of their inputs: the views cache
+//! the result by a key of exactly these inputs.
+
+use crate::common::slice_geometry::{Axis, extract_slice, slice_size};
+use eframe::egui::{Color32, ColorImage};
+use engine::volume::{Volume, percentile};
+use std::collections::BTreeSet;
+
+/// A display window: intensities `level ± width/2` map to black..white.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Window {
+    /// Width of the intensity range shown.
+    pub width: f32,
+    /// Centre of the intensity range shown.
+    pub level: f32,
+}
+
+/// Narrowest window allowed (avoids dividing by zero).
+pub const MIN_WINDOW_WIDTH: f32 = 1e-3;
+
+impl Window {
+    /// The grey value of an intensity.
+    pub fn grey(self, value: f32) -> u8 {
+        let width = self.width.max(MIN_WINDOW_WIDTH);
+        let low = self.level - width / 2.0;
+        ((value - low) * (255.0 / width)).clamp(0.0, 255.0) as u8
+    }
+}
+
+/// Named windows: the CT presets, and the MRI auto window from the 1st–99th percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum WindowPreset {
+    /// CT soft tissue, W 400 / L 40.
+    SoftTissue,
+    /// CT lung, W 1500 / L −600.
+    Lung,
+    /// CT bone, W 2000 / L 300.
+    Bone,
+    /// CT brain, W 80 / L 40.
+    Brain,
+    /// The 1st–99th percentile range of the case (the MRI default).
+    Auto,
+}
+
+impl WindowPreset {
+    /// Every preset, in the order `W` cycles through them.
+    pub const ALL: [WindowPreset; 5] = [
+        WindowPreset::SoftTissue,
+        WindowPreset::Lung,
+        WindowPreset::Bone,
+        WindowPreset::Brain,
+        WindowPreset::Auto,
+    ];
+
+    /// Name shown on its button.
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowPreset::SoftTissue => "Soft tissue",
+            WindowPreset::Lung => "Lung",
+            WindowPreset::Bone => "Bone",
+            WindowPreset::Brain => "Brain",
+            WindowPreset::Auto => "Auto (1–99 %)",
+        }
+    }
+
+    /// The window; `auto` is the case's percentile window.
+    pub fn window(self, auto: Window) -> Window {
+        let (width, level) = match self {
+            WindowPreset::SoftTissue => (400.0, 40.0),
+            WindowPreset::Lung => (1500.0, -600.0),
+            WindowPreset::Bone => (2000.0, 300.0),
+            WindowPreset::Brain => (80.0, 40.0),
+            WindowPreset::Auto => return auto,
+        };
+        Window { width, level }
+    }
+}
+
+/// Percentiles bounding the automatic window.
+const AUTO_WINDOW_PERCENTILES: (f64, f64) = (1.0, 99.0);
+/// At most this many voxels are sampled for the automatic window (a 512³ scan would be slow).
+const AUTO_WINDOW_SAMPLES: usize = 1 << 20;
+
+/// The window spanning the 1st to 99th percentile of `values` (sampled evenly when large).
+pub fn percentile_window(values: &[f32]) -> Window {
+    let step = values.len().div_ceil(AUTO_WINDOW_SAMPLES).max(1);
+    let sample: Vec<f32> = values.iter().step_by(step).copied().collect();
+    let low = percentile(&sample, AUTO_WINDOW_PERCENTILES.0);
+    let high = percentile(&sample, AUTO_WINDOW_PERCENTILES.1);
+    if !low.is_finite() || !high.is_finite() {
+        return Window {
+            width: 1.0,
+            level: 0.0,
+        };
+    }
+    Window {
+        width: ((high - low) as f32).max(MIN_WINDOW_WIDTH),
+        level: ((high + low) / 2.0) as f32,
+    }
+}
+
+/// How a label layer is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum LayerStyle {
+    /// Every labelled pixel is tinted.
+    Fill,
+    /// Only the pixels on the border of a region are tinted.
+    Outline,
+}
+
+/// One overlay layer's switches.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Layer {
+    /// Whether it is drawn.
+    pub visible: bool,
+    /// Fill or outline.
+    pub style: LayerStyle,
+}
+
+/// Everything about the overlays that changes the pixels of a slice.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct OverlaySettings {
+    /// Master switch (the `O` key): off hides every layer without forgetting which are on.
+    pub enabled: bool,
+    /// The ground-truth label.
+    pub ground_truth: Layer,
+    /// The predicted label.
+    pub prediction: Layer,
+    /// True positives, false positives and false negatives of the prediction.
+    pub difference: Layer,
+    /// Blend factor of overlay colours, 0 (invisible) to 1 (opaque).
+    pub opacity: f32,
+    /// Label values not drawn in any layer.
+    pub hidden_labels: BTreeSet<u32>,
+}
+
+impl Default for OverlaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ground_truth: Layer {
+                visible: true,
+                style: LayerStyle::Fill,
+            },
+            prediction: Layer {
+                visible: true,
+                style: LayerStyle::Outline,
+            },
+            difference: Layer {
+                visible: false,
+                style: LayerStyle::Fill,
+            },
+            opacity: 0.45,
+            hidden_labels: BTreeSet::new(),
+        }
+    }
+}
+
+/// Colours of label values 1, 2, … (0 is background and never drawn).
+pub const LABEL_COLOURS: [Color32; 6] = [
+    Color32::from_rgb(230, 60, 60),
+    Color32::from_rgb(60, 200, 90),
+    Color32::from_rgb(70, 120, 240),
+    Color32::from_rgb(240, 200, 40),
+    Color32::from_rgb(200, 80, 220),
+    Color32::from_rgb(40, 210, 220),
+];
+
+/// Difference colour of a voxel labelled in both ground truth and prediction, with the same value.
+pub const TRUE_POSITIVE_COLOUR: Color32 = Color32::from_rgb(40, 200, 40);
+/// Difference colour of a voxel the prediction labels and the ground truth does not (or differently).
+pub const FALSE_POSITIVE_COLOUR: Color32 = Color32::from_rgb(255, 160, 0);
+/// Difference colour of a voxel the ground truth labels and the prediction misses.
+pub const FALSE_NEGATIVE_COLOUR: Color32 = Color32::from_rgb(40, 130, 255);
+
+/// The colour of a label value (values above the palette wrap around).
+pub fn label_colour(value: u32) -> Color32 {
+    LABEL_COLOURS[(value.saturating_sub(1) as usize) % LABEL_COLOURS.len()]
+}
+
+/// The volumes a slice is made from. Overlays of another shape than the image are ignored.
+#[derive(Clone, Copy)]
+pub struct SliceLayers<'a> {
+    /// The scan (channel 0 shown).
+    pub image: &'a Volume,
+    /// Ground-truth label, same grid as the image.
+    pub ground_truth: Option<&'a Volume>,
+    /// Predicted label, same grid as the image.
+    pub prediction: Option<&'a Volume>,
+    /// An activation map drawn under the label overlays.
+    pub heat: Option<&'a Heat>,
+}
+
+/// An activation map as a heat overlay: values from `low` to `high` through a colour map.
+#[derive(Debug, Clone)]
+pub struct Heat {
+    /// The map, on the image's grid.
+    pub volume: std::sync::Arc<Volume>,
+    /// Value drawn with the colour map's first colour.
+    pub low: f32,
+    /// Value drawn with its last colour.
+    pub high: f32,
+    /// The colour map.
+    pub colormap: engine::infer::Colormap,
+    /// Blend over the slice, 0–1.
+    pub opacity: f32,
+}
+
+impl Heat {
+    /// The colour of a value.
+    pub fn colour(&self, value: f32) -> Color32 {
+        let span = self.high - self.low;
+        let t = if span > 0.0 {
+            (value - self.low) / span
+        } else {
+            0.5
+        };
+        let [r, g, b] = engine::infer::colour(self.colormap, t);
+        Color32::from_rgb(r, g, b)
+    }
+}
+
+/// Difference classes stored in a class slice.
+const TRUE_POSITIVE: u32 = 1;
+const FALSE_POSITIVE: u32 = 2;
+const FALSE_NEGATIVE: u32 = 3;
+
+/// Renders slice `slice` of `axis`: the windowed image with the visible overlays blended on top.
+pub fn render_slice(
+    layers: SliceLayers<'_>,
+    axis: Axis,
+    slice: usize,
+    window: Window,
+    overlays: &OverlaySettings,
+) -> ColorImage {
+    let image = layers.image;
+    let [columns, rows] = slice_size(image.shape(), axis);
+    let mut pixels: Vec<Color32> = extract_slice(image, axis, slice)
+        .into_iter()
+        .map(|value| Color32::from_gray(window.grey(value)))
+        .collect();
+    if pixels.len() != columns * rows {
+        return ColorImage::new([0, 0], Vec::new());
+    }
+    let label_slice = |label: Option<&Volume>| -> Option<Vec<u32>> {
+        let label = label.filter(|l| l.shape() == image.shape())?;
+        Some(
+            extract_slice(label, axis, slice)
+                .into_iter()
+                .map(|value| label_value(value, &overlays.hidden_labels))
+                .collect(),
+        )
+    };
+    if let Some(heat) = layers.heat.filter(|h| h.volume.shape() == image.shape()) {
+        for (pixel, value) in pixels.iter_mut().zip(extract_slice(&heat.volume, axis, slice)) {
+            *pixel = blend(*pixel, heat.colour(value), heat.opacity);
+        }
+    }
+    if !overlays.enabled {
+        return ColorImage::new([columns, rows], pixels);
+    }
+    let ground_truth = label_slice(layers.ground_truth);
+    let prediction = label_slice(layers.prediction);
+    let size = [columns, rows];
+    if overlays.ground_truth.visible
+        && let Some(labels) = &ground_truth
+    {
+        paint(
+            &mut pixels,
+            labels,
+            size,
+            overlays.ground_truth.style,
+            overlays.opacity,
+            label_colour,
+        );
+    }
+    if overlays.prediction.visible
+        && let Some(labels) = &prediction
+    {
+        paint(
+            &mut pixels,
+            labels,
+            size,
+            overlays.prediction.style,
+            overlays.opacity,
+            label_colour,
+        );
+    }
+    if overlays.difference.visible
+        && let (Some(truth), Some(predicted)) = (&ground_truth, &prediction)
+    {
+        let classes: Vec<u32> = truth
+            .iter()
+            .zip(predicted)
+            .map(|(&t, &p)| difference_class(t, p))
+            .collect();
+        paint(
+            &mut pixels,
+            &classes,
+            size,
+            overlays.difference.style,
+            overlays.opacity,
+            difference_colour,
+        );
+    }
+    ColorImage::new(size, pixels)
+}
+
+/// The label value of a voxel: rounded, background for negatives, NaN and hidden labels.
+fn label_value(value: f32, hidden: &BTreeSet<u32>) -> u32 {
+    if !value.is_finite() || value < 0.5 {
+        return 0;
+    }
+    let label = value.round() as u32;
+    if hidden.contains(&label) { 0 } else { label }
+}
+
+/// TP when both agree on a foreground value, FP when the prediction adds or changes a value, FN
+/// when the prediction misses a ground-truth voxel.
+fn difference_class(truth: u32, predicted: u32) -> u32 {
+    match (truth, predicted) {
+        (0, 0) => 0,
+        (t, p) if t == p => TRUE_POSITIVE,
+        (_, 0) => FALSE_NEGATIVE,
+        _ => FALSE_POSITIVE,
+    }
+}
+
+fn difference_colour(class: u32) -> Color32 {
+    match class {
+        TRUE_POSITIVE => TRUE_POSITIVE_COLOUR,
+        FALSE_POSITIVE => FALSE_POSITIVE_COLOUR,
+        _ => FALSE_NEGATIVE_COLOUR,
+    }
+}
+
+/// Blends `colour_of(value)` into every non-zero pixel (fill) or every border pixel (outline).
+fn paint(
+    pixels: &mut [Color32],
+    values: &[u32],
+    [columns, rows]: [usize; 2],
+    style: LayerStyle,
+    opacity: f32,
+    colour_of: impl Fn(u32) -> Color32,
+) {
+    for row in 0..rows {
+        for column in 0..columns {
+            let index = row * columns + column;
+            let value = values[index];
+            if value == 0 {
+                continue;
+            }
+            if style == LayerStyle::Outline && !is_border(values, [columns, rows], column, row) {
+                continue;
+            }
+            pixels[index] = blend(pixels[index], colour_of(value), opacity);
+        }
+    }
+}
+
+/// A pixel is on the border when a 4-neighbour holds another value or lies outside the slice
+/// (so regions touching the edge get a closed outline).
+fn is_border(values: &[u32], [columns, rows]: [usize; 2], column: usize, row: usize) -> bool {
+    let value = values[row * columns + column];
+    let differs = |c: usize, r: usize| values[r * columns + c] != value;
+    column == 0
+        || row == 0
+        || column + 1 == columns
+        || row + 1 == rows
+        || differs(column - 1, row)
+        || differs(column + 1, row)
+        || differs(column, row - 1)
+        || differs(column, row + 1)
+}
+
+/// `under` mixed with `over` at `opacity` (0 keeps `under`, 1 gives `over`), rounded.
+pub fn blend(under: Color32, over: Color32, opacity: f32) -> Color32 {
+    let opacity = opacity.clamp(0.0, 1.0);
+    let mix = |a: u8, b: u8| (f32::from(a) * (1.0 - opacity) + f32::from(b) * opacity).round() as u8;
+    Color32::from_rgb(
+        mix(under.r(), over.r()),
+        mix(under.g(), over.g()),
+        mix(under.b(), over.b()),
+    )
+}
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;
