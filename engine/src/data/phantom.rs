@@ -90,7 +90,8 @@ impl Anatomy {
             rng.range(-0.15, 0.05),
             rng.range(-0.1, 0.15),
         ];
-        let organ_radii = [rng.range(0.26, 0.34), rng.range(0.22, 0.3), rng.range(0.35, 0.5)];
+        // Liver-sized: 10–13 cm across, 9–11 cm front to back, 10–13 cm cranio-caudally.
+        let organ_radii = [rng.range(0.32, 0.4), rng.range(0.27, 0.34), rng.range(0.45, 0.6)];
         let organ_lobes = [
             (rng.range(0.05, 0.15), rng.range(0.0, std::f64::consts::TAU)),
             (rng.range(0.04, 0.12), rng.range(0.0, std::f64::consts::TAU)),
