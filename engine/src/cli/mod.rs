@@ -176,9 +176,12 @@ enum Command {
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
-        /// cpu or cuda (default: cuda when present).
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+        /// Precision of the frozen Llama block: f32 or bf16 (everything else stays f32).
+        #[arg(long, default_value = "f32", value_parser = crate::device::Precision::parse)]
+        dtype: crate::device::Precision,
     },
     /// Activation maps (V_E(X), VD1, LLM, VD2, V_D(Q), probability, attention) as NIfTI and PNG.
     Activations {
@@ -209,9 +212,12 @@ enum Command {
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu.
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+        /// Precision of the frozen Llama block: f32 or bf16 (everything else stays f32).
+        #[arg(long, default_value = "f32", value_parser = crate::device::Precision::parse)]
+        dtype: crate::device::Precision,
     },
     /// Train a preset on a fold of an MSD task (few-shot with --fraction or --cases; on the
     /// hand-corrected cases with --corrected).
@@ -529,13 +535,17 @@ where
             probabilities,
             llm,
             device,
+            dtype,
         } => model_cmd::predict(
             output,
-            checkpoint,
-            dicom_cmd::ScanArg { path: input, series },
-            out,
-            probabilities,
-            llm,
+            model_cmd::PredictJob {
+                checkpoint,
+                input: dicom_cmd::ScanArg { path: input, series },
+                out,
+                probabilities,
+                llm,
+                dtype,
+            },
             device,
         ),
         Command::Activations {
@@ -549,6 +559,7 @@ where
             colormap,
             llm,
             device,
+            dtype,
         } => model_cmd::activations(
             output,
             model_cmd::ActivationOptions {
@@ -561,6 +572,7 @@ where
                 reduction: reduce,
                 colormap,
                 llm,
+                dtype,
             },
             device,
         ),

@@ -25,3 +25,5 @@ pub use vit::{VitBlock, torch_linear};
 mod llama_tests;
 #[cfg(test)]
 mod network_tests;
+#[cfg(test)]
+mod precision_tests;
