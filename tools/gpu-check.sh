@@ -68,7 +68,7 @@ TOML
     batches=(1 2)
     bench_iters=(--warmup 0 --iters 1)
     data_size=16
-    cases=4
+    cases=12
     epochs=1
     limit_bench=120
     limit_train=300
@@ -80,7 +80,7 @@ else
     batches=(1 4)
     bench_iters=(--warmup 2 --iters 5)
     data_size=128
-    cases=8
+    cases=10
     epochs=2
     limit_bench=75
     limit_train=150

@@ -8,8 +8,8 @@
 //! largest magnitude. Gradients: 1e-3 relative to the largest gradient of the same parameter
 //! (they go through the whole network and its softmaxes). Adam's first step moves each value by
 //! `-lr · g / (|g| + eps)` (its moments are `(1-β₁)g` and `(1-β₂)g²`, and the bias corrections
-//! cancel them): both backends' moves must equal that closed form, computed here from the CPU
-//! gradient, to 1e-3 · lr where the gradient is clear of rounding noise.
+//! cancel them): on each backend the move must equal that closed form, computed here from that
+//! backend's gradient, to 1e-3 · lr where the gradient is clear of rounding noise.
 
 use super::{DeviceKind, Wgpu, choose_device, detect_wgpu, wgpu_device};
 use crate::checkpoint::llm_weights_for;
@@ -202,22 +202,21 @@ fn wgpu_forward_backward_and_adam_step_match_the_cpu_backend() {
         "most gradients are zero: {nonzero} of {}",
         cpu.gradients.len()
     );
-    // Adam's first step against its closed form, where the gradient is clear of rounding noise.
+    // Adam's first step against its closed form, computed from each backend's own gradient (the
+    // gradients were compared above; near |g| ≈ eps the step amplifies their rounding
+    // differences), where the gradient is clear of rounding noise.
     let lr = LEARNING_RATE as f32;
     let mut compared = 0usize;
-    for (i, grad) in cpu.gradients.iter().enumerate() {
-        let clear = CLEAR_GRADIENT_SHARE * largest(grad);
-        let moved = |r: &StepResult, j: usize| r.after[i][j] - r.before[i][j];
-        for (j, g) in grad.iter().enumerate() {
-            if g.abs() > clear {
+    for (backend, result) in [("wgpu", &gpu), ("CPU", &cpu)] {
+        for (i, grad) in result.gradients.iter().enumerate() {
+            let clear = CLEAR_GRADIENT_SHARE * largest(grad);
+            for (j, g) in grad.iter().enumerate().filter(|(_, g)| g.abs() > clear) {
                 let expected = -lr * g / (g.abs() + ADAM_EPSILON);
-                for (backend, result) in [("wgpu", &gpu), ("CPU", &cpu)] {
-                    let got = moved(result, j);
-                    assert!(
-                        (got - expected).abs() <= STEP_TOLERANCE * lr,
-                        "parameter {i}[{j}]: Adam moved it by {got:e} on {backend}, expected {expected:e}"
-                    );
-                }
+                let got = result.after[i][j] - result.before[i][j];
+                assert!(
+                    (got - expected).abs() <= STEP_TOLERANCE * lr,
+                    "parameter {i}[{j}]: Adam moved it by {got:e} on {backend}, expected {expected:e}"
+                );
                 compared += 1;
             }
         }

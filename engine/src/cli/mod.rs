@@ -270,7 +270,7 @@ enum Command {
         /// Few-shot fraction of each fold's training cases.
         #[arg(long)]
         fraction: Option<f64>,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
         /// Folds run at once, each as its own `mvl` process (log in PRESET/foldK.log).
@@ -298,7 +298,7 @@ enum Command {
         /// NSD tolerance in mm.
         #[arg(long, default_value_t = crate::metrics::DEFAULT_TOLERANCE_MM)]
         tolerance_mm: f64,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
     },
@@ -358,7 +358,7 @@ struct TrainCommon {
     /// LLM layer.
     #[arg(long)]
     layer: Option<usize>,
-    /// cpu or cuda.
+    /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
     #[arg(long, value_parser = crate::device::parse_device)]
     device: Option<crate::device::DeviceKind>,
 }
