@@ -1,6 +1,11 @@
 //! Choosing the compute device: CUDA when the driver, NVRTC and the CUDA headers are present,
-//! else the CPU backend, with the reason. burn panics when a CUDA device is created without a
-//! driver, so we look for the pieces first and never try blindly.
+//! then a wgpu adapter (AMD, Intel, Apple GPUs through Vulkan or Metal, shaders in WGSL), else the
+//! CPU backend, with the reason. burn panics when a CUDA or wgpu device is created without one,
+//! so we look for the pieces first and never try blindly; a panic that still comes out of a GPU
+//! backend is turned into a [`DeviceFault`] by [`guard`].
+//!
+//! The GPU backends are burn's fused ones (`fusion` and `autotune` are on in the workspace
+//! `Cargo.toml`): [`Cuda`] and [`Wgpu`] below are `Fusion<CubeBackend<…>>`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,85 @@ pub enum DeviceKind {
     Cpu,
     /// The first NVIDIA GPU (burn-cuda).
     Cuda,
+    /// The best wgpu adapter (burn-wgpu, WGSL shaders; Vulkan on Linux and Windows, Metal on
+    /// macOS).
+    Wgpu,
+}
+
+impl DeviceKind {
+    /// `cpu`, `cuda` or `wgpu`, as `--device` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::Wgpu => "wgpu",
+        }
+    }
+}
+
+/// The fused CUDA backend (burn-cuda with `fusion` and `autotune`).
+pub type Cuda<F = f32> = burn::backend::Cuda<F>;
+/// The fused wgpu backend (burn-wgpu with `fusion` and `autotune`, WGSL shaders).
+pub type Wgpu<F = f32> = burn::backend::Wgpu<F>;
+/// The CPU backend.
+pub type Cpu = burn::backend::Flex;
+
+/// The precision of the frozen Llama block: `--dtype f32|bf16`. Everything trainable (weights,
+/// gradients, Adam's moments) and everything outside the block is always f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats everywhere.
+    #[default]
+    F32,
+    /// The frozen block's weights and activations in bfloat16 (its matrix products run in
+    /// bf16 on tensor cores); a cast at its input and output.
+    Bf16,
+}
+
+impl Precision {
+    /// `f32` or `bf16`, as the JSON reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        }
+    }
+
+    /// Bytes per value of the frozen block.
+    pub fn value_bytes(self) -> u64 {
+        match self {
+            Self::F32 => 4,
+            Self::Bf16 => 2,
+        }
+    }
+
+    /// Parses `f32` or `bf16`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            other => Err(format!("{other:?}: the dtype is f32 or bf16")),
+        }
+    }
+
+    /// Puts a model's frozen block in this precision on backend `B`, or says why `B` cannot.
+    pub fn apply<B: crate::model::EngineBackend>(
+        self,
+        model: crate::model::MedVisionLlama<B>,
+        device: &B::Device,
+    ) -> Result<crate::model::MedVisionLlama<B>, String> {
+        match self {
+            Self::F32 => Ok(model),
+            Self::Bf16 if B::supports_dtype(device, burn::tensor::DType::BF16) => {
+                Ok(model.with_frozen_dtype(burn::tensor::FloatDType::BF16))
+            }
+            Self::Bf16 => Err(format!(
+                "--dtype bf16 is not available on {}: this backend has no bfloat16 (wgpu's WGSL shaders); use --dtype f32, or --device cuda or cpu",
+                B::name(device)
+            )),
+        }
+    }
 }
 
 /// The device chosen and why.
@@ -109,23 +193,170 @@ pub fn detect_cuda() -> Result<String, String> {
     Ok(format!("{driver}; NVRTC in {}", nvrtc_dir.display()))
 }
 
-/// Picks the device: `requested` forces one (CUDA still has to be present), `None` prefers CUDA.
+/// Picks the device: `requested` forces one (CUDA or a wgpu adapter still has to be present);
+/// `None` prefers CUDA, then a hardware wgpu adapter, then the CPU. Software adapters (Mesa's
+/// lavapipe, llvmpipe) are used only when asked for: they are slower than the CPU backend.
 pub fn choose_device(requested: Option<DeviceKind>) -> Result<DeviceChoice, String> {
-    match (requested, detect_cuda()) {
-        (Some(DeviceKind::Cpu), _) => Ok(DeviceChoice {
-            kind: DeviceKind::Cpu,
-            reason: "CPU: requested".into(),
-        }),
-        (_, Ok(found)) => Ok(DeviceChoice {
-            kind: DeviceKind::Cuda,
-            reason: format!("CUDA: {found}"),
-        }),
-        (Some(DeviceKind::Cuda), Err(missing)) => Err(format!("--device cuda asked for, but {missing}")),
-        (None, Err(missing)) => Ok(DeviceChoice {
-            kind: DeviceKind::Cpu,
-            reason: format!("CPU: {missing}"),
-        }),
+    let choice = |kind, reason: String| Ok(DeviceChoice { kind, reason });
+    match requested {
+        Some(DeviceKind::Cpu) => choice(DeviceKind::Cpu, "CPU: requested".into()),
+        Some(DeviceKind::Cuda) => match detect_cuda() {
+            Ok(found) => choice(DeviceKind::Cuda, format!("CUDA: {found}")),
+            Err(missing) => Err(format!("--device cuda asked for, but {missing}")),
+        },
+        Some(DeviceKind::Wgpu) => match detect_wgpu() {
+            Ok(adapter) => choice(DeviceKind::Wgpu, format!("wgpu: {}", adapter.describe())),
+            Err(missing) => Err(format!("--device wgpu asked for, but {missing}")),
+        },
+        None => {
+            let no_cuda = match detect_cuda() {
+                Ok(found) => return choice(DeviceKind::Cuda, format!("CUDA: {found}")),
+                Err(missing) => missing,
+            };
+            match detect_wgpu() {
+                Ok(adapter) if !adapter.software => choice(
+                    DeviceKind::Wgpu,
+                    format!("wgpu: {} (no CUDA: {no_cuda})", adapter.describe()),
+                ),
+                Ok(adapter) => choice(
+                    DeviceKind::Cpu,
+                    format!(
+                        "CPU: {no_cuda}; the only wgpu adapter is {}, slower than the CPU backend (--device wgpu uses it anyway)",
+                        adapter.describe()
+                    ),
+                ),
+                Err(no_wgpu) => choice(DeviceKind::Cpu, format!("CPU: {no_cuda}; {no_wgpu}")),
+            }
+        }
     }
+}
+
+/// A wgpu adapter found by [`detect_wgpu`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WgpuAdapter {
+    /// The driver's name for it ("AMD Radeon RX 7900", "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// The graphics API it is reached through ("Vulkan", "Metal").
+    pub api: String,
+    /// A CPU (software) implementation.
+    pub software: bool,
+}
+
+impl WgpuAdapter {
+    /// "NAME (Vulkan, software)" for messages.
+    pub fn describe(&self) -> String {
+        let kind = if self.software { ", software" } else { "" };
+        format!("{} ({}{kind})", self.name, self.api)
+    }
+}
+
+/// The graphics API burn-wgpu's default device uses (its `AutoGraphicsApi`): Metal on macOS,
+/// Vulkan elsewhere. Adapters of other APIs would not be the one burn picks.
+fn wgpu_backends() -> wgpu::Backends {
+    if cfg!(target_os = "macos") {
+        wgpu::Backends::METAL
+    } else {
+        wgpu::Backends::VULKAN
+    }
+}
+
+/// Lists the adapters of the API burn-wgpu uses and returns the one its default device picks
+/// (discrete, then integrated, then virtual or other, then software), or says why there is none.
+/// Never panics: a missing Vulkan loader is an empty list, and a panic inside wgpu is caught.
+pub fn detect_wgpu() -> Result<WgpuAdapter, String> {
+    let listed = std::panic::catch_unwind(|| {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu_backends(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        burn::cubecl::future::block_on(instance.enumerate_adapters(wgpu_backends()))
+            .into_iter()
+            .map(|adapter| adapter.get_info())
+            .collect::<Vec<_>>()
+    })
+    .map_err(|panic| format!("listing wgpu adapters failed: {}", panic_text(panic.as_ref())))?;
+    let rank = |kind: wgpu::DeviceType| match kind {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => 2,
+        wgpu::DeviceType::Cpu => 3,
+    };
+    listed
+        .into_iter()
+        .min_by_key(|info| rank(info.device_type))
+        .map(|info| WgpuAdapter {
+            name: info.name,
+            api: format!("{:?}", info.backend),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+        })
+        .ok_or_else(|| {
+            let api = if cfg!(target_os = "macos") { "Metal" } else { "Vulkan" };
+            format!("no wgpu adapter ({api}): install the GPU's {api} driver (Mesa's mesa-vulkan-drivers for a software one)")
+        })
+}
+
+/// The text of a panic payload.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// What went wrong inside a GPU backend, as a message a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceFault {
+    /// The device ran out of memory.
+    #[error(
+        "{device} ran out of memory ({detail}); use a smaller batch (--batch), --dtype bf16, another GPU or --device cpu"
+    )]
+    OutOfMemory {
+        /// `cuda` or `wgpu`.
+        device: &'static str,
+        /// The backend's message.
+        detail: String,
+    },
+    /// Anything else: a driver, compiler or kernel failure.
+    #[error(
+        "the {device} backend failed: {detail}; check the driver (docs/GPU.md), or run with --device cpu"
+    )]
+    Backend {
+        /// `cpu`, `cuda` or `wgpu`.
+        device: &'static str,
+        /// The backend's message.
+        detail: String,
+    },
+}
+
+impl DeviceFault {
+    /// Classifies a panic message of the backend on `kind`.
+    pub fn from_panic(kind: DeviceKind, detail: String) -> Self {
+        let lower = detail.to_ascii_lowercase();
+        let out_of_memory = ["out of memory", "outofmemory", "out_of_memory"]
+            .iter()
+            .any(|needle| lower.contains(needle));
+        if out_of_memory {
+            Self::OutOfMemory {
+                device: kind.name(),
+                detail,
+            }
+        } else {
+            Self::Backend {
+                device: kind.name(),
+                detail,
+            }
+        }
+    }
+}
+
+/// Runs `work` (something that computes on `kind`) and turns a panic of the backend into a
+/// [`DeviceFault`]: burn reports out-of-memory, driver and kernel-compilation failures of its GPU
+/// backends by panicking. Training writes `RUN/last` after every epoch, so a run stopped this way
+/// resumes with `--resume`.
+pub fn guard<T>(kind: DeviceKind, work: impl FnOnce() -> T) -> Result<T, DeviceFault> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|panic| DeviceFault::from_panic(kind, panic_text(panic.as_ref())))
 }
 
 /// Work that runs on whichever backend was chosen; the backend is picked once, here.
@@ -144,30 +375,43 @@ pub trait AutodiffJob {
     fn run<B: crate::model::EngineAutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
-/// Runs `job` on the CPU backend or, when chosen (and so detected), on CUDA.
+/// The device burn-wgpu uses: its default one, the adapter [`detect_wgpu`] names.
+pub fn wgpu_device() -> burn::backend::wgpu::WgpuDevice {
+    burn::backend::wgpu::WgpuDevice::DefaultDevice
+}
+
+/// Runs `job` on the CPU backend or, when chosen (and so detected), on CUDA or wgpu.
 pub fn dispatch<J: BackendJob>(kind: DeviceKind, job: J) -> J::Output {
     match kind {
-        DeviceKind::Cpu => job.run::<burn::backend::Flex>(Default::default()),
-        DeviceKind::Cuda => job.run::<burn::backend::Cuda>(Default::default()),
+        DeviceKind::Cpu => job.run::<Cpu>(Default::default()),
+        DeviceKind::Cuda => job.run::<Cuda>(Default::default()),
+        DeviceKind::Wgpu => job.run::<Wgpu>(wgpu_device()),
     }
 }
 
-/// Runs `job` on the autodiff CPU backend or autodiff CUDA.
+/// Runs `job` on the autodiff wrapper of the CPU, CUDA or wgpu backend.
 pub fn dispatch_autodiff<J: AutodiffJob>(kind: DeviceKind, job: J) -> J::Output {
+    use burn::backend::Autodiff;
     match kind {
-        DeviceKind::Cpu => job.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()),
-        DeviceKind::Cuda => job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default()),
+        DeviceKind::Cpu => job.run::<Autodiff<Cpu>>(Default::default()),
+        DeviceKind::Cuda => job.run::<Autodiff<Cuda>>(Default::default()),
+        DeviceKind::Wgpu => job.run::<Autodiff<Wgpu>>(wgpu_device()),
     }
 }
 
-/// Parses "cpu" or "cuda".
+/// Parses "cpu", "cuda" or "wgpu".
 pub fn parse_device(text: &str) -> Result<DeviceKind, String> {
     match text.to_ascii_lowercase().as_str() {
         "cpu" => Ok(DeviceKind::Cpu),
         "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-        other => Err(format!("{other:?}: the device is cpu or cuda")),
+        "wgpu" | "vulkan" | "metal" => Ok(DeviceKind::Wgpu),
+        other => Err(format!("{other:?}: the device is cpu, cuda or wgpu")),
     }
 }
+
+#[cfg(test)]
+#[path = "device_wgpu_tests.rs"]
+mod wgpu_tests;
 
 #[cfg(test)]
 mod tests {

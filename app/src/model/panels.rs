@@ -49,9 +49,10 @@ pub fn checkpoint_folder(path: PathBuf) -> Result<PathBuf, String> {
 
 fn device_name(device: DeviceRequest) -> &'static str {
     match device {
-        DeviceRequest::Auto => "Auto (CUDA if present)",
+        DeviceRequest::Auto => "Auto (CUDA, then wgpu, else CPU)",
         DeviceRequest::Cpu => "CPU",
         DeviceRequest::Cuda => "CUDA GPU",
+        DeviceRequest::Wgpu => "wgpu GPU (AMD, Intel, Apple)",
     }
 }
 
@@ -157,7 +158,12 @@ pub fn training_panel_ui(
             egui::ComboBox::from_id_salt("device")
                 .selected_text(device_name(choices.device))
                 .show_ui(ui, |ui| {
-                    for device in [DeviceRequest::Auto, DeviceRequest::Cpu, DeviceRequest::Cuda] {
+                    for device in [
+                        DeviceRequest::Auto,
+                        DeviceRequest::Cpu,
+                        DeviceRequest::Cuda,
+                        DeviceRequest::Wgpu,
+                    ] {
                         ui.selectable_value(&mut choices.device, device, device_name(device));
                     }
                 });

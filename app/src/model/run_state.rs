@@ -27,12 +27,14 @@ pub enum CaseChoice {
 /// The device a worker is asked to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceRequest {
-    /// CUDA when a driver, NVRTC and headers are found, else the CPU.
+    /// CUDA when a driver, NVRTC and headers are found, then a hardware wgpu adapter, else the CPU.
     Auto,
     /// The CPU.
     Cpu,
     /// The first NVIDIA GPU (refused with the reason when there is none).
     Cuda,
+    /// An AMD, Intel or Apple GPU through wgpu (refused with the reason when there is none).
+    Wgpu,
 }
 
 impl DeviceRequest {
@@ -42,6 +44,7 @@ impl DeviceRequest {
             DeviceRequest::Auto => None,
             DeviceRequest::Cpu => Some(DeviceKind::Cpu),
             DeviceRequest::Cuda => Some(DeviceKind::Cuda),
+            DeviceRequest::Wgpu => Some(DeviceKind::Wgpu),
         }
     }
 }

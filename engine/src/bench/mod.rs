@@ -7,18 +7,22 @@
 //! counted as 3× a forward pass (forward + backward ≈ 2× forward), the usual convention.
 
 use crate::checkpoint::{adopt_llm_dims, llm_weights_for};
-use crate::device::{DeviceKind, choose_device};
-use crate::model::EngineBackend;
+use crate::device::{Cpu, Cuda, DeviceKind, Wgpu, choose_device, wgpu_device};
 use crate::model::{ConfigError, ModelConfig};
 use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::backend::Autodiff;
+use burn::cubecl::cuda::CudaRuntime;
+use burn::cubecl::wgpu::WgpuRuntime;
 use report::{peak_resident_bytes, report_from};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use timing::bench_on;
 
+mod estimate;
 mod report;
 mod timing;
+
+pub use estimate::{MemoryEstimate, memory_estimate};
 
 /// Learning rate of the benchmarked Adam steps (its value does not change the cost).
 const LEARNING_RATE: f64 = 1e-4;
@@ -27,34 +31,8 @@ const TARGET_FOREGROUND: f64 = 0.3;
 /// A training step costs about three forward passes (forward, then backward ≈ 2× forward).
 pub const TRAIN_FLOPS_PER_FORWARD: f64 = 3.0;
 
-/// Floating-point type of the weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BenchDtype {
-    /// 32-bit floats everywhere.
-    F32,
-    /// bfloat16 weights and activations (CUDA: `Cuda<bf16>`; CPU: burn-flex's bf16 tensors).
-    Bf16,
-}
-
-impl BenchDtype {
-    /// `f32` or `bf16`, as the JSON report writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::F32 => "f32",
-            Self::Bf16 => "bf16",
-        }
-    }
-
-    /// Parses `f32` or `bf16`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "f32" | "fp32" => Ok(Self::F32),
-            "bf16" => Ok(Self::Bf16),
-            other => Err(format!("{other:?}: the dtype is f32 or bf16")),
-        }
-    }
-}
+/// The precision of the frozen Llama block (the bench's `--dtype`).
+pub use crate::device::Precision as BenchDtype;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,16 +88,26 @@ pub struct BenchReport {
     pub inference_tflops: f64,
     /// `3 · flops_per_sample / train time per sample`, in TFLOP/s.
     pub train_tflops: f64,
-    /// CUDA: the largest bytes in use by burn's memory pool, sampled after the forward pass,
+    /// GPU: the largest bytes in use by burn's memory pool, sampled after the forward pass,
     /// the backward pass and the optimiser step (comparable to PyTorch's
     /// `max_memory_allocated`, but a lower bound: transient buffers inside a pass are not seen).
-    /// CPU: the process's peak resident set (VmHWM), model construction included.
+    /// CPU: the process's peak resident set (VmHWM) during one instrumented inference forward
+    /// and one training step (the peak is restarted before each, Linux); where it cannot be
+    /// restarted, the peak since the process started, model construction included.
     pub peak_memory_bytes: Option<u64>,
+    /// CPU: how far the resident set rose during the instrumented inference forward or training
+    /// step above what was resident just before it (activations, gradients, temporaries: the
+    /// memory a step needs on top of the model and its inputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_memory_bytes: Option<u64>,
     /// CUDA only: the largest pool reservation seen (comparable to `max_memory_reserved`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_reserved_bytes: Option<u64>,
     /// How `peak_memory_bytes` was measured.
     pub peak_memory_source: String,
+    /// The closed-form estimate of a training step's memory on a GPU for this preset, batch and
+    /// dtype ([`memory_estimate`]).
+    pub memory_estimate: MemoryEstimate,
 }
 
 /// What can stop a benchmark.
@@ -211,110 +199,63 @@ pub fn run_bench(
         weights,
         llm_weights,
     } = model;
-    let (timings, source) = match (choice.kind, options.dtype) {
-        (DeviceKind::Cpu, dtype) => {
-            use burn::backend::{Autodiff, Flex};
-            let device = burn::backend::flex::FlexDevice;
-            if dtype == BenchDtype::Bf16 {
-                burn::tensor::set_default_dtypes::<Flex>(
-                    &device,
-                    burn::tensor::DType::BF16,
-                    burn::tensor::DType::I32,
-                )
-                .map_err(|e| {
-                    BenchError::Options(format!(
-                        "bf16 on the CPU backend is not available in this process ({e}); use --dtype f32"
-                    ))
-                })?;
-            }
-            let timings = bench_on::<Autodiff<Flex>>(device, &config, weights, options, &|_| None)?;
-            (
-                timings,
-                "process peak resident set (VmHWM), model construction included",
-            )
+    let (timings, source) = match choice.kind {
+        DeviceKind::Cpu => {
+            let timings =
+                bench_on::<Autodiff<Cpu>>(Default::default(), &config, weights, options, &|_| None)?;
+            let source = if timings.host_memory.is_some() {
+                "process peak resident set (VmHWM), restarted before one inference forward and one training step"
+            } else {
+                "process peak resident set (VmHWM) since start, model construction included"
+            };
+            (timings, source)
         }
-        (DeviceKind::Cuda, BenchDtype::F32) => (
-            catch_backend_panic(|| {
-                bench_on::<burn::backend::Autodiff<burn::backend::Cuda>>(
-                    Default::default(),
-                    &config,
-                    weights,
-                    options,
-                    &|device| {
-                        pool_usage::<burn::backend::Cuda>(device, |tensor| {
-                            let usage = tensor.client.memory_usage().ok()?;
-                            Some((usage.bytes_in_use, usage.bytes_reserved))
-                        })
-                    },
-                )
+        DeviceKind::Cuda => (
+            guarded(DeviceKind::Cuda, || {
+                bench_on::<Autodiff<Cuda>>(Default::default(), &config, weights, options, &|device| {
+                    pool_usage::<CudaRuntime>(device)
+                })
             })?,
-            CUDA_MEMORY_SOURCE,
+            GPU_MEMORY_SOURCE,
         ),
-        (DeviceKind::Cuda, BenchDtype::Bf16) => {
-            type CudaBf16 = burn::backend::Cuda<burn::tensor::bf16>;
-            (
-                catch_backend_panic(|| {
-                    bench_on::<burn::backend::Autodiff<CudaBf16>>(
-                        Default::default(),
-                        &config,
-                        weights,
-                        options,
-                        &|device| {
-                            pool_usage::<CudaBf16>(device, |tensor| {
-                                let usage = tensor.client.memory_usage().ok()?;
-                                Some((usage.bytes_in_use, usage.bytes_reserved))
-                            })
-                        },
-                    )
-                })?,
-                CUDA_MEMORY_SOURCE,
-            )
-        }
+        DeviceKind::Wgpu => (
+            guarded(DeviceKind::Wgpu, || {
+                bench_on::<Autodiff<Wgpu>>(wgpu_device(), &config, weights, options, &|device| {
+                    pool_usage::<WgpuRuntime>(device)
+                })
+            })?,
+            GPU_MEMORY_SOURCE,
+        ),
     };
-    let (peak_memory_bytes, peak_reserved_bytes) = match timings.device_memory {
-        Some((in_use, reserved)) => (Some(in_use), Some(reserved)),
-        None => (peak_resident_bytes(), None),
-    };
+    let (peak_memory_bytes, step_memory_bytes, peak_reserved_bytes) =
+        match (timings.device_memory, timings.host_memory) {
+            (Some((in_use, reserved)), _) => (Some(in_use), None, Some(reserved)),
+            (None, Some((peak, step))) => (Some(peak), Some(step), None),
+            (None, None) => (peak_resident_bytes(), None, None),
+        };
     let mut report = report_from(&config, options, &timings);
-    report.device = match choice.kind {
-        DeviceKind::Cpu => "cpu".into(),
-        DeviceKind::Cuda => "cuda".into(),
-    };
+    report.device = choice.kind.name().into();
     report.device_detail = choice.reason;
     report.llm_weights = llm_weights;
     report.peak_memory_bytes = peak_memory_bytes;
+    report.step_memory_bytes = step_memory_bytes;
     report.peak_reserved_bytes = peak_reserved_bytes;
     report.peak_memory_source = source.into();
     Ok(report)
 }
 
-const CUDA_MEMORY_SOURCE: &str =
-    "burn/cubecl memory pool, sampled after forward, backward and optimiser step";
+const GPU_MEMORY_SOURCE: &str = "burn/cubecl memory pool, sampled after forward, backward and optimiser step";
 
-/// The memory pool usage of the device, read through a tensor's compute client: burn 0.21 does
-/// not expose cubecl's `memory_usage` on the backend, but without burn's `fusion` feature (not
-/// enabled here) a CUDA float tensor is a `CubeTensor` whose `client` is public.
-fn pool_usage<B: EngineBackend>(
-    device: &B::Device,
-    usage: impl Fn(B::FloatTensorPrimitive) -> Option<(u64, u64)>,
-) -> Option<(u64, u64)> {
-    match Tensor::<B, 1>::zeros([1], device).into_primitive() {
-        TensorPrimitive::Float(tensor) => usage(tensor),
-        TensorPrimitive::QFloat(_) => None,
-    }
+/// The device's memory pool: (bytes in use, bytes reserved). The fused backends share the
+/// device's compute client with the cubecl runtime underneath, so the runtime's client reads
+/// the same pool burn allocates from.
+fn pool_usage<R: burn::cubecl::Runtime>(device: &R::Device) -> Option<(u64, u64)> {
+    let usage = R::client(device).memory_usage().ok()?;
+    Some((usage.bytes_in_use, usage.bytes_reserved))
 }
 
-/// Turns a panic inside the CUDA backend (driver or toolkit problems burn does not report as
-/// errors) into an error with a hint.
-fn catch_backend_panic<T>(run: impl FnOnce() -> Result<T, BenchError>) -> Result<T, BenchError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(BenchError::Backend(format!(
-            "the CUDA backend failed: {message}; check the NVIDIA driver, the CUDA toolkit (NVRTC, headers) and CUDA_PATH (docs/GPU.md)"
-        )))
-    })
+/// Runs a GPU benchmark, turning a panic inside the backend (out of memory, driver or toolkit
+/// problems burn does not report as errors) into an error with a hint.
+fn guarded<T>(kind: DeviceKind, run: impl FnOnce() -> Result<T, BenchError>) -> Result<T, BenchError> {
+    crate::device::guard(kind, run).map_err(|fault| BenchError::Backend(fault.to_string()))?
 }

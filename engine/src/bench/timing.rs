@@ -22,6 +22,31 @@ pub(super) struct Timings {
     pub(super) train_secs: f64,
     /// Largest (bytes in use, bytes reserved) seen on the device, when the backend reports it.
     pub(super) device_memory: Option<(u64, u64)>,
+    /// The process's peak resident set during the instrumented steps, and how far it rose above
+    /// the resident set just before each (the most of the two steps), when the peak can be
+    /// restarted (Linux).
+    pub(super) host_memory: Option<(u64, u64)>,
+}
+
+/// The process's peak resident set over the instrumented steps: each step restarts the peak
+/// and records how far it rose.
+#[derive(Default)]
+struct HostPeak {
+    value: Option<(u64, u64)>,
+    baseline: Option<u64>,
+}
+
+impl HostPeak {
+    fn start(&mut self) {
+        self.baseline = super::report::restart_peak_resident();
+    }
+
+    fn stop(&mut self) {
+        if let (Some(baseline), Some(peak)) = (self.baseline.take(), super::report::peak_resident_bytes()) {
+            let (a, b) = self.value.unwrap_or((0, 0));
+            self.value = Some((a.max(peak), b.max(peak.saturating_sub(baseline))));
+        }
+    }
 }
 
 /// Reads the device's memory pool: (bytes in use, bytes reserved), if the backend can say.
@@ -35,7 +60,10 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
     options: &BenchOptions,
     memory: MemoryProbe<'_, B::Device>,
 ) -> Result<Timings, BenchError> {
-    let model = MedVisionLlama::<B>::new(config, weights, &device);
+    let model = options
+        .dtype
+        .apply(MedVisionLlama::<B>::new(config, weights, &device), &device)
+        .map_err(BenchError::Options)?;
     let [x, y, z] = config.image_size;
     let input = Tensor::<B, 5>::random(
         [options.batch, config.in_channels, z, y, x],
@@ -59,6 +87,7 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
             .map_err(|e| BenchError::Backend(format!("the device failed to finish its work: {e:?}")))
     };
     let mut peak = PeakMemory::default();
+    let mut host = HostPeak::default();
 
     // Inference: the non-autodiff model (dropout off), no graph kept.
     let inference_secs = {
@@ -74,9 +103,11 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
             }
             drop(logits);
         }
+        host.start();
         let logits = inner.forward(inner_input);
         peak.sample(memory(&device));
         drop(logits);
+        host.stop();
         median(&mut times)
     };
 
@@ -87,6 +118,9 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
     // The last iteration is untimed and instrumented: reading the pool synchronises the device.
     for i in 0..options.warmup + options.iters + 1 {
         let instrumented = i == options.warmup + options.iters;
+        if instrumented {
+            host.start();
+        }
         let started = Instant::now();
         let loss = segmentation_loss_tokens(
             model.forward_patches(patches.clone()),
@@ -105,6 +139,7 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
         sync(&device)?;
         if instrumented {
             peak.sample(memory(&device));
+            host.stop();
         } else if i >= options.warmup {
             times.push(started.elapsed().as_secs_f64());
         }
@@ -113,6 +148,7 @@ pub(super) fn bench_on<B: EngineAutodiffBackend>(
         inference_secs,
         train_secs: median(&mut times),
         device_memory: peak.value,
+        host_memory: host.value,
     })
 }
 

@@ -3,7 +3,9 @@
 //! (`engine/benches/reference/bench.py`).
 
 use super::output::Output;
-use crate::bench::{BenchDtype, BenchModel, BenchOptions, BenchReport, run_bench};
+use crate::bench::{
+    BenchDtype, BenchModel, BenchOptions, BenchReport, MemoryEstimate, memory_estimate, run_bench,
+};
 use crate::device::DeviceKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,9 +16,9 @@ pub struct BenchArgs {
     /// A preset, e.g. configs/demo-cpu.toml.
     #[arg(long)]
     config: PathBuf,
-    /// cpu or cuda.
-    #[arg(long, value_parser = crate::device::parse_device)]
-    device: DeviceKind,
+    /// cpu, cuda or wgpu.
+    #[arg(long, value_parser = crate::device::parse_device, required_unless_present = "estimate")]
+    device: Option<DeviceKind>,
     /// Samples per batch.
     #[arg(long, default_value_t = 4)]
     batch: usize,
@@ -38,18 +40,34 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Only print the closed-form estimate of a training step's GPU memory for this preset,
+    /// batch and dtype (nothing is run; no device needed).
+    #[arg(long)]
+    estimate: bool,
 }
 
 /// `mvl bench`.
 pub fn bench(output: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let model = BenchModel::load(&args.config, args.llm, args.layer)?;
+    if args.estimate {
+        let estimate = memory_estimate(&model.config, args.batch, args.dtype.value_bytes());
+        if args.json {
+            output.json(&estimate)?;
+        } else {
+            estimate_report(output, &model.config.name, &estimate);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(device) = args.device else {
+        anyhow::bail!("mvl bench needs --device cpu, cuda or wgpu (or --estimate)");
+    };
     let options = BenchOptions {
         batch: args.batch,
         dtype: args.dtype,
         warmup: args.warmup,
         iters: args.iters,
     };
-    let report = run_bench(model, args.device, &options)?;
+    let report = run_bench(model, device, &options)?;
     if args.json {
         output.json(&report)?;
     } else {
@@ -88,12 +106,56 @@ fn text_report(output: &mut Output, report: &BenchReport) {
         .peak_memory_bytes
         .map_or_else(|| "unknown".to_string(), |b| format!("{:.1} MiB", b as f64 / MIB));
     output.line(format!("peak memory   {memory} ({})", report.peak_memory_source));
+    if let Some(step) = report.step_memory_bytes {
+        output.line(format!(
+            "step memory   {:.1} MiB above what was resident before the step",
+            step as f64 / MIB
+        ));
+    }
     if let Some(reserved) = report.peak_reserved_bytes {
         output.line(format!("reserved      {:.1} MiB", reserved as f64 / MIB));
     }
+    estimate_report(output, &report.preset, &report.memory_estimate);
+}
+
+/// The closed-form memory estimate, one line per term.
+fn estimate_report(output: &mut Output, preset: &str, estimate: &MemoryEstimate) {
+    let gib = |bytes: u64| bytes as f64 / GIB;
+    let frozen = if estimate.frozen_value_bytes == 2 {
+        "bf16"
+    } else {
+        "f32"
+    };
+    output.line(format!(
+        "GPU memory estimate for a training step of {preset} at batch {} (frozen block in {frozen}; closed form, docs/GPU.md):",
+        estimate.batch
+    ));
+    output.line(format!(
+        "  frozen weights              {:>8.2} GiB",
+        gib(estimate.frozen_weights_bytes)
+    ));
+    output.line(format!(
+        "  trainables, gradients, Adam {:>8.2} GiB",
+        gib(estimate.trainable_state_bytes)
+    ));
+    output.line(format!(
+        "  activations (∝ N)           {:>8.2} GiB",
+        gib(estimate.activations_linear_bytes)
+    ));
+    output.line(format!(
+        "  attention kept (∝ N²)       {:>8.2} GiB written out, {:.3} GiB memory-bounded",
+        gib(estimate.attention_quadratic_bytes),
+        gib(estimate.attention_bounded_bytes)
+    ));
+    output.line(format!(
+        "  total                       {:>8.2} GiB memory-bounded attention, {:.2} GiB written out",
+        gib(estimate.total_bounded_bytes),
+        gib(estimate.total_written_out_bytes)
+    ));
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+const GIB: f64 = 1024.0 * MIB;
 
 #[cfg(test)]
 mod tests {

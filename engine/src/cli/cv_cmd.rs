@@ -5,7 +5,7 @@
 
 use super::output::Output;
 use super::train_cmd::{self, TrainArgs};
-use crate::device::{DeviceKind, dispatch, dispatch_autodiff};
+use crate::device::{DeviceKind, dispatch, dispatch_autodiff, guard};
 use crate::train::cv::{CvSummary, fold_dir, is_complete, is_evaluated, preset_name, summarize};
 use crate::train::evaluate::METRICS;
 use std::path::{Path, PathBuf};
@@ -95,10 +95,7 @@ fn fold_commands(job: &FoldJob, args: &CvArgs) -> [Vec<String>; 2] {
         "val".into(),
     ];
     if let Some(device) = args.device {
-        let name = match device {
-            DeviceKind::Cpu => "cpu",
-            DeviceKind::Cuda => "cuda",
-        };
+        let name = device.name();
         train.extend(["--device".into(), name.into()]);
         eval.extend(["--device".into(), name.into()]);
     }
@@ -230,7 +227,13 @@ fn run_here(output: &mut Output, args: &CvArgs, todo: &[FoldJob]) -> anyhow::Res
                 init_from: None,
                 device: args.device,
             })?;
-            let (summary, _) = dispatch_autodiff(kind, train_cmd::TrainJob(options))?;
+            let (summary, _) = guard(kind, || dispatch_autodiff(kind, train_cmd::TrainJob(options)))
+                .map_err(|fault| {
+                    anyhow::anyhow!(
+                        "{fault}. {} stopped; running mvl cv again resumes it",
+                        job.run.display()
+                    )
+                })??;
             output.line(format!(
                 "{} fold {}: best val Dice {:.4} ({})",
                 job.preset,
@@ -239,7 +242,7 @@ fn run_here(output: &mut Output, args: &CvArgs, todo: &[FoldJob]) -> anyhow::Res
                 job.run.display()
             ));
         }
-        dispatch(kind, train_cmd::EvalJob::val(job.run.clone()))?;
+        guard(kind, || dispatch(kind, train_cmd::EvalJob::val(job.run.clone())))??;
     }
     Ok(0)
 }

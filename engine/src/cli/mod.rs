@@ -179,9 +179,12 @@ enum Command {
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
-        /// cpu or cuda (default: cuda when present).
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+        /// Precision of the frozen Llama block: f32 or bf16 (everything else stays f32).
+        #[arg(long, default_value = "f32", value_parser = crate::device::Precision::parse)]
+        dtype: crate::device::Precision,
     },
     /// Activation maps (V_E(X), VD1, LLM, VD2, V_D(Q), probability, attention) as NIfTI and PNG.
     Activations {
@@ -212,9 +215,12 @@ enum Command {
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu.
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+        /// Precision of the frozen Llama block: f32 or bf16 (everything else stays f32).
+        #[arg(long, default_value = "f32", value_parser = crate::device::Precision::parse)]
+        dtype: crate::device::Precision,
     },
     /// Train a preset on a fold of an MSD task (few-shot with --fraction or --cases; on the
     /// hand-corrected cases with --corrected).
@@ -267,7 +273,7 @@ enum Command {
         /// Few-shot fraction of each fold's training cases.
         #[arg(long)]
         fraction: Option<f64>,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
         /// Folds run at once, each as its own `mvl` process (log in PRESET/foldK.log).
@@ -295,7 +301,7 @@ enum Command {
         /// NSD tolerance in mm.
         #[arg(long, default_value_t = crate::metrics::DEFAULT_TOLERANCE_MM)]
         tolerance_mm: f64,
-        /// cpu or cuda.
+        /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
     },
@@ -355,7 +361,7 @@ struct TrainCommon {
     /// LLM layer.
     #[arg(long)]
     layer: Option<usize>,
-    /// cpu or cuda.
+    /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
     #[arg(long, value_parser = crate::device::parse_device)]
     device: Option<crate::device::DeviceKind>,
 }
@@ -545,13 +551,17 @@ where
             probabilities,
             llm,
             device,
+            dtype,
         } => model_cmd::predict(
             output,
-            checkpoint,
-            dicom_cmd::ScanArg { path: input, series },
-            out,
-            probabilities,
-            llm,
+            model_cmd::PredictJob {
+                checkpoint,
+                input: dicom_cmd::ScanArg { path: input, series },
+                out,
+                probabilities,
+                llm,
+                dtype,
+            },
             device,
         ),
         Command::Activations {
@@ -565,6 +575,7 @@ where
             colormap,
             llm,
             device,
+            dtype,
         } => model_cmd::activations(
             output,
             model_cmd::ActivationOptions {
@@ -577,6 +588,7 @@ where
                 reduction: reduce,
                 colormap,
                 llm,
+                dtype,
             },
             device,
         ),

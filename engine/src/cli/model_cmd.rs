@@ -3,7 +3,7 @@
 use super::dicom_cmd::ScanArg;
 use super::output::Output;
 use crate::checkpoint::{self, PreprocessingSpec, fresh_meta, load_checkpoint, save_checkpoint};
-use crate::device::{BackendJob, DeviceKind, choose_device, dispatch};
+use crate::device::{BackendJob, DeviceKind, Precision, choose_device, dispatch, guard};
 use crate::infer::{self, Colormap, Reduction, SliceAxis, write_map_png};
 use crate::model::EngineBackend;
 use crate::model::{MedVisionLlama, ModelConfig, model_stats};
@@ -166,18 +166,38 @@ pub fn model(
     Ok(ExitCode::SUCCESS)
 }
 
-struct PredictJob {
-    checkpoint: PathBuf,
-    input: ScanArg,
-    out: PathBuf,
-    probabilities: Option<PathBuf>,
-    llm: Option<PathBuf>,
+/// Options of `mvl predict`.
+pub struct PredictJob {
+    /// Checkpoint folder.
+    pub checkpoint: PathBuf,
+    /// The scan.
+    pub input: ScanArg,
+    /// Output label file.
+    pub out: PathBuf,
+    /// Also write the probabilities here.
+    pub probabilities: Option<PathBuf>,
+    /// LLM folder override.
+    pub llm: Option<PathBuf>,
+    /// Precision of the frozen Llama block.
+    pub dtype: Precision,
+}
+
+/// Reads a checkpoint and puts its frozen block in `dtype`.
+fn load_in<B: EngineBackend>(
+    checkpoint: &Path,
+    llm: Option<&Path>,
+    dtype: Precision,
+    device: &B::Device,
+) -> anyhow::Result<checkpoint::LoadedCheckpoint<B>> {
+    let mut loaded = load_checkpoint::<B>(checkpoint, llm, device)?;
+    loaded.model = dtype.apply(loaded.model, device).map_err(anyhow::Error::msg)?;
+    Ok(loaded)
 }
 
 impl BackendJob for PredictJob {
     type Output = anyhow::Result<Vec<String>>;
     fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
-        let loaded = load_checkpoint::<B>(&self.checkpoint, self.llm.as_deref(), &device)?;
+        let loaded = load_in::<B>(&self.checkpoint, self.llm.as_deref(), self.dtype, &device)?;
         let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let started = std::time::Instant::now();
@@ -217,26 +237,9 @@ fn prediction_spec(
 }
 
 /// `mvl predict`.
-pub fn predict(
-    output: &mut Output,
-    checkpoint: PathBuf,
-    input: ScanArg,
-    out: PathBuf,
-    probabilities: Option<PathBuf>,
-    llm: Option<PathBuf>,
-    device: Option<DeviceKind>,
-) -> anyhow::Result<ExitCode> {
+pub fn predict(output: &mut Output, job: PredictJob, device: Option<DeviceKind>) -> anyhow::Result<ExitCode> {
     let kind = device_for(device, output)?;
-    for line in dispatch(
-        kind,
-        PredictJob {
-            checkpoint,
-            input,
-            out,
-            probabilities,
-            llm,
-        },
-    )? {
+    for line in guard(kind, || dispatch(kind, job))?? {
         output.line(line);
     }
     Ok(ExitCode::SUCCESS)
@@ -262,6 +265,8 @@ pub struct ActivationOptions {
     pub colormap: Colormap,
     /// LLM folder override.
     pub llm: Option<PathBuf>,
+    /// Precision of the frozen Llama block.
+    pub dtype: Precision,
 }
 
 struct ActivationsJob(ActivationOptions);
@@ -271,7 +276,12 @@ impl BackendJob for ActivationsJob {
     fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         let options = self.0;
         let (axis, index) = parse_slice(options.slice.as_deref())?;
-        let loaded = load_checkpoint::<B>(&options.checkpoint, options.llm.as_deref(), &device)?;
+        let loaded = load_in::<B>(
+            &options.checkpoint,
+            options.llm.as_deref(),
+            options.dtype,
+            &device,
+        )?;
         let image = read_scan(&options.input, None)?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let maps = infer::activation_maps(
@@ -344,7 +354,7 @@ pub fn activations(
     device: Option<DeviceKind>,
 ) -> anyhow::Result<ExitCode> {
     let kind = device_for(device, output)?;
-    for line in dispatch(kind, ActivationsJob(options))? {
+    for line in guard(kind, || dispatch(kind, ActivationsJob(options)))?? {
         output.line(line);
     }
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 
 use super::model_cmd::load_config;
 use super::output::Output;
-use crate::device::{AutodiffJob, BackendJob, DeviceKind, choose_device, dispatch, dispatch_autodiff};
+use crate::device::{AutodiffJob, BackendJob, DeviceKind, choose_device, dispatch, dispatch_autodiff, guard};
 use crate::model::{EngineAutodiffBackend, EngineBackend};
 use crate::train::{self, EvalReport, Subset, TrainEvent, TrainOptions, TrainSummary, TrainingConfig};
 use anyhow::Context;
@@ -196,7 +196,12 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
             args.data.join(crate::data::CORRECTED_FOLDER).display()
         ));
     }
-    let (summary, lines) = dispatch_autodiff(kind, TrainJob(options))?;
+    let (summary, lines) = guard(kind, || dispatch_autodiff(kind, TrainJob(options))).map_err(|fault| {
+        anyhow::anyhow!(
+            "{fault}. The run stopped; {} holds its last finished epoch: continue with the same command and --resume",
+            args.out.join("last").display()
+        )
+    })??;
     lines.into_iter().for_each(|l| output.line(l));
     output.line(format!(
         "best validation Dice {:.4} after {} epoch(s){}; run folder {}",
@@ -248,14 +253,16 @@ pub fn eval(
 ) -> anyhow::Result<ExitCode> {
     let (kind, reason) = device_kind(device)?;
     output.line(format!("device: {reason}"));
-    let report = dispatch(
-        kind,
-        EvalJob {
-            run: run.clone(),
-            split: split.clone(),
-            tolerance_mm,
-        },
-    )?;
+    let report = guard(kind, || {
+        dispatch(
+            kind,
+            EvalJob {
+                run: run.clone(),
+                split: split.clone(),
+                tolerance_mm,
+            },
+        )
+    })??;
     output.line(format!("LLM weights: {}", report.llm_weights));
     output.line(format!(
         "{:<16} {:>5} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",

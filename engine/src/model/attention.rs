@@ -92,6 +92,7 @@ impl<B> EngineAutodiffBackend for B where
 impl EngineBackend for burn::backend::Flex {}
 impl EngineBackend for burn::backend::Cuda {}
 impl EngineBackend for burn::backend::Cuda<burn::tensor::bf16> {}
+impl EngineBackend for burn::backend::Wgpu {}
 
 impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
     fn scaled_dot_product_attention(

@@ -12,7 +12,7 @@ use super::init;
 use super::lora::{FrozenLinear, LoraAdapter};
 use crate::weights::LlamaLayerWeights;
 use burn::module::Module;
-use burn::tensor::{Tensor, activation, backend::Backend};
+use burn::tensor::{DType, FloatDType, Tensor, activation, backend::Backend};
 
 /// The frozen Llama block.
 #[derive(Module, Debug)]
@@ -31,6 +31,10 @@ pub struct LlamaBlock<B: EngineBackend> {
     head_dim: usize,
     eps: f64,
     final_norm: bool,
+    /// The float type the block's weights and activations are in (`None`: the model's); see
+    /// [`LlamaBlock::with_compute_dtype`]. Not saved: checkpoints hold no frozen weights' type.
+    #[module(skip)]
+    compute_dtype: Option<FloatDType>,
 }
 
 impl<B: EngineBackend> LlamaBlock<B> {
@@ -72,6 +76,7 @@ impl<B: EngineBackend> LlamaBlock<B> {
             head_dim,
             eps: weights.rms_eps,
             final_norm: config.final_norm,
+            compute_dtype: None,
         }
     }
 
@@ -87,11 +92,46 @@ impl<B: EngineBackend> LlamaBlock<B> {
             .sum::<usize>()
     }
 
-    /// The block.
+    /// The block, computed in its [`compute_dtype`](Self::with_compute_dtype); the output has the
+    /// input's type.
     ///
     /// # Shapes
     /// - x: `[batch, tokens, hidden]` → `[batch, tokens, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match self.compute_dtype {
+            Some(dtype) if DType::from(dtype) != x.dtype() => {
+                let outer = x.dtype();
+                self.forward_in_compute_dtype(x.cast(dtype)).cast(outer)
+            }
+            _ => self.forward_in_compute_dtype(x),
+        }
+    }
+
+    /// Stores the frozen weights (norms and projections) in `dtype` and runs the block in it,
+    /// with a cast at its input and output: bf16 halves the block's weights and activations
+    /// while everything around it, the LoRA adapters inside it included, stays f32 (trainable
+    /// weights, gradients and Adam's state). The backend has to support `dtype`.
+    pub fn with_compute_dtype(mut self, dtype: FloatDType) -> Self {
+        let cast1 = |t: Tensor<B, 1>| t.cast(dtype);
+        self.input_norm = cast1(self.input_norm);
+        self.post_norm = cast1(self.post_norm);
+        for projection in [
+            &mut self.q,
+            &mut self.k,
+            &mut self.v,
+            &mut self.o,
+            &mut self.gate,
+            &mut self.up,
+            &mut self.down,
+        ] {
+            projection.weight = projection.weight.clone().cast(dtype);
+        }
+        self.compute_dtype = Some(dtype);
+        self
+    }
+
+    /// The block's computation, in the type of `x` (which is the weights').
+    fn forward_in_compute_dtype(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = rms_norm(x.clone(), Some(self.input_norm.clone()), self.eps);
         let x = x + self.o.forward(self.attention(h));
         let h = rms_norm(x.clone(), Some(self.post_norm.clone()), self.eps);

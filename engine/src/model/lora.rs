@@ -19,6 +19,11 @@ pub struct LoraAdapter<B: Backend> {
 }
 
 impl<B: Backend> LoraAdapter<B> {
+    /// The float type of its weights.
+    pub fn dtype(&self) -> burn::tensor::DType {
+        self.a.val().dtype()
+    }
+
     /// A fresh adapter.
     pub fn new(d_in: usize, d_out: usize, rank: usize, alpha: f64, seed: u64, device: &B::Device) -> Self {
         let bound = init::torch_linear_bound(d_in);
@@ -72,7 +77,16 @@ impl<B: Backend> FrozenLinear<B> {
             self.bias.as_ref().map(|b| b.val()),
         );
         match &self.adapter {
-            Some(adapter) => base + adapter.forward(x),
+            // The adapter is trainable and stays f32 when the frozen weight is bf16
+            // (`LlamaBlock::with_compute_dtype`): it computes in its own type.
+            Some(adapter) => {
+                let (outer, own) = (x.dtype(), adapter.dtype());
+                if outer == own {
+                    base + adapter.forward(x)
+                } else {
+                    base + adapter.forward(x.cast(own)).cast(outer)
+                }
+            }
             None => base,
         }
     }

@@ -29,3 +29,5 @@ mod attention_tests;
 mod llama_tests;
 #[cfg(test)]
 mod network_tests;
+#[cfg(test)]
+mod precision_tests;

@@ -184,6 +184,15 @@ impl<B: EngineBackend> MedVisionLlama<B> {
             + self.vd2.as_ref().map_or(0, |m| m.frozen_count())
     }
 
+    /// Runs the frozen Llama block in `dtype` (its weights stored so, a cast at its input and
+    /// output): `FloatDType::BF16` halves the block's memory and runs its matrix products in
+    /// bfloat16, while every trainable weight, its gradient and Adam's state stay f32. A no-op
+    /// for ViT-Baseline. The backend must support `dtype` (`Backend::supports_dtype`).
+    pub fn with_frozen_dtype(mut self, dtype: burn::tensor::FloatDType) -> Self {
+        self.llm = self.llm.map(|block| block.with_compute_dtype(dtype));
+        self
+    }
+
     /// The LLM block, if this is MedVisionLlama.
     pub fn llm(&self) -> Option<&LlamaBlock<B>> {
         self.llm.as_ref()
