@@ -112,30 +112,39 @@ pub fn pixel_of_voxel(shape: [usize; 3], axis: Axis, voxel: [usize; 3]) -> [usiz
 /// Copies slice `slice` (clamped to the volume) of channel 0 out in screen order: row by row,
 /// top row first. Empty when the volume has no voxels.
 pub fn extract_slice(volume: &Volume, axis: Axis, slice: usize) -> Vec<f32> {
-    let shape = volume.shape();
-    if shape.contains(&0) {
-        return Vec::new();
+    let mut out = Vec::new();
+    gather_slice(volume.channel(0), volume.shape(), axis, slice, &mut out);
+    out
+}
+
+/// Copies slice `slice` (clamped) of the first channel of `voxels` (x fastest, then y, then z)
+/// into `out` in screen order: row by row, top row first, each row from screen left to right.
+/// `out` is cleared first; it stays empty when the shape has no voxels or `voxels` is too short.
+pub fn gather_slice<T: Copy>(voxels: &[T], shape: [usize; 3], axis: Axis, slice: usize, out: &mut Vec<T>) {
+    out.clear();
+    if shape.contains(&0) || voxels.len() < shape.iter().product::<usize>() {
+        return;
     }
     let strides = [1, shape[0], shape[0] * shape[1]];
     let [column_axis, row_axis] = axis.in_plane();
     let [columns, rows] = slice_size(shape, axis);
     let slice = slice.min(shape[axis.normal()] - 1);
-    let voxels = volume.channel(0);
     let column_stride = strides[column_axis];
+    let row_stride = strides[row_axis];
     // The top-left pixel is the last voxel along both in-plane axes; walk backwards from it.
-    let top_left =
-        slice * strides[axis.normal()] + (columns - 1) * column_stride + (rows - 1) * strides[row_axis];
-    let mut out = Vec::with_capacity(columns * rows);
+    let top_left = slice * strides[axis.normal()] + (columns - 1) * column_stride + (rows - 1) * row_stride;
+    out.reserve(columns * rows);
     for row in 0..rows {
-        let row_start = top_left - row * strides[row_axis];
+        let row_start = top_left - row * row_stride;
         if column_stride == 1 {
             // Axial and coronal rows are contiguous in memory, only reversed.
             out.extend(voxels[row_start + 1 - columns..=row_start].iter().rev());
         } else {
-            out.extend((0..columns).map(|column| voxels[row_start - column * column_stride]));
+            // Sagittal: one voxel per cache line whatever the order, so the loop is kept bare.
+            let row_voxels = &voxels[row_start - (columns - 1) * column_stride..=row_start];
+            out.extend(row_voxels.iter().rev().step_by(column_stride));
         }
     }
-    out
 }
 
 #[cfg(test)]
