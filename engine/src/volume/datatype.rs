@@ -202,6 +202,26 @@ fn decode_chunk(
     }
 }
 
+/// The voxels as bytes when every one is a whole number from 0 to 255 (what `encode_voxels`
+/// with uint8 would write for them); `None` as soon as one is not (fraction, negative, > 255,
+/// NaN), so the caller can fall back to the general, rounding writer.
+pub fn whole_numbers_as_u8(voxels: &[f32]) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; voxels.len()];
+    let all_whole = bytes
+        .par_chunks_mut(DECODE_CHUNK_VOXELS)
+        .zip(voxels.par_chunks(DECODE_CHUNK_VOXELS))
+        .all(|(out, values)| {
+            let mut whole = true;
+            for (byte, &value) in out.iter_mut().zip(values) {
+                // A saturating cast, exact for whole numbers 0–255 and only for them.
+                *byte = value as u8;
+                whole &= f32::from(*byte) == value;
+            }
+            whole
+        });
+    all_whole.then_some(bytes)
+}
+
 /// Encodes voxels as `datatype` in a byte order; integers are rounded to nearest.
 /// The caller has checked that every value fits (see [`DataType::range`]).
 pub fn encode_voxels(voxels: &[f32], datatype: DataType, order: ByteOrder) -> Vec<u8> {
