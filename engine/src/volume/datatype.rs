@@ -293,6 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_become_the_bytes_the_uint8_encoder_writes_and_anything_else_is_refused() {
+        // More voxels than one parallel chunk, so every chunk's answer counts.
+        let whole: Vec<f32> = (0..DECODE_CHUNK_VOXELS * 2 + 17)
+            .map(|i| (i % 256) as f32)
+            .collect();
+        assert_eq!(
+            whole_numbers_as_u8(&whole),
+            Some(encode_voxels(&whole, DataType::U8, ByteOrder::Little))
+        );
+        for bad in [0.5, 1.000_001, -1.0, 256.0, f32::NAN, f32::INFINITY] {
+            let mut voxels = whole.clone();
+            voxels[DECODE_CHUNK_VOXELS + 3] = bad;
+            assert_eq!(whole_numbers_as_u8(&voxels), None, "{bad}");
+        }
+        assert_eq!(whole_numbers_as_u8(&[-0.0]), Some(vec![0]));
+    }
+
+    #[test]
     fn every_type_encodes_and_decodes_exactly_in_both_orders() {
         for datatype in DataType::ALL {
             let (low, high) = datatype.range();
