@@ -1,8 +1,9 @@
-//! The inner loops of slice rendering, written for speed at the dev profile's opt-level 1: one
-//! strided gather per layer (`common::slice_geometry::gather_slice`) into a reused buffer, window/level and blends as plain arithmetic
-//! with the engine's call-free rounding, label decoding with a fast path for "nothing hidden".
-//! Every function gives exactly the pixels of the per-pixel definitions in [`super::render`]
-//! (`Window::grey`, `blend`, `Heat::colour`); `render_tests.rs` checks that on every axis.
+//! The inner loops of slice rendering, written for speed at the dev profile's opt-level 1:
+//! window/level and blends as plain arithmetic with the engine's call-free rounding, label
+//! decoding with a fast path for "nothing hidden", outlines tested on row slices. The strided
+//! gather is `common::slice_geometry::gather_slice`. Every function gives exactly the pixels of
+//! the per-pixel definitions in [`super::render`] (`Window::grey`, `blend`, `Heat::colour`);
+//! `render_tests.rs` checks that on every axis.
 
 use eframe::egui::Color32;
 use engine::infer::round_to_u8;
