@@ -112,30 +112,78 @@ pub fn pixel_of_voxel(shape: [usize; 3], axis: Axis, voxel: [usize; 3]) -> [usiz
 /// Copies slice `slice` (clamped to the volume) of channel 0 out in screen order: row by row,
 /// top row first. Empty when the volume has no voxels.
 pub fn extract_slice(volume: &Volume, axis: Axis, slice: usize) -> Vec<f32> {
-    let shape = volume.shape();
-    if shape.contains(&0) {
-        return Vec::new();
+    let mut out = Vec::new();
+    gather_slice(volume.channel(0), volume.shape(), axis, slice, &mut out);
+    out
+}
+
+/// Most threads a sagittal gather uses (more stop paying once memory is saturated).
+const MAX_GATHER_THREADS: usize = 8;
+/// Smaller sagittal slices are gathered on the calling thread (spawning would cost more).
+const MIN_THREADED_GATHER_VOXELS: usize = 1 << 16;
+
+/// Copies slice `slice` (clamped) of the first channel of `voxels` (x fastest, then y, then z)
+/// into `out` in screen order: row by row, top row first, each row from screen left to right.
+/// `out` is cleared first; it stays empty when the shape has no voxels or `voxels` is too short.
+pub fn gather_slice<T: Copy + Send + Sync>(
+    voxels: &[T],
+    shape: [usize; 3],
+    axis: Axis,
+    slice: usize,
+    out: &mut Vec<T>,
+) {
+    out.clear();
+    if shape.contains(&0) || voxels.len() < shape.iter().product::<usize>() {
+        return;
     }
     let strides = [1, shape[0], shape[0] * shape[1]];
     let [column_axis, row_axis] = axis.in_plane();
     let [columns, rows] = slice_size(shape, axis);
     let slice = slice.min(shape[axis.normal()] - 1);
-    let voxels = volume.channel(0);
     let column_stride = strides[column_axis];
+    let row_stride = strides[row_axis];
     // The top-left pixel is the last voxel along both in-plane axes; walk backwards from it.
-    let top_left =
-        slice * strides[axis.normal()] + (columns - 1) * column_stride + (rows - 1) * strides[row_axis];
-    let mut out = Vec::with_capacity(columns * rows);
-    for row in 0..rows {
-        let row_start = top_left - row * strides[row_axis];
-        if column_stride == 1 {
+    let top_left = slice * strides[axis.normal()] + (columns - 1) * column_stride + (rows - 1) * row_stride;
+    if column_stride == 1 {
+        out.reserve(columns * rows);
+        for row in 0..rows {
             // Axial and coronal rows are contiguous in memory, only reversed.
+            let row_start = top_left - row * row_stride;
             out.extend(voxels[row_start + 1 - columns..=row_start].iter().rev());
-        } else {
-            out.extend((0..columns).map(|column| voxels[row_start - column * column_stride]));
         }
+        return;
     }
-    out
+    // Sagittal: every voxel of the slice lies on its own cache line and every second one on its
+    // own page, so the gather waits on memory (TLB walks) rather than on arithmetic. Threads
+    // over bands of rows overlap those waits.
+    out.resize(columns * rows, voxels[top_left]);
+    let bands = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_GATHER_THREADS)
+        .min(rows);
+    let rows_per_band = rows.div_ceil(bands);
+    let gather_rows = |first_row: usize, band: &mut [T]| {
+        for (offset, line) in band.chunks_exact_mut(columns).enumerate() {
+            let row_start = top_left - (first_row + offset) * row_stride;
+            let row_voxels = &voxels[row_start - (columns - 1) * column_stride..=row_start];
+            for (pixel, voxel) in line
+                .iter_mut()
+                .zip(row_voxels.iter().rev().step_by(column_stride))
+            {
+                *pixel = *voxel;
+            }
+        }
+    };
+    if bands <= 1 || columns * rows < MIN_THREADED_GATHER_VOXELS {
+        gather_rows(0, out);
+        return;
+    }
+    std::thread::scope(|scope| {
+        for (band_index, band) in out.chunks_mut(rows_per_band * columns).enumerate() {
+            let gather_rows = &gather_rows;
+            scope.spawn(move || gather_rows(band_index * rows_per_band, band));
+        }
+    });
 }
 
 #[cfg(test)]
@@ -191,6 +239,30 @@ mod tests {
                         volume.at(voxel[0], voxel[1], voxel[2])
                     );
                     assert_eq!(pixel_of_voxel(shape, axis, voxel), [column, row]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_sagittal_slices_gathered_on_threads_match_voxel_lookup() {
+        // 300 × 250 pixels: above the threaded-gather threshold, with a row count that does not
+        // divide evenly into bands.
+        let volume = numbered([3, 300, 250]);
+        let shape = volume.shape();
+        for slice in 0..3 {
+            let pixels = extract_slice(&volume, Axis::Sagittal, slice);
+            let [columns, rows] = slice_size(shape, Axis::Sagittal);
+            assert!(columns * rows >= MIN_THREADED_GATHER_VOXELS);
+            assert_eq!(pixels.len(), columns * rows);
+            for row in 0..rows {
+                for column in 0..columns {
+                    let [x, y, z] = voxel_at_pixel(shape, Axis::Sagittal, slice, [column, row]);
+                    assert_eq!(
+                        pixels[row * columns + column],
+                        volume.at(x, y, z),
+                        "({column}, {row})"
+                    );
                 }
             }
         }

@@ -5,7 +5,8 @@
 
 use crate::io::source::{Source, corrected_beside_scan, demo_task_dir};
 use engine::volume::{
-    Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical, write_label_like,
+    Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical,
+    whole_numbers_as_u8, write_label_like, write_u8_label_like,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -21,15 +22,16 @@ pub const AUTOSAVE_INTERVAL_SECS: u64 = 60;
 /// the scan it was made from (`engine::volume::voxels_from_canonical`); the result carries
 /// `original`'s affine.
 pub fn to_original_grid(canonical: &Volume, original: &Geometry) -> anyhow::Result<Volume> {
-    let voxels =
-        voxels_from_canonical(canonical.channel(0), canonical.shape(), original).ok_or_else(|| {
-            anyhow::anyhow!(
-                "the label has shape {:?}, which is not the scan's grid {:?} reoriented to RAS+",
-                canonical.shape(),
-                original.shape
-            )
-        })?;
+    let voxels = voxels_from_canonical(canonical.channel(0), canonical.shape(), original)
+        .ok_or_else(|| not_reoriented_scan_grid(canonical.shape(), original))?;
     Ok(Volume::new(original.shape, 1, voxels, original.world_from_voxel)?)
+}
+
+fn not_reoriented_scan_grid(label_shape: [usize; 3], original: &Geometry) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the label has shape {label_shape:?}, which is not the scan's grid {:?} reoriented to RAS+",
+        original.shape
+    )
 }
 
 /// The task folder of a source, or the scan's folder for a single scan.
@@ -75,6 +77,22 @@ pub fn save_label(
     scan_grid: &Geometry,
     scan_header: &NiftiHeader,
 ) -> anyhow::Result<()> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", folder.display()))?;
+    }
+    // Whole labels 0–255 (nearly always): convert to bytes first, so the reorientation moves a
+    // quarter of the memory and the writer has nothing left to check or round.
+    if label.channels() == 1
+        && let Some(bytes) = whole_numbers_as_u8(label.voxels())
+    {
+        let voxels = voxels_from_canonical(&bytes, label.shape(), scan_grid)
+            .ok_or_else(|| not_reoriented_scan_grid(label.shape(), scan_grid))?;
+        // The header's own affine, so the writer copies sform and qform verbatim.
+        let world_from_voxel = scan_header.world_from_voxel_mm();
+        write_u8_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
+        return Ok(());
+    }
     let mut original = to_original_grid(label, scan_grid)?;
     // The header's own affine, so the writer copies sform and qform verbatim.
     original = Volume::new(
@@ -83,10 +101,6 @@ pub fn save_label(
         original.into_voxels(),
         scan_header.world_from_voxel_mm(),
     )?;
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder)
-            .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", folder.display()))?;
-    }
     write_label_like(path, &original, scan_header)?;
     Ok(())
 }

@@ -9,4 +9,5 @@ pub mod export;
 pub mod overlays;
 pub mod plane;
 pub mod render;
+pub mod slice_pixels;
 pub mod views;

@@ -2,7 +2,8 @@
 //! overlays blended on top, filled or outlined. Pure functions of their inputs: the views cache
 //! the result by a key of exactly these inputs.
 
-use crate::common::slice_geometry::{Axis, extract_slice, slice_size};
+use crate::common::slice_geometry::{Axis, gather_slice, slice_size};
+use crate::viewer::slice_pixels::{Blender, GreyRamp, decode_labels, paint};
 use eframe::egui::{Color32, ColorImage};
 use engine::volume::{Volume, percentile};
 use std::collections::BTreeSet;
@@ -236,57 +237,58 @@ pub fn render_slice(
     overlays: &OverlaySettings,
 ) -> ColorImage {
     let image = layers.image;
-    let [columns, rows] = slice_size(image.shape(), axis);
-    let mut pixels: Vec<Color32> = extract_slice(image, axis, slice)
-        .into_iter()
-        .map(|value| Color32::from_gray(window.grey(value)))
-        .collect();
-    if pixels.len() != columns * rows {
+    let shape = image.shape();
+    let size = slice_size(shape, axis);
+    let mut values = Vec::new();
+    gather_slice(image.channel(0), shape, axis, slice, &mut values);
+    if values.len() != size[0] * size[1] {
         return ColorImage::new([0, 0], Vec::new());
     }
-    let label_slice = |label: Option<&Volume>| -> Option<Vec<u32>> {
-        let label = label.filter(|l| l.shape() == image.shape())?;
-        Some(
-            extract_slice(label, axis, slice)
-                .into_iter()
-                .map(|value| label_value(value, &overlays.hidden_labels))
-                .collect(),
-        )
-    };
-    if let Some(heat) = layers.heat.filter(|h| h.volume.shape() == image.shape()) {
-        for (pixel, value) in pixels.iter_mut().zip(extract_slice(&heat.volume, axis, slice)) {
-            *pixel = blend(*pixel, heat.colour(value), heat.opacity);
+    let ramp = GreyRamp::new(window.width, window.level, MIN_WINDOW_WIDTH);
+    let mut pixels: Vec<Color32> = values
+        .iter()
+        .map(|&value| Color32::from_gray(ramp.grey(value)))
+        .collect();
+    if let Some(heat) = layers.heat.filter(|h| h.volume.shape() == shape) {
+        gather_slice(heat.volume.channel(0), shape, axis, slice, &mut values);
+        let blender = Blender::new(heat.opacity);
+        // Neighbouring voxels often hold the same value: reuse the last colour.
+        let mut last: Option<(u32, Color32)> = None;
+        for (pixel, &value) in pixels.iter_mut().zip(&values) {
+            let colour = match last {
+                Some((bits, colour)) if bits == value.to_bits() => colour,
+                _ => {
+                    let colour = heat.colour(value);
+                    last = Some((value.to_bits(), colour));
+                    colour
+                }
+            };
+            *pixel = blender.blend(*pixel, colour);
         }
     }
     if !overlays.enabled {
-        return ColorImage::new([columns, rows], pixels);
+        return ColorImage::new(size, pixels);
     }
+    let mut label_slice = |label: Option<&Volume>| -> Option<Vec<u32>> {
+        let label = label.filter(|l| l.shape() == shape)?;
+        gather_slice(label.channel(0), shape, axis, slice, &mut values);
+        let mut labels = Vec::new();
+        decode_labels(&values, &overlays.hidden_labels, &mut labels);
+        Some(labels)
+    };
     let ground_truth = label_slice(layers.ground_truth);
     let prediction = label_slice(layers.prediction);
-    let size = [columns, rows];
-    if overlays.ground_truth.visible
-        && let Some(labels) = &ground_truth
-    {
-        paint(
-            &mut pixels,
-            labels,
-            size,
-            overlays.ground_truth.style,
-            overlays.opacity,
-            label_colour,
-        );
-    }
-    if overlays.prediction.visible
-        && let Some(labels) = &prediction
-    {
-        paint(
-            &mut pixels,
-            labels,
-            size,
-            overlays.prediction.style,
-            overlays.opacity,
-            label_colour,
-        );
+    let blender = Blender::new(overlays.opacity);
+    for (layer, labels) in [
+        (overlays.ground_truth, &ground_truth),
+        (overlays.prediction, &prediction),
+    ] {
+        if layer.visible
+            && let Some(labels) = labels
+        {
+            let outline = layer.style == LayerStyle::Outline;
+            paint(&mut pixels, labels, size, outline, blender, label_colour);
+        }
     }
     if overlays.difference.visible
         && let (Some(truth), Some(predicted)) = (&ground_truth, &prediction)
@@ -296,20 +298,15 @@ pub fn render_slice(
             .zip(predicted)
             .map(|(&t, &p)| difference_class(t, p))
             .collect();
-        paint(
-            &mut pixels,
-            &classes,
-            size,
-            overlays.difference.style,
-            overlays.opacity,
-            difference_colour,
-        );
+        let outline = overlays.difference.style == LayerStyle::Outline;
+        paint(&mut pixels, &classes, size, outline, blender, difference_colour);
     }
     ColorImage::new(size, pixels)
 }
 
-/// The label value of a voxel: rounded, background for negatives, NaN and hidden labels.
-fn label_value(value: f32, hidden: &BTreeSet<u32>) -> u32 {
+/// The label value of a voxel: rounded, background for negatives, NaN and hidden labels (the
+/// per-voxel definition that [`render_slice`]'s fast path must match).
+pub fn label_value(value: f32, hidden: &BTreeSet<u32>) -> u32 {
     if !value.is_finite() || value < 0.5 {
         return 0;
     }
@@ -319,7 +316,7 @@ fn label_value(value: f32, hidden: &BTreeSet<u32>) -> u32 {
 
 /// TP when both agree on a foreground value, FP when the prediction adds or changes a value, FN
 /// when the prediction misses a ground-truth voxel.
-fn difference_class(truth: u32, predicted: u32) -> u32 {
+pub fn difference_class(truth: u32, predicted: u32) -> u32 {
     match (truth, predicted) {
         (0, 0) => 0,
         (t, p) if t == p => TRUE_POSITIVE,
@@ -328,51 +325,13 @@ fn difference_class(truth: u32, predicted: u32) -> u32 {
     }
 }
 
-fn difference_colour(class: u32) -> Color32 {
+/// The colour of a difference class.
+pub fn difference_colour(class: u32) -> Color32 {
     match class {
         TRUE_POSITIVE => TRUE_POSITIVE_COLOUR,
         FALSE_POSITIVE => FALSE_POSITIVE_COLOUR,
         _ => FALSE_NEGATIVE_COLOUR,
     }
-}
-
-/// Blends `colour_of(value)` into every non-zero pixel (fill) or every border pixel (outline).
-fn paint(
-    pixels: &mut [Color32],
-    values: &[u32],
-    [columns, rows]: [usize; 2],
-    style: LayerStyle,
-    opacity: f32,
-    colour_of: impl Fn(u32) -> Color32,
-) {
-    for row in 0..rows {
-        for column in 0..columns {
-            let index = row * columns + column;
-            let value = values[index];
-            if value == 0 {
-                continue;
-            }
-            if style == LayerStyle::Outline && !is_border(values, [columns, rows], column, row) {
-                continue;
-            }
-            pixels[index] = blend(pixels[index], colour_of(value), opacity);
-        }
-    }
-}
-
-/// A pixel is on the border when a 4-neighbour holds another value or lies outside the slice
-/// (so regions touching the edge get a closed outline).
-fn is_border(values: &[u32], [columns, rows]: [usize; 2], column: usize, row: usize) -> bool {
-    let value = values[row * columns + column];
-    let differs = |c: usize, r: usize| values[r * columns + c] != value;
-    column == 0
-        || row == 0
-        || column + 1 == columns
-        || row + 1 == rows
-        || differs(column - 1, row)
-        || differs(column + 1, row)
-        || differs(column, row - 1)
-        || differs(column, row + 1)
 }
 
 /// `under` mixed with `over` at `opacity` (0 keeps `under`, 1 gives `over`), rounded.

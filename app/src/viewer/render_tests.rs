@@ -1,6 +1,7 @@
 //! Pixel tests of slice colouring against values worked out by hand.
 
 use super::*;
+use crate::common::slice_geometry::slice_size;
 use engine::volume::{Affine, Geometry};
 
 const SOFT_TISSUE: Window = Window {
@@ -210,4 +211,164 @@ fn heat_map_blends_its_colour_under_the_label_overlays() {
     };
     let slice = render_slice(layers, Axis::Axial, 0, SOFT_TISSUE, &settings);
     assert_eq!(slice.pixels[3], Color32::from_gray(127));
+}
+
+/// The straightforward per-pixel definition of a rendered slice, the reference for the fast
+/// path: each screen pixel looks up its own voxel (`voxel_at_pixel`, `Volume::at`) in every
+/// layer, colours it with `Window::grey`, `Heat::colour`, `label_value` and `blend` (which
+/// rounds with `f32::round`), and tests the outline on its four screen neighbours.
+fn reference_render(
+    layers: SliceLayers<'_>,
+    axis: Axis,
+    slice: usize,
+    window: Window,
+    overlays: &OverlaySettings,
+) -> Vec<Color32> {
+    use crate::common::slice_geometry::voxel_at_pixel;
+    let shape = layers.image.shape();
+    let [columns, rows] = slice_size(shape, axis);
+    let at = |volume: &Volume, column: usize, row: usize| {
+        let [x, y, z] = voxel_at_pixel(shape, axis, slice, [column, row]);
+        volume.at(x, y, z)
+    };
+    let label_at = |label: Option<&Volume>, column: usize, row: usize| {
+        label.map(|l| label_value(at(l, column, row), &overlays.hidden_labels))
+    };
+    // The class of a pixel in a layer; `None` outside the slice or when the layer is missing.
+    let class_at = |layer: usize, column: isize, row: isize| -> Option<u32> {
+        if column < 0 || row < 0 || column >= columns as isize || row >= rows as isize {
+            return None;
+        }
+        let (column, row) = (column as usize, row as usize);
+        let truth = label_at(layers.ground_truth, column, row);
+        let predicted = label_at(layers.prediction, column, row);
+        match layer {
+            0 => truth,
+            1 => predicted,
+            _ => Some(difference_class(truth?, predicted?)),
+        }
+    };
+    let mut pixels = Vec::new();
+    for row in 0..rows {
+        for column in 0..columns {
+            let mut pixel = Color32::from_gray(window.grey(at(layers.image, column, row)));
+            if let Some(heat) = layers.heat {
+                pixel = blend(pixel, heat.colour(at(&heat.volume, column, row)), heat.opacity);
+            }
+            let styles = [overlays.ground_truth, overlays.prediction, overlays.difference];
+            for (layer, settings) in styles.iter().enumerate() {
+                let (c, r) = (column as isize, row as isize);
+                let Some(value) = class_at(layer, c, r).filter(|v| *v != 0) else {
+                    continue;
+                };
+                if !overlays.enabled || !settings.visible {
+                    continue;
+                }
+                let border = [(c - 1, r), (c + 1, r), (c, r - 1), (c, r + 1)]
+                    .iter()
+                    .any(|&(nc, nr)| class_at(layer, nc, nr) != Some(value));
+                if settings.style == LayerStyle::Outline && !border {
+                    continue;
+                }
+                let colour = if layer == 2 {
+                    difference_colour(value)
+                } else {
+                    label_colour(value)
+                };
+                pixel = blend(pixel, colour, overlays.opacity);
+            }
+            pixels.push(pixel);
+        }
+    }
+    pixels
+}
+
+#[test]
+fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
+    // Odd sizes on every axis; intensities across and beyond the window, NaN included; labels
+    // with fractions, negatives, NaN, a hidden value and one above 255; a continuous heat map
+    // with values outside its range.
+    let shape = [7, 6, 5];
+    let image = volume(shape, |x, y, z| match (x + 2 * y + 3 * z) % 11 {
+        0 => f32::NAN,
+        k => k as f32 * 47.3 - 230.0,
+    });
+    let label_values = [0.0, 1.0, 1.4, 1.6, 2.0, 3.0, -1.0, f32::NAN, 300.0, 0.49, 4.0];
+    let truth = volume(shape, |x, y, z| label_values[(x * y + z) % label_values.len()]);
+    let predicted = volume(shape, |x, y, z| {
+        if (x + y) % 3 == 0 || z == 2 {
+            label_values[(x + y * z) % label_values.len()]
+        } else {
+            f32::from(x > 3)
+        }
+    });
+    let heat = Heat {
+        volume: std::sync::Arc::new(volume(shape, |x, y, z| {
+            (x as f32 * 0.37 - y as f32 * 0.21 + z as f32 * 0.13).sin() * 1.3
+        })),
+        low: -1.0,
+        high: 1.0,
+        colormap: engine::infer::Colormap::Inferno,
+        opacity: 0.6,
+    };
+    let mut settings = Vec::new();
+    for style in [LayerStyle::Fill, LayerStyle::Outline] {
+        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 300])] {
+            let mut s = OverlaySettings {
+                opacity,
+                hidden_labels: hidden.into_iter().collect(),
+                ..OverlaySettings::default()
+            };
+            s.ground_truth.style = style;
+            s.difference.visible = true;
+            s.difference.style = style;
+            settings.push(s.clone());
+            s.enabled = false;
+            settings.push(s);
+        }
+    }
+    let mut compared = 0;
+    for heat in [None, Some(&heat)] {
+        let layers = SliceLayers {
+            image: &image,
+            ground_truth: Some(&truth),
+            prediction: Some(&predicted),
+            heat,
+        };
+        for axis in Axis::ALL {
+            for slice in 0..shape[axis.normal()] {
+                for overlays in &settings {
+                    let fast = render_slice(layers, axis, slice, SOFT_TISSUE, overlays);
+                    let expected = reference_render(layers, axis, slice, SOFT_TISSUE, overlays);
+                    assert_eq!(fast.size, slice_size(shape, axis));
+                    assert_eq!(fast.pixels, expected, "{axis:?} slice {slice} {overlays:?}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 2 * (5 + 6 + 7) * 8);
+}
+
+#[test]
+fn fast_label_decoding_matches_label_value() {
+    use crate::viewer::slice_pixels::decode_labels;
+    let mut values: Vec<f32> = (-40..3000).map(|i| i as f32 * 0.1 + 0.05).collect();
+    values.extend([
+        0.5,
+        1.5,
+        254.5,
+        255.5,
+        70_000.4,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+    ]);
+    for hidden in [BTreeSet::new(), BTreeSet::from([1, 7, 256])] {
+        let mut fast = Vec::new();
+        decode_labels(&values, &hidden, &mut fast);
+        let expected: Vec<u32> = values.iter().map(|&v| label_value(v, &hidden)).collect();
+        assert_eq!(fast, expected);
+    }
 }

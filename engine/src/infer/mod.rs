@@ -8,7 +8,7 @@ mod labels;
 mod png_export;
 
 pub use activations::{ActivationMap, Reduction, activation_maps, reduce_tokens};
-pub use colormap::{Colormap, colour};
+pub use colormap::{Colormap, colour, round_to_u8};
 pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
 

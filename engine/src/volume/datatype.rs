@@ -202,6 +202,26 @@ fn decode_chunk(
     }
 }
 
+/// The voxels as bytes when every one is a whole number from 0 to 255 (what `encode_voxels`
+/// with uint8 would write for them); `None` as soon as one is not (fraction, negative, > 255,
+/// NaN), so the caller can fall back to the general, rounding writer.
+pub fn whole_numbers_as_u8(voxels: &[f32]) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; voxels.len()];
+    let all_whole = bytes
+        .par_chunks_mut(DECODE_CHUNK_VOXELS)
+        .zip(voxels.par_chunks(DECODE_CHUNK_VOXELS))
+        .all(|(out, values)| {
+            let mut whole = true;
+            for (byte, &value) in out.iter_mut().zip(values) {
+                // A saturating cast, exact for whole numbers 0–255 and only for them.
+                *byte = value as u8;
+                whole &= f32::from(*byte) == value;
+            }
+            whole
+        });
+    all_whole.then_some(bytes)
+}
+
 /// Encodes voxels as `datatype` in a byte order; integers are rounded to nearest.
 /// The caller has checked that every value fits (see [`DataType::range`]).
 pub fn encode_voxels(voxels: &[f32], datatype: DataType, order: ByteOrder) -> Vec<u8> {
@@ -270,6 +290,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn whole_numbers_become_the_bytes_the_uint8_encoder_writes_and_anything_else_is_refused() {
+        // More voxels than one parallel chunk, so every chunk's answer counts.
+        let whole: Vec<f32> = (0..DECODE_CHUNK_VOXELS * 2 + 17)
+            .map(|i| (i % 256) as f32)
+            .collect();
+        assert_eq!(
+            whole_numbers_as_u8(&whole),
+            Some(encode_voxels(&whole, DataType::U8, ByteOrder::Little))
+        );
+        for bad in [0.5, 1.000_001, -1.0, 256.0, f32::NAN, f32::INFINITY] {
+            let mut voxels = whole.clone();
+            voxels[DECODE_CHUNK_VOXELS + 3] = bad;
+            assert_eq!(whole_numbers_as_u8(&voxels), None, "{bad}");
+        }
+        assert_eq!(whole_numbers_as_u8(&[-0.0]), Some(vec![0]));
     }
 
     #[test]

@@ -15,13 +15,13 @@ mod stats;
 mod stream;
 
 pub use affine::{Affine, determinant};
-pub use datatype::{DataType, encode_voxels, voxels_from_file_order};
+pub use datatype::{DataType, encode_voxels, voxels_from_file_order, whole_numbers_as_u8};
 pub use dicom::DicomError;
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{CtStatistics, Modality, normalize_mri, percentile, replace_non_finite};
 pub use nifti::{
     DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, validate_header,
-    write_atomically, write_label_like, write_nifti,
+    write_atomically, write_label_like, write_nifti, write_u8_label_like,
 };
 pub use orientation::{
     Quaternion, axis_codes, orientation_string, quaternion_from_affine, reorient_to_canonical,
