@@ -77,7 +77,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for ParamValues<'_, B> {
     }
 }
 
-fn collect<B: crate::model::EngineAutodiffBackend>(model: &MedVisionLlama<B>, grads: Option<&GradientsParams>) -> Vec<Vec<f32>> {
+fn collect<B: crate::model::EngineAutodiffBackend>(
+    model: &MedVisionLlama<B>,
+    grads: Option<&GradientsParams>,
+) -> Vec<Vec<f32>> {
     let mut visitor = ParamValues::<B> {
         grads,
         values: Vec::new(),
@@ -96,7 +99,10 @@ struct StepResult {
     after: Vec<Vec<f32>>,
 }
 
-fn train_step<B: crate::model::EngineAutodiffBackend>(config: &ModelConfig, device: &B::Device) -> StepResult {
+fn train_step<B: crate::model::EngineAutodiffBackend>(
+    config: &ModelConfig,
+    device: &B::Device,
+) -> StepResult {
     let weights = llm_weights_for(config).expect("random weights");
     let model = MedVisionLlama::<B>::new(config, weights, device);
     let [x, y, z] = config.image_size;

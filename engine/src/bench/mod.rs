@@ -13,13 +13,15 @@ use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama
 use burn::backend::Autodiff;
 use burn::cubecl::cuda::CudaRuntime;
 use burn::cubecl::wgpu::WgpuRuntime;
-use report::{peak_resident_bytes, report_from};
+use report::report_from;
+use resident::peak_resident_bytes;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use timing::bench_on;
 
 mod estimate;
 mod report;
+mod resident;
 mod timing;
 
 pub use estimate::{MemoryEstimate, memory_estimate};

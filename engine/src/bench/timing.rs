@@ -38,11 +38,11 @@ struct HostPeak {
 
 impl HostPeak {
     fn start(&mut self) {
-        self.baseline = super::report::restart_peak_resident();
+        self.baseline = super::resident::restart_peak_resident();
     }
 
     fn stop(&mut self) {
-        if let (Some(baseline), Some(peak)) = (self.baseline.take(), super::report::peak_resident_bytes()) {
+        if let (Some(baseline), Some(peak)) = (self.baseline.take(), super::resident::peak_resident_bytes()) {
             let (a, b) = self.value.unwrap_or((0, 0));
             self.value = Some((a.max(peak), b.max(peak.saturating_sub(baseline))));
         }

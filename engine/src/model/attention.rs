@@ -259,8 +259,9 @@ pub fn attention_backward<B: Backend>(
     let row_dot = (grad_output.clone() * output).sum_dim(3); // D: [batch, heads, queries, 1]
     let k_t = k.clone().swap_dims(2, 3);
     let v_t = v.clone().swap_dims(2, 3);
-    let mut grad_k = Tensor::<B, 4>::zeros(k.dims(), &k.device());
-    let mut grad_v = Tensor::<B, 4>::zeros(v.dims(), &v.device());
+    // zeros_like keeps the inputs' dtype (the frozen block may run in bf16).
+    let mut grad_k = k.zeros_like();
+    let mut grad_v = v.zeros_like();
     let mut grad_q_blocks = Vec::new();
     for start in (0..queries).step_by(step) {
         let rows = start..(start + step).min(queries);
