@@ -68,8 +68,7 @@ pub trait EngineBackend: Backend {
             None => Self::attention(q, k, v, None, None, AttentionModuleOptions::default()),
             Some(dropout) => {
                 let (q, k, v) = (float::<Self>(q), float::<Self>(k), float::<Self>(v));
-                let [batch, heads, queries, _] = q.dims();
-                let rows = rows_per_block(batch, heads, queries, k.dims()[2]);
+                let rows = block_rows_of(&q, &k);
                 attention_in_blocks(q, k, v, Some(&dropout), rows)
                     .into_primitive()
                     .tensor()
@@ -91,7 +90,6 @@ impl<B> EngineAutodiffBackend for B where
 
 impl EngineBackend for burn::backend::Flex {}
 impl EngineBackend for burn::backend::Cuda {}
-impl EngineBackend for burn::backend::Cuda<burn::tensor::bf16> {}
 impl EngineBackend for burn::backend::Wgpu {}
 
 impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
@@ -154,9 +152,8 @@ impl<B: Backend> Backward<B, 3> for AttentionBackward {
         let grad_output = grads.consume::<B>(&ops.node);
         let state = ops.state;
         let q = float::<B>(state.q);
-        let [batch, heads, queries, _] = q.dims();
         let k = float::<B>(state.k);
-        let block_rows = rows_per_block(batch, heads, queries, k.dims()[2]);
+        let block_rows = block_rows_of(&q, &k);
         let (grad_q, grad_k, grad_v) = attention_backward::<B>(
             q,
             k,
@@ -188,6 +185,12 @@ fn float<B: Backend>(primitive: FloatTensor<B>) -> Tensor<B, 4> {
 /// [`SCORE_BLOCK_ELEMENTS`] (at least one row).
 pub fn rows_per_block(batch: usize, heads: usize, queries: usize, keys: usize) -> usize {
     (SCORE_BLOCK_ELEMENTS / (batch * heads * keys).max(1)).clamp(1, queries.max(1))
+}
+
+/// [`rows_per_block`] for attention of `q` over `k`.
+fn block_rows_of<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>) -> usize {
+    let [batch, heads, queries, _] = q.dims();
+    rows_per_block(batch, heads, queries, k.dims()[2])
 }
 
 /// The attention weights `softmax(q kᵀ / √d)` of query rows `rows`.
@@ -224,7 +227,12 @@ pub fn attention_in_blocks<B: Backend>(
             let rows = start..(start + step).min(queries);
             let weights = weights_of_rows(&q, &k_t, rows.clone());
             let weights = match dropout {
-                Some(d) => weights * dropout_mask::<B>(d, [batch, heads, queries, keys], rows, &q.device()),
+                Some(d) => {
+                    // The mask is built in the default float type; the weights may be bf16.
+                    let mask = dropout_mask::<B>(d, [batch, heads, queries, keys], rows, &q.device());
+                    let dtype = weights.dtype();
+                    weights * mask.cast(dtype)
+                }
                 None => weights,
             };
             weights.matmul(v.clone())
@@ -266,8 +274,9 @@ pub fn attention_backward<B: Backend>(
     for start in (0..queries).step_by(step) {
         let rows = start..(start + step).min(queries);
         let weights = weights_of_rows(&q, &k_t, rows.clone());
-        let mask =
-            dropout.map(|d| dropout_mask::<B>(d, [batch, heads, queries, keys], rows.clone(), &q.device()));
+        let mask = dropout.map(|d| {
+            dropout_mask::<B>(d, [batch, heads, queries, keys], rows.clone(), &q.device()).cast(q.dtype())
+        });
         let grad_out_rows = grad_output
             .clone()
             .slice([0..batch, 0..heads, rows.clone(), 0..head_dim]);
