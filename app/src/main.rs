@@ -4,7 +4,13 @@
 
 use app::io::source::OpenRequest;
 
+/// The allocator of the whole process: mimalloc keeps freed tensor buffers for reuse where glibc
+/// unmaps them and the next step faults in zeroed pages again (issue 11's profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> eframe::Result {
+    engine::allocator::keep_freed_memory();
     engine::device::configure_compute_threads();
     let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {
         Ok(request) => request,

@@ -3,6 +3,7 @@
 //! Data flows one way: files → [`volume`] → [`data`] → model / training / inference. The engine
 //! never depends on a GUI toolkit; the app drives it through the same public API the CLI uses.
 
+pub mod allocator;
 pub mod atomic;
 pub mod bench;
 pub mod checkpoint;

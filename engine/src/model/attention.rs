@@ -17,6 +17,7 @@
 //! regenerate the same mask block by block from one seed drawn from the backend's generator, so
 //! the mask is never stored either.
 
+use super::{cpu_kernels, patches};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor, IntTensor};
@@ -75,6 +76,71 @@ pub trait EngineBackend: Backend {
             }
         }
     }
+
+    /// The attention weights `softmax(scale · scores)` over the last axis.
+    ///
+    /// # Shapes
+    /// - scores: `[batch, heads, rows, keys]` → the same
+    fn attention_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self> {
+        softmax_with_ops::<Self>(scores, scale)
+    }
+
+    /// The softmax backward `weights ⊙ (grad_weights − row_dot)`.
+    ///
+    /// # Shapes
+    /// - weights, grad_weights: `[batch, heads, rows, keys]`; row_dot: `[batch, heads, rows, 1]`
+    /// - returns `[batch, heads, rows, keys]`
+    fn attention_grad_scores(
+        weights: FloatTensor<Self>,
+        grad_weights: FloatTensor<Self>,
+        row_dot: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        grad_scores_with_ops::<Self>(weights, grad_weights, row_dot)
+    }
+
+    /// [`super::patchify`]: a volume cut into raster-ordered, channel-first patches.
+    ///
+    /// # Shapes
+    /// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
+    fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {
+        let x = Tensor::<Self, 5>::from_primitive(TensorPrimitive::Float(x));
+        patches::patchify_with_ops(x, patch).into_primitive().tensor()
+    }
+
+    /// [`super::unpatchify`]: the inverse of [`EngineBackend::patchify`].
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, tokens, channels · patch³]` → `[batch, channels, z, y, x]`
+    fn unpatchify(
+        tokens: FloatTensor<Self>,
+        batch: usize,
+        channels: usize,
+        grid: [usize; 3],
+        patch: usize,
+    ) -> FloatTensor<Self> {
+        let tokens = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(tokens));
+        patches::unpatchify_with_ops(tokens, batch, channels, grid, patch)
+            .into_primitive()
+            .tensor()
+    }
+}
+
+/// [`EngineBackend::attention_softmax`] with burn's ops.
+fn softmax_with_ops<B: Backend>(scores: FloatTensor<B>, scale: f64) -> FloatTensor<B> {
+    activation::softmax(float::<B>(scores).mul_scalar(scale), 3)
+        .into_primitive()
+        .tensor()
+}
+
+/// [`EngineBackend::attention_grad_scores`] with burn's ops.
+fn grad_scores_with_ops<B: Backend>(
+    weights: FloatTensor<B>,
+    grad_weights: FloatTensor<B>,
+    row_dot: FloatTensor<B>,
+) -> FloatTensor<B> {
+    (float::<B>(weights) * (float::<B>(grad_weights) - float::<B>(row_dot)))
+        .into_primitive()
+        .tensor()
 }
 
 /// A training backend: autodiff over an [`EngineBackend`], itself an [`EngineBackend`].
@@ -88,7 +154,60 @@ impl<B> EngineAutodiffBackend for B where
 {
 }
 
-impl EngineBackend for burn::backend::Flex {}
+/// On the CPU, burn-flex's fused attention runs each (batch, head) pair on one thread with the C
+/// library's scalar `exp`; attention in blocks of rows with burn-flex's parallel matrix products
+/// and the parallel, vectorised row kernels of [`cpu_kernels`] is faster (issue 11) and as
+/// memory-bounded.
+impl EngineBackend for burn::backend::Flex {
+    fn scaled_dot_product_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        dropout: Option<DropoutMask<Self>>,
+    ) -> FloatTensor<Self> {
+        let (q, k, v) = (float::<Self>(q), float::<Self>(k), float::<Self>(v));
+        let rows = block_rows_of(&q, &k);
+        attention_in_blocks(q, k, v, dropout.as_ref(), rows)
+            .into_primitive()
+            .tensor()
+    }
+
+    fn attention_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self> {
+        cpu_kernels::softmax_rows(scores, scale as f32)
+            .unwrap_or_else(|scores| softmax_with_ops::<Self>(scores, scale))
+    }
+
+    fn attention_grad_scores(
+        weights: FloatTensor<Self>,
+        grad_weights: FloatTensor<Self>,
+        row_dot: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        cpu_kernels::grad_scores_rows(weights, grad_weights, row_dot)
+            .unwrap_or_else(|(w, g, d)| grad_scores_with_ops::<Self>(w, g, d))
+    }
+
+    fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {
+        cpu_kernels::patchify(x, patch).unwrap_or_else(|x| {
+            let x = Tensor::<Self, 5>::from_primitive(TensorPrimitive::Float(x));
+            patches::patchify_with_ops(x, patch).into_primitive().tensor()
+        })
+    }
+
+    fn unpatchify(
+        tokens: FloatTensor<Self>,
+        batch: usize,
+        channels: usize,
+        grid: [usize; 3],
+        patch: usize,
+    ) -> FloatTensor<Self> {
+        cpu_kernels::unpatchify(tokens, batch, channels, grid, patch).unwrap_or_else(|tokens| {
+            let tokens = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(tokens));
+            patches::unpatchify_with_ops(tokens, batch, channels, grid, patch)
+                .into_primitive()
+                .tensor()
+        })
+    }
+}
 impl EngineBackend for burn::backend::Cuda {}
 impl EngineBackend for burn::backend::Wgpu {}
 
@@ -144,7 +263,7 @@ struct AttentionState<B: Backend> {
 #[derive(Debug)]
 struct AttentionBackward;
 
-impl<B: Backend> Backward<B, 3> for AttentionBackward {
+impl<B: EngineBackend> Backward<B, 3> for AttentionBackward {
     type State = AttentionState<B>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
@@ -198,11 +317,16 @@ fn block_rows_of<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>) -> usize {
 /// # Shapes
 /// - q: `[batch, heads, queries, head_dim]`, k_t: `[batch, heads, head_dim, keys]`
 /// - returns `[batch, heads, rows, keys]`
-fn weights_of_rows<B: Backend>(q: &Tensor<B, 4>, k_t: &Tensor<B, 4>, rows: Range<usize>) -> Tensor<B, 4> {
+fn weights_of_rows<B: EngineBackend>(
+    q: &Tensor<B, 4>,
+    k_t: &Tensor<B, 4>,
+    rows: Range<usize>,
+) -> Tensor<B, 4> {
     let [batch, heads, _, head_dim] = q.dims();
     let scale = 1.0 / (head_dim as f64).sqrt();
     let q_rows = q.clone().slice([0..batch, 0..heads, rows, 0..head_dim]);
-    activation::softmax(q_rows.mul_scalar(scale).matmul(k_t.clone()), 3)
+    let scores = q_rows.matmul(k_t.clone());
+    float(B::attention_softmax(scores.into_primitive().tensor(), scale))
 }
 
 /// Attention written out `block_rows` query rows at a time (the forward pass with dropout).
@@ -210,7 +334,7 @@ fn weights_of_rows<B: Backend>(q: &Tensor<B, 4>, k_t: &Tensor<B, 4>, rows: Range
 /// # Shapes
 /// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
 /// - output: `[batch, heads, queries, head_dim]`
-pub fn attention_in_blocks<B: Backend>(
+pub fn attention_in_blocks<B: EngineBackend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
@@ -251,7 +375,7 @@ pub fn attention_in_blocks<B: Backend>(
 /// # Shapes
 /// - q, output, grad_output: `[batch, heads, queries, head_dim]`; k, v: `[batch, heads, keys, head_dim]`
 /// - returns (dq, dk, dv) shaped like (q, k, v)
-pub fn attention_backward<B: Backend>(
+pub fn attention_backward<B: EngineBackend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
@@ -291,7 +415,11 @@ pub fn attention_backward<B: Backend>(
             Some(mask) => grad_out_rows.matmul(v_t.clone()) * mask,
             None => grad_out_rows.matmul(v_t.clone()),
         };
-        let grad_scores = weights * (grad_weights - d_rows);
+        let grad_scores = float::<B>(B::attention_grad_scores(
+            weights.into_primitive().tensor(),
+            grad_weights.into_primitive().tensor(),
+            d_rows.into_primitive().tensor(),
+        ));
         grad_q_blocks.push(grad_scores.clone().matmul(k.clone()).mul_scalar(scale));
         grad_k = grad_k + grad_scores.swap_dims(2, 3).matmul(q_rows).mul_scalar(scale);
     }

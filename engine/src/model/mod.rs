@@ -4,6 +4,7 @@
 pub mod attention;
 mod config;
 mod config_limits;
+mod cpu_kernels;
 pub mod init;
 mod llama;
 mod lora;

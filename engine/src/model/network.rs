@@ -14,7 +14,7 @@ use super::vit::{VitBlock, torch_linear};
 use crate::weights::LlamaLayerWeights;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{Tensor, activation, backend::Backend};
+use burn::tensor::{Tensor, TensorPrimitive, activation, backend::Backend};
 
 /// The factor the head's initial weight is scaled by when the output prior is set.
 pub const HEAD_WEIGHT_SCALE: f64 = 0.1;
@@ -387,28 +387,26 @@ impl<B: EngineBackend> MedVisionLlama<B> {
 ///
 /// # Shapes
 /// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
-pub fn patchify<B: Backend>(x: Tensor<B, 5>, patch: usize) -> Tensor<B, 3> {
-    let [batch, channels, nz, ny, nx] = x.dims();
-    let (gz, gy, gx) = (nz / patch, ny / patch, nx / patch);
-    x.reshape([batch, channels, gz, patch, gy, patch, gx, patch])
-        .permute([0, 2, 4, 6, 1, 3, 5, 7])
-        .reshape([batch, gz * gy * gx, channels * patch * patch * patch])
+pub fn patchify<B: EngineBackend>(x: Tensor<B, 5>, patch: usize) -> Tensor<B, 3> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::patchify(
+        x.into_primitive().tensor(),
+        patch,
+    )))
 }
 
 /// The inverse of [`patchify`].
 ///
 /// # Shapes
 /// - tokens: `[batch, tokens, channels · patch³]` → `[batch, channels, z, y, x]`
-pub fn unpatchify<B: Backend>(
+pub fn unpatchify<B: EngineBackend>(
     tokens: Tensor<B, 3>,
     batch: usize,
     channels: usize,
     grid: [usize; 3],
     patch: usize,
 ) -> Tensor<B, 5> {
-    let [gz, gy, gx] = grid;
-    tokens
-        .reshape([batch, gz, gy, gx, channels, patch, patch, patch])
-        .permute([0, 4, 1, 5, 2, 6, 3, 7])
-        .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
+    let tokens = tokens.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(B::unpatchify(
+        tokens, batch, channels, grid, patch,
+    )))
 }

@@ -1,6 +1,15 @@
 //! Patch layout on the host. Training works in token space: the input is cut into patches on the
 //! data thread, the network's per-token outputs are scored against targets cut the same way, and
 //! the volume is never reassembled on the device (an 8-axis permute, and its backward, per step).
+//!
+//! The batched twins ([`patchify_batch_values`], [`unpatchify_values`]) are the CPU backend's
+//! [`super::patchify`] and [`super::unpatchify`]: burn-flex runs an 8-axis permute through a
+//! general strided iterator, a third of an inference pass on demo-cpu (issue 11's profile),
+//! where these copy whole rows of `patch` values, in parallel.
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use rayon::prelude::*;
 
 /// Cuts `[channels, z, y, x]` values (x fastest) into raster-ordered patches, each flattened
 /// channel-first: the host twin of [`super::patchify`].
@@ -26,6 +35,115 @@ pub fn patchify_values(values: &[f32], channels: usize, shape_zyx: [usize; 3], p
         }
     }
     out
+}
+
+/// [`patchify_values`] of every volume of a batch, in parallel over tokens.
+///
+/// # Shapes
+/// - values: `batch · channels · z · y · x` → `batch · tokens · channels · patch³`
+pub fn patchify_batch_values(
+    values: &[f32],
+    batch: usize,
+    channels: usize,
+    shape_zyx: [usize; 3],
+    patch: usize,
+) -> Vec<f32> {
+    let [nz, ny, nx] = shape_zyx;
+    let (gy, gx) = (ny / patch, nx / patch);
+    let tokens = (nz / patch) * gy * gx;
+    let token_len = channels * patch * patch * patch;
+    let mut out = vec![0.0_f32; batch * tokens * token_len];
+    if token_len == 0 {
+        return out;
+    }
+    out.par_chunks_mut(token_len)
+        .enumerate()
+        .for_each(|(index, token)| {
+            let (b, t) = (index / tokens, index % tokens);
+            let (tz, ty, tx) = (t / (gy * gx), (t / gx) % gy, t % gx);
+            let mut rows = token.chunks_exact_mut(patch);
+            for c in 0..channels {
+                for z in tz * patch..(tz + 1) * patch {
+                    for y in ty * patch..(ty + 1) * patch {
+                        let row = (((b * channels + c) * nz + z) * ny + y) * nx + tx * patch;
+                        if let Some(out_row) = rows.next() {
+                            out_row.copy_from_slice(&values[row..row + patch]);
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// Reassembles per-token patches into volumes: the inverse of [`patchify_batch_values`], in
+/// parallel over output planes.
+///
+/// # Shapes
+/// - tokens: `batch · tokens · channels · patch³` → `batch · channels · z · y · x`, with
+///   `tokens = gz · gy · gx` and `(z, y, x) = patch · (gz, gy, gx)`
+pub fn unpatchify_values(
+    tokens: &[f32],
+    batch: usize,
+    channels: usize,
+    grid: [usize; 3],
+    patch: usize,
+) -> Vec<f32> {
+    let [gz, gy, gx] = grid;
+    let (nz, ny, nx) = (gz * patch, gy * patch, gx * patch);
+    let patch_volume = patch * patch * patch;
+    let token_len = channels * patch_volume;
+    let mut out = vec![0.0_f32; batch * channels * nz * ny * nx];
+    if patch == 0 || out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(ny * nx)
+        .enumerate()
+        .for_each(|(index, plane)| {
+            let (bc, z) = (index / nz, index % nz);
+            let (b, c) = (bc / channels, bc % channels);
+            let (tz, pz) = (z / patch, z % patch);
+            for (y, out_row) in plane.chunks_exact_mut(nx).enumerate() {
+                let (ty, py) = (y / patch, y % patch);
+                for (tx, out_values) in out_row.chunks_exact_mut(patch).enumerate() {
+                    let token = (tz * gy + ty) * gx + tx;
+                    let start =
+                        (b * gz * gy * gx + token) * token_len + c * patch_volume + (pz * patch + py) * patch;
+                    out_values.copy_from_slice(&tokens[start..start + patch]);
+                }
+            }
+        });
+    out
+}
+
+/// [`super::patchify`] with burn's reshape and permute (any backend, autodiff included).
+///
+/// # Shapes
+/// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
+pub fn patchify_with_ops<B: Backend>(x: Tensor<B, 5>, patch: usize) -> Tensor<B, 3> {
+    let [batch, channels, nz, ny, nx] = x.dims();
+    let (gz, gy, gx) = (nz / patch, ny / patch, nx / patch);
+    x.reshape([batch, channels, gz, patch, gy, patch, gx, patch])
+        .permute([0, 2, 4, 6, 1, 3, 5, 7])
+        .reshape([batch, gz * gy * gx, channels * patch * patch * patch])
+}
+
+/// [`super::unpatchify`] with burn's reshape and permute (any backend, autodiff included).
+///
+/// # Shapes
+/// - tokens: `[batch, tokens, channels · patch³]` → `[batch, channels, z, y, x]`
+pub fn unpatchify_with_ops<B: Backend>(
+    tokens: Tensor<B, 3>,
+    batch: usize,
+    channels: usize,
+    grid: [usize; 3],
+    patch: usize,
+) -> Tensor<B, 5> {
+    let [gz, gy, gx] = grid;
+    tokens
+        .reshape([batch, gz, gy, gx, channels, patch, patch, patch])
+        .permute([0, 4, 1, 5, 2, 6, 3, 7])
+        .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
 }
 
 /// Splits patchified values of `channels` channels into one `tokens · patch³` block per channel:
@@ -61,6 +179,32 @@ mod tests {
         );
         let want = patchify(tensor, patch).into_data().to_vec::<f32>().expect("f32");
         assert_eq!(patchify_values(&values, channels, shape, patch), want);
+    }
+
+    /// A batch of 2 with 2 channels on a grid of 2 × 3 × 1 patches of 2: the batched host
+    /// kernels against burn's reshape-and-permute on the same values.
+    #[test]
+    fn batched_host_kernels_equal_the_permutes_exactly() {
+        let (batch, channels, grid, patch) = (2, 2, [2, 3, 1], 2);
+        let shape = grid.map(|g| g * patch);
+        let len = batch * channels * shape.iter().product::<usize>();
+        let values: Vec<f32> = (0..len).map(|i| i as f32).collect();
+        let tensor = Tensor::<Flex, 5>::from_data(
+            TensorData::new(values.clone(), [batch, channels, shape[0], shape[1], shape[2]]),
+            &Default::default(),
+        );
+        let tokens = patchify_with_ops(tensor, patch);
+        let token_values = tokens.clone().into_data().to_vec::<f32>().expect("f32");
+        assert_eq!(
+            patchify_batch_values(&values, batch, channels, shape, patch),
+            token_values
+        );
+        let back = unpatchify_with_ops(tokens, batch, channels, grid, patch);
+        assert_eq!(back.into_data().to_vec::<f32>().expect("f32"), values);
+        assert_eq!(
+            unpatchify_values(&token_values, batch, channels, grid, patch),
+            values
+        );
     }
 
     #[test]
