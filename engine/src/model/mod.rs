@@ -31,6 +31,8 @@ pub use vit::{VitBlock, torch_linear};
 #[cfg(test)]
 mod attention_tests;
 #[cfg(test)]
+mod layer_norm_block_tests;
+#[cfg(test)]
 mod llama_tests;
 #[cfg(test)]
 mod network_tests;

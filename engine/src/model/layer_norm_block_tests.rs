@@ -1,17 +1,21 @@
 //! The §4.4.2 block swap against Hugging Face transformers: tiny random BioGPT and BERT
-//! checkpoints in the real format (`fixtures/lm_blocks/`, written by
-//! `fixtures/make_lm_block_fixtures.py`) are read with our reader, and our frozen block's output
+//! checkpoints in the real format (`tests/fixtures/lm_blocks/`, written by
+//! `tests/fixtures/make_lm_block_fixtures.py`) are read with our reader, and our frozen block's output
 //! for a fixed input is compared with what transformers' `BioGptDecoderLayer` / `BertLayer`
 //! computed for it. Then the refusals: a wrong shape, a missing tensor, another architecture's
 //! folder and an unknown `model_type`, each naming the file and the fix.
 
+use super::{LayerNormBlock, LlmArchitecture, LlmConfig};
+use crate::weights::{FrozenBlockWeights, load_frozen_block};
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use engine::model::{LayerNormBlock, LlmArchitecture, LlmConfig};
-use engine::weights::{FrozenBlockWeights, load_frozen_block};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use tests::fixtures_dir;
+
+/// The workspace's committed fixtures.
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
 
 /// Absolute tolerance against transformers. Both sides compute in f32 with the same formulas;
 /// the differences are summation order and erf/exp implementations, ~1e-6 on outputs of size
