@@ -8,7 +8,7 @@
 use crate::data::CtStatistics;
 use crate::model::EngineBackend;
 use crate::model::{ConfigError, MedVisionLlama, ModelConfig};
-use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
+use crate::weights::{FrozenBlockWeights, RANDOM_WEIGHTS, WeightsError, load_frozen_block};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ pub struct PreprocessingSpec {
 pub struct CheckpointMeta {
     /// "random (no checkpoint)" or "DIR layer L"; shown by every report.
     pub llm_weights: String,
-    /// [`LlamaLayerWeights::fingerprint`] of the frozen weights it was trained with (absent in
+    /// [`FrozenBlockWeights::fingerprint`] of the frozen weights it was trained with (absent in
     /// older checkpoints and for ViT-Baseline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_fingerprint: Option<String>,
@@ -78,24 +78,37 @@ struct ConfigFile {
     model: ModelConfig,
 }
 
-/// Loads the LLM layer a config asks for: the checkpoint's layer, or random weights.
-pub fn llm_weights_for(config: &ModelConfig) -> Result<Option<LlamaLayerWeights>, WeightsError> {
+/// Loads the frozen layer a config asks for (Llama, BioGPT or BERT, as `llm.architecture`
+/// says): the checkpoint folder's layer, or random weights.
+pub fn llm_weights_for(config: &ModelConfig) -> Result<Option<FrozenBlockWeights>, WeightsError> {
     if !config.has_llm() {
         return Ok(None);
     }
     match &config.llm.checkpoint {
-        Some(dir) => load_llama_layer(dir, config.llm.layer).map(Some),
-        None => Ok(Some(LlamaLayerWeights::random(&config.llm, config.seed))),
+        Some(dir) => load_frozen_block(dir, config.llm.architecture, config.llm.layer).map(Some),
+        None => Ok(Some(FrozenBlockWeights::random(&config.llm, config.seed))),
     }
 }
 
 /// Makes a config agree with imported weights (their widths win).
-pub fn adopt_llm_dims(config: &mut ModelConfig, weights: &LlamaLayerWeights) {
-    config.llm.hidden = weights.hidden;
-    config.llm.heads = weights.heads;
-    config.llm.kv_heads = weights.kv_heads;
-    config.llm.intermediate = weights.intermediate;
-    config.llm.rms_eps = weights.rms_eps;
+pub fn adopt_llm_dims(config: &mut ModelConfig, weights: &FrozenBlockWeights) {
+    config.llm.architecture = weights.architecture();
+    match weights {
+        FrozenBlockWeights::Llama(w) => {
+            config.llm.hidden = w.hidden;
+            config.llm.heads = w.heads;
+            config.llm.kv_heads = w.kv_heads;
+            config.llm.intermediate = w.intermediate;
+            config.llm.rms_eps = w.rms_eps;
+        }
+        FrozenBlockWeights::LayerNorm(w) => {
+            config.llm.hidden = w.hidden;
+            config.llm.heads = w.heads;
+            config.llm.kv_heads = w.heads;
+            config.llm.intermediate = w.intermediate;
+            config.llm.layer_norm_eps = w.eps;
+        }
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
@@ -206,7 +219,8 @@ pub fn load_checkpoint<B: EngineBackend>(
                 path: dir.join(META_FILE),
                 reason: format!(
                     "was trained with frozen LLM weights {expected} ({}), but {} holds {found}; the model would run with weights it never saw. Pass --llm pointing at the folder it was trained with",
-                    meta.llm_weights, weights.source
+                    meta.llm_weights,
+                    weights.source()
                 ),
             });
         }
@@ -238,10 +252,10 @@ pub fn load_checkpoint<B: EngineBackend>(
 }
 
 /// The metadata of a fresh (untrained) checkpoint.
-pub fn fresh_meta(weights: Option<&LlamaLayerWeights>) -> CheckpointMeta {
+pub fn fresh_meta(weights: Option<&FrozenBlockWeights>) -> CheckpointMeta {
     CheckpointMeta {
-        llm_weights: weights.map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source.clone()),
-        llm_fingerprint: weights.map(LlamaLayerWeights::fingerprint),
+        llm_weights: weights.map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source().to_string()),
+        llm_fingerprint: weights.map(FrozenBlockWeights::fingerprint),
         preprocessing: None,
         training: serde_json::Value::Null,
     }
@@ -296,7 +310,7 @@ mod tests {
             .to_string();
         let expected = weights
             .as_ref()
-            .map(LlamaLayerWeights::fingerprint)
+            .map(FrozenBlockWeights::fingerprint)
             .unwrap_or_default();
         assert!(
             message.contains(&expected) && message.contains("frozen LLM weights"),

@@ -9,7 +9,7 @@
 use crate::checkpoint::{adopt_llm_dims, llm_weights_for};
 use crate::device::{Cpu, Cuda, DeviceKind, Wgpu, choose_device, wgpu_device};
 use crate::model::{ConfigError, ModelConfig};
-use crate::weights::{LlamaLayerWeights, RANDOM_WEIGHTS, WeightsError, load_llama_layer};
+use crate::weights::{FrozenBlockWeights, RANDOM_WEIGHTS, WeightsError};
 use burn::backend::Autodiff;
 use burn::cubecl::cuda::CudaRuntime;
 use burn::cubecl::wgpu::WgpuRuntime;
@@ -138,7 +138,7 @@ pub struct BenchModel {
     /// The config.
     pub config: ModelConfig,
     /// The LLM layer (`None` for ViT-Baseline).
-    pub weights: Option<LlamaLayerWeights>,
+    pub weights: Option<FrozenBlockWeights>,
     /// Where the LLM weights came from, for the report.
     pub llm_weights: String,
 }
@@ -159,10 +159,7 @@ impl BenchModel {
 
     /// Loads the weights a config asks for.
     pub fn from_config(mut config: ModelConfig) -> Result<Self, BenchError> {
-        let weights = match (&config.llm.checkpoint, config.has_llm()) {
-            (Some(dir), true) => Some(load_llama_layer(dir, config.llm.layer)?),
-            _ => llm_weights_for(&config)?,
-        };
+        let weights = llm_weights_for(&config)?;
         if let Some(weights) = &weights {
             adopt_llm_dims(&mut config, weights);
         }

@@ -6,7 +6,7 @@ use crate::model::EngineAutodiffBackend;
 use crate::model::{MedVisionLlama, ModelConfig, patchify};
 use crate::train::guard::clip_gradient_norm;
 use crate::train::segmentation_loss_tokens;
-use crate::weights::LlamaLayerWeights;
+use crate::weights::FrozenBlockWeights;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{Distribution, Tensor};
@@ -56,7 +56,7 @@ pub(super) type MemoryProbe<'a, D> = &'a dyn Fn(&D) -> Option<(u64, u64)>;
 pub(super) fn bench_on<B: EngineAutodiffBackend>(
     device: B::Device,
     config: &ModelConfig,
-    weights: Option<LlamaLayerWeights>,
+    weights: Option<FrozenBlockWeights>,
     options: &BenchOptions,
     memory: MemoryProbe<'_, B::Device>,
 ) -> Result<Timings, BenchError> {

@@ -8,7 +8,7 @@ use crate::infer::{self, Colormap, Reduction, SliceAxis, write_map_png};
 use crate::model::EngineBackend;
 use crate::model::{MedVisionLlama, ModelConfig, model_stats};
 use crate::volume::{DataType, WriteOptions, read_scan, write_label_like, write_nifti};
-use crate::weights::{RANDOM_WEIGHTS, read_hf_config};
+use crate::weights::{RANDOM_WEIGHTS, read_block_config};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,12 +25,15 @@ pub fn load_config(path: &Path, llm: Option<PathBuf>, layer: Option<usize>) -> a
     if config.has_llm()
         && let Some(dir) = config.llm.checkpoint.clone()
     {
-        let hf = read_hf_config(&dir)?;
+        let hf = read_block_config(&dir, config.llm.architecture)?;
         config.llm.hidden = hf.hidden;
         config.llm.heads = hf.heads;
         config.llm.kv_heads = hf.kv_heads;
         config.llm.intermediate = hf.intermediate;
-        config.llm.rms_eps = hf.rms_eps;
+        match hf.architecture {
+            crate::model::LlmArchitecture::Llama => config.llm.rms_eps = hf.eps,
+            _ => config.llm.layer_norm_eps = hf.eps,
+        }
         if config.llm.layer >= hf.layers {
             anyhow::bail!(
                 "{}: layer {} asked for, the model has {} layers",

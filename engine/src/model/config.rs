@@ -15,6 +15,9 @@ pub enum ModelKind {
     Medvisionllama,
     /// The same ViT without VD1, LLM and VD2.
     VitBaseline,
+    /// The ViT-MLP ablation (paper §4.4.1): MedVisionLlama with a trainable MLP
+    /// (`llm.hidden → llm.intermediate → llm.hidden`, GELU) in place of the frozen block.
+    VitMlp,
 }
 
 /// Where the learned position embedding is added.
@@ -47,21 +50,80 @@ pub enum OutputKind {
     Softmax,
 }
 
-/// The Llama-architecture block between VD1 and VD2.
+/// Which pre-trained language-model block sits between VD1 and VD2 (paper §4.4.2 swaps the
+/// Llama block for BioGPT, BioBERT and ClinicalBERT blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LlmArchitecture {
+    /// A Llama decoder layer: RMSNorm, grouped-query attention, SwiGLU (`model_type` llama or
+    /// mistral).
+    #[default]
+    Llama,
+    /// A GPT-2-style decoder layer as in BioGPT: pre-LayerNorm, attention and a GELU MLP, all
+    /// with biases (`model_type` biogpt).
+    Biogpt,
+    /// A BERT encoder layer as in BioBERT and ClinicalBERT: post-LayerNorm, attention and a
+    /// GELU MLP, all with biases (`model_type` bert).
+    Bert,
+}
+
+impl LlmArchitecture {
+    /// The name used in presets and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Biogpt => "biogpt",
+            Self::Bert => "bert",
+        }
+    }
+
+    /// Hugging Face `model_type`s whose layers have this architecture's structure and names.
+    pub fn model_types(self) -> &'static [&'static str] {
+        match self {
+            Self::Llama => &["llama", "mistral"],
+            Self::Biogpt => &["biogpt"],
+            Self::Bert => &["bert"],
+        }
+    }
+
+    /// The architecture a `model_type` belongs to, if any.
+    pub fn from_model_type(model_type: &str) -> Option<Self> {
+        [Self::Llama, Self::Biogpt, Self::Bert]
+            .into_iter()
+            .find(|a| a.model_types().contains(&model_type))
+    }
+
+    /// Projections of this block that can carry LoRA adapters.
+    pub fn projections(self) -> &'static [&'static str] {
+        match self {
+            Self::Llama => &LLM_PROJECTIONS,
+            // fc1 / intermediate.dense is "up", fc2 / output.dense is "down".
+            Self::Biogpt | Self::Bert => &LAYER_NORM_BLOCK_PROJECTIONS,
+        }
+    }
+}
+
+/// The frozen language-model block between VD1 and VD2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
+    /// Which block: llama (default), biogpt or bert. With a checkpoint folder, its
+    /// config.json's `model_type` must belong to it.
+    pub architecture: LlmArchitecture,
     /// Hidden size (4096 for Llama-3.1-8B).
     pub hidden: usize,
     /// Query heads.
     pub heads: usize,
-    /// Key/value heads (grouped-query attention).
+    /// Key/value heads (grouped-query attention); must equal `heads` for biogpt and bert.
     pub kv_heads: usize,
-    /// SwiGLU intermediate size.
+    /// Intermediate size of the MLP (SwiGLU for llama, GELU for biogpt and bert).
     pub intermediate: usize,
-    /// RMSNorm epsilon.
+    /// RMSNorm epsilon (llama).
     pub rms_eps: f64,
-    /// Apply a final RMSNorm (weight fixed at 1) after the block, as the official code does.
+    /// LayerNorm epsilon (biogpt, bert; their config.json's `layer_norm_eps`).
+    pub layer_norm_eps: f64,
+    /// Apply a final normalisation with weight fixed at 1 (and bias 0) after the block, as the
+    /// official code does: RMSNorm for llama, LayerNorm for biogpt and bert.
     pub final_norm: bool,
     /// Layer index to import from a checkpoint.
     pub layer: usize,
@@ -79,11 +141,13 @@ pub struct LlmConfig {
 impl Default for LlmConfig {
     fn default() -> Self {
         Self {
+            architecture: LlmArchitecture::Llama,
             hidden: 4096,
             heads: 32,
             kv_heads: 8,
             intermediate: 14336,
             rms_eps: 1e-5,
+            layer_norm_eps: 1e-12,
             final_norm: true,
             layer: 31,
             checkpoint: None,
@@ -207,6 +271,9 @@ struct PresetFile {
 
 /// Projections of a Llama block that can carry LoRA adapters.
 pub const LLM_PROJECTIONS: [&str; 7] = ["q", "k", "v", "o", "gate", "up", "down"];
+/// Projections of a BioGPT or BERT block that can carry LoRA adapters (up: fc1 /
+/// intermediate.dense, down: fc2 / output.dense).
+pub const LAYER_NORM_BLOCK_PROJECTIONS: [&str; 6] = ["q", "k", "v", "o", "up", "down"];
 
 impl ModelConfig {
     /// Reads the `[model]` table of a TOML preset.
@@ -262,6 +329,14 @@ impl ModelConfig {
         }
         if self.kind == ModelKind::Medvisionllama {
             let llm = &self.llm;
+            if llm.architecture != LlmArchitecture::Llama && llm.kv_heads != llm.heads {
+                return invalid(format!(
+                    "llm.kv_heads {} must equal llm.heads {} for a {} block (no grouped-query attention)",
+                    llm.kv_heads,
+                    llm.heads,
+                    llm.architecture.name()
+                ));
+            }
             if llm.heads == 0
                 || llm.kv_heads == 0
                 || !llm.hidden.is_multiple_of(llm.heads)
@@ -272,18 +347,20 @@ impl ModelConfig {
                     llm.hidden, llm.heads, llm.kv_heads
                 ));
             }
+            let projections = llm.architecture.projections();
             if let Some(bad) = llm
                 .lora_targets
                 .iter()
-                .find(|t| !LLM_PROJECTIONS.contains(&t.as_str()))
+                .find(|t| !projections.contains(&t.as_str()))
             {
                 return invalid(format!(
-                    "llm.lora_targets: {bad:?} is not one of {LLM_PROJECTIONS:?}"
+                    "llm.lora_targets: {bad:?} is not one of {projections:?} (a {} block)",
+                    llm.architecture.name()
                 ));
             }
-            if self.mapper == MapperKind::Lora && self.mapper_rank == 0 {
-                return invalid("mapper_rank must be at least 1 for LoRA mappers".into());
-            }
+        }
+        if self.has_bridge() && self.mapper == MapperKind::Lora && self.mapper_rank == 0 {
+            return invalid("mapper_rank must be at least 1 for LoRA mappers".into());
         }
         Ok(())
     }
@@ -303,8 +380,13 @@ impl ModelConfig {
         self.patch_size.pow(3) * self.in_channels
     }
 
-    /// Whether this network has the VD1 → LLM → VD2 bridge.
+    /// Whether this network has the VD1 → frozen LLM block → VD2 bridge.
     pub fn has_llm(&self) -> bool {
         self.kind == ModelKind::Medvisionllama
+    }
+
+    /// Whether this network has VD1 and VD2 (around the frozen block or ViT-MLP's MLP).
+    pub fn has_bridge(&self) -> bool {
+        matches!(self.kind, ModelKind::Medvisionllama | ModelKind::VitMlp)
     }
 }

@@ -109,7 +109,8 @@ impl ModelConfig {
         let mut count = blocks * (4 * e * e + 2 * e * m)
             + patch * (w(self.in_channels) + w(self.out_channels)) * e
             + tokens * e;
-        if self.has_llm() {
+        // ViT-MLP's MLP (2·h·i) is smaller than this bound.
+        if self.has_bridge() {
             let llm = &self.llm;
             let (h, i) = (w(llm.hidden), w(llm.intermediate));
             let kv = w(llm.kv_heads) * (h / w(llm.heads.max(1)));

@@ -2,10 +2,12 @@
 //! blocks, and model statistics (parameters and FLOPs).
 
 pub mod attention;
+mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
 pub mod init;
+mod layer_norm_block;
 mod llama;
 mod lora;
 mod network;
@@ -14,10 +16,13 @@ mod stats;
 mod vit;
 
 pub use attention::{EngineAutodiffBackend, EngineBackend};
+pub use bridge_mlp::BridgeMlp;
 pub use config::{
-    ConfigError, LLM_PROJECTIONS, LlmConfig, MapperKind, ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
+    ConfigError, LAYER_NORM_BLOCK_PROJECTIONS, LLM_PROJECTIONS, LlmArchitecture, LlmConfig, MapperKind,
+    ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
 };
 pub use config_limits::{MAX_CHANNELS, MAX_DEPTH, MAX_IMAGE_EDGE, MAX_INTERMEDIATE, MAX_TOKENS, MAX_WIDTH};
+pub use layer_norm_block::{LayerNormBlock, layer_norm};
 pub use llama::{LlamaBlock, rms_norm};
 pub use lora::{FrozenLinear, LoraAdapter, lora_mapper};
 pub use network::{CaptureRequest, Captured, Mapper, MedVisionLlama, patchify, unpatchify};
@@ -26,6 +31,8 @@ pub use vit::{VitBlock, torch_linear};
 
 #[cfg(test)]
 mod attention_tests;
+#[cfg(test)]
+mod layer_norm_block_tests;
 #[cfg(test)]
 mod llama_tests;
 #[cfg(test)]

@@ -6,12 +6,14 @@
 //! [+pos] → decoder blocks (V_D) → per-token linear head → un-patchify.
 
 use super::attention::EngineBackend;
+use super::bridge_mlp::BridgeMlp;
 use super::config::{MapperKind, ModelConfig, OutputKind, PosEmbedPlace};
 use super::init::{self, seed_for};
+use super::layer_norm_block::LayerNormBlock;
 use super::llama::LlamaBlock;
 use super::lora::{FrozenLinear, lora_mapper};
 use super::vit::{VitBlock, torch_linear};
-use crate::weights::LlamaLayerWeights;
+use crate::weights::FrozenBlockWeights;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorPrimitive, activation, backend::Backend};
@@ -109,6 +111,12 @@ pub struct MedVisionLlama<B: EngineBackend> {
     encoder: Vec<VitBlock<B>>,
     vd1: Option<Mapper<B>>,
     llm: Option<LlamaBlock<B>>,
+    /// The BioGPT or BERT block when the preset swaps it in for Llama (§4.4.2). A field of its
+    /// own rather than an enum with `llm`, so a Llama model's parameter names in checkpoints
+    /// (`llm.q.adapter.a`, …) stay what they were.
+    text_block: Option<LayerNormBlock<B>>,
+    /// ViT-MLP's trainable MLP in place of the frozen block (§4.4.1).
+    mlp: Option<BridgeMlp<B>>,
     vd2: Option<Mapper<B>>,
     decoder: Vec<VitBlock<B>>,
     head: Linear<B>,
@@ -120,9 +128,10 @@ pub struct MedVisionLlama<B: EngineBackend> {
 }
 
 impl<B: EngineBackend> MedVisionLlama<B> {
-    /// Builds the network. For MedVisionLlama, `llm_weights` are the imported layer; `None`
-    /// means random frozen weights from the config's seed. The LLM width comes from the weights.
-    pub fn new(config: &ModelConfig, llm_weights: Option<LlamaLayerWeights>, device: &B::Device) -> Self {
+    /// Builds the network. For MedVisionLlama, `llm_weights` are the imported layer (Llama,
+    /// BioGPT or BERT); `None` means random frozen weights of the config's architecture from its
+    /// seed. The LLM width comes from the weights, and VD1/VD2 map to and from it.
+    pub fn new(config: &ModelConfig, llm_weights: Option<FrozenBlockWeights>, device: &B::Device) -> Self {
         let seed = config.seed;
         let dim = config.embed_dim;
         let block = |name: String| {
@@ -135,17 +144,40 @@ impl<B: EngineBackend> MedVisionLlama<B> {
                 device,
             )
         };
-        let (vd1, llm, vd2) = if config.has_llm() {
-            let weights = llm_weights.unwrap_or_else(|| LlamaLayerWeights::random(&config.llm, seed));
-            let hidden = weights.hidden;
+        let (vd1, llm, text_block, vd2) = if config.has_llm() {
+            let weights = llm_weights.unwrap_or_else(|| FrozenBlockWeights::random(&config.llm, seed));
+            let hidden = weights.hidden();
+            let (llm, text_block) = match weights {
+                FrozenBlockWeights::Llama(w) => (Some(LlamaBlock::new(w, &config.llm, seed, device)), None),
+                FrozenBlockWeights::LayerNorm(w) => {
+                    (None, Some(LayerNormBlock::new(w, &config.llm, seed, device)))
+                }
+            };
             (
                 Some(Mapper::new(config, dim, hidden, seed_for(seed, "vd1"), device)),
-                Some(LlamaBlock::new(weights, &config.llm, seed, device)),
+                llm,
+                text_block,
+                Some(Mapper::new(config, hidden, dim, seed_for(seed, "vd2"), device)),
+            )
+        } else if config.has_bridge() {
+            let hidden = config.llm.hidden;
+            (
+                Some(Mapper::new(config, dim, hidden, seed_for(seed, "vd1"), device)),
+                None,
+                None,
                 Some(Mapper::new(config, hidden, dim, seed_for(seed, "vd2"), device)),
             )
         } else {
-            (None, None, None)
+            (None, None, None, None)
         };
+        let mlp = (config.has_bridge() && !config.has_llm()).then(|| {
+            BridgeMlp::new(
+                config.llm.hidden,
+                config.llm.intermediate,
+                seed_for(seed, "mlp"),
+                device,
+            )
+        });
         let out_features = config.patch_size.pow(3) * config.out_channels;
         Self {
             patch_embed: torch_linear(
@@ -164,6 +196,8 @@ impl<B: EngineBackend> MedVisionLlama<B> {
                 .collect(),
             vd1,
             llm,
+            text_block,
+            mlp,
             vd2,
             decoder: (0..config.decoder_depth)
                 .map(|i| block(format!("decoder.{i}")))
@@ -180,6 +214,7 @@ impl<B: EngineBackend> MedVisionLlama<B> {
     /// Frozen values: the LLM block and the mappers' base weights.
     pub fn frozen_params(&self) -> usize {
         self.llm.as_ref().map_or(0, |l| l.frozen_count())
+            + self.text_block.as_ref().map_or(0, |l| l.frozen_count())
             + self.vd1.as_ref().map_or(0, |m| m.frozen_count())
             + self.vd2.as_ref().map_or(0, |m| m.frozen_count())
     }
@@ -190,12 +225,32 @@ impl<B: EngineBackend> MedVisionLlama<B> {
     /// for ViT-Baseline. The backend must support `dtype` (`Backend::supports_dtype`).
     pub fn with_frozen_dtype(mut self, dtype: burn::tensor::FloatDType) -> Self {
         self.llm = self.llm.map(|block| block.with_compute_dtype(dtype));
+        self.text_block = self.text_block.map(|block| block.with_compute_dtype(dtype));
         self
     }
 
-    /// The LLM block, if this is MedVisionLlama.
+    /// The Llama block, if this is MedVisionLlama with a Llama block.
     pub fn llm(&self) -> Option<&LlamaBlock<B>> {
         self.llm.as_ref()
+    }
+
+    /// The BioGPT or BERT block, if one replaces the Llama block.
+    pub fn text_block(&self) -> Option<&LayerNormBlock<B>> {
+        self.text_block.as_ref()
+    }
+
+    /// The block between VD1 and VD2, whichever it is: the frozen Llama, BioGPT or BERT block,
+    /// or ViT-MLP's trainable MLP.
+    ///
+    /// # Shapes
+    /// - x: `[batch, tokens, hidden]` → `[batch, tokens, hidden]`
+    fn bridge_block(&self, x: Tensor<B, 3>) -> Option<Tensor<B, 3>> {
+        match (&self.llm, &self.text_block, &self.mlp) {
+            (Some(llm), _, _) => Some(llm.forward(x)),
+            (None, Some(block), _) => Some(block.forward(x)),
+            (None, None, Some(mlp)) => Some(mlp.forward(x)),
+            (None, None, None) => None,
+        }
     }
 
     /// Trainable values (every `Param`; frozen weights are constants, not params).
@@ -359,13 +414,16 @@ impl<B: EngineBackend> MedVisionLlama<B> {
             tokens = run_block(block, tokens, captured);
         }
         captured.encoder = keep(&tokens);
-        if let (Some(vd1), Some(llm), Some(vd2)) = (&self.vd1, &self.llm, &self.vd2) {
+        if let (Some(vd1), Some(vd2)) = (&self.vd1, &self.vd2) {
             let mapped = vd1.forward(tokens);
             captured.vd1 = keep(&mapped);
+            let block_out = self
+                .bridge_block(mapped.clone())
+                .unwrap_or_else(|| mapped.clone());
             let transformed = if self.llm_residual {
-                llm.forward(mapped.clone()) + mapped
+                block_out + mapped
             } else {
-                llm.forward(mapped)
+                block_out
             };
             captured.llm = keep(&transformed);
             tokens = vd2.forward(transformed);

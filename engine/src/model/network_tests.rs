@@ -41,7 +41,18 @@ fn variants() -> Vec<ModelConfig> {
     softmax.out_channels = 3;
     softmax.output = OutputKind::Softmax;
     softmax.in_channels = 2;
-    vec![base, paper, linear, baseline, softmax]
+    // The §4.4.2 swaps: BioGPT with adapters on q and fc1, BERT without.
+    let mut biogpt = base.clone();
+    biogpt.llm.architecture = LlmArchitecture::Biogpt;
+    biogpt.llm.kv_heads = biogpt.llm.heads;
+    biogpt.llm.lora_targets = vec!["q".into(), "up".into()];
+    let mut bert = biogpt.clone();
+    bert.llm.architecture = LlmArchitecture::Bert;
+    bert.llm.lora_targets.clear();
+    let mut vit_mlp = base.clone();
+    vit_mlp.kind = ModelKind::VitMlp;
+    vit_mlp.mapper = MapperKind::Linear;
+    vec![base, paper, linear, baseline, softmax, biogpt, bert, vit_mlp]
 }
 
 #[test]
@@ -131,7 +142,8 @@ fn forward_shapes_and_capture_do_not_change_the_output() {
         for row in attention.chunks(64) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         }
-        if config.has_llm() {
+        // ViT-MLP has VD1 and VD2 too, its MLP where the LLM block is.
+        if config.has_bridge() {
             assert_eq!(captured.vd1.expect("VD1").dims(), [2, 64, 64]);
             assert_eq!(captured.llm.expect("LLM").dims(), [2, 64, 64]);
             assert_eq!(captured.vd2.expect("VD2").dims(), [2, 64, 16]);
@@ -174,7 +186,7 @@ fn one_adam_step(model: MedVisionLlama<A>) -> (MedVisionLlama<A>, usize) {
 #[test]
 fn frozen_llama_weights_get_no_gradient_and_never_change() {
     let device = Default::default();
-    let model = MedVisionLlama::<A>::new(&tiny_config(), Some(tiny_weights(1)), &device);
+    let model = MedVisionLlama::<A>::new(&tiny_config(), Some(tiny_weights(1).into()), &device);
     let before = llm_output(&model);
     let output_before = model_output(&model);
     let (model, with_grads) = one_adam_step(model);
@@ -201,7 +213,7 @@ fn lora_adapters_inside_the_llama_block_train() {
     let device = Default::default();
     let mut config = tiny_config();
     config.llm.lora_targets = vec!["q".into(), "v".into()];
-    let model = MedVisionLlama::<A>::new(&config, Some(tiny_weights(1)), &device);
+    let model = MedVisionLlama::<A>::new(&config, Some(tiny_weights(1).into()), &device);
     let before = llm_output(&model);
     let (model, _) = one_adam_step(model);
     let after = llm_output(&model);

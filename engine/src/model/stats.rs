@@ -2,7 +2,7 @@
 //! model` can describe the paper-size model without allocating its 218 M frozen weights. Tests
 //! check these formulas against the parameters of built networks.
 
-use super::config::{MapperKind, ModelConfig};
+use super::config::{LlmArchitecture, MapperKind, ModelConfig, ModelKind};
 use serde::Serialize;
 
 /// What `mvl model` reports.
@@ -45,7 +45,7 @@ pub fn model_stats(config: &ModelConfig) -> ModelStats {
         let llm = &config.llm;
         let (h, i) = (llm.hidden, llm.intermediate);
         let kv = llm.kv_heads * llm.head_dim();
-        let shapes = [
+        let llama_shapes = [
             ("q", h, h),
             ("k", h, kv),
             ("v", h, kv),
@@ -54,8 +54,21 @@ pub fn model_stats(config: &ModelConfig) -> ModelStats {
             ("up", h, i),
             ("down", i, h),
         ];
-        frozen += 2 * h + shapes.iter().map(|(_, a, b)| a * b).sum::<usize>();
-        for (name, a, b) in shapes {
+        // BioGPT and BERT: no gate; every projection has a bias, both norms a weight and a bias.
+        let layer_norm_shapes = [
+            ("q", h, h),
+            ("k", h, h),
+            ("v", h, h),
+            ("o", h, h),
+            ("up", h, i),
+            ("down", i, h),
+        ];
+        let (shapes, norms_and_biases): (&[(&str, usize, usize)], usize) = match llm.architecture {
+            LlmArchitecture::Llama => (&llama_shapes, 2 * h),
+            LlmArchitecture::Biogpt | LlmArchitecture::Bert => (&layer_norm_shapes, 5 * h + i + 4 * h),
+        };
+        frozen += norms_and_biases + shapes.iter().map(|(_, a, b)| a * b).sum::<usize>();
+        for &(name, a, b) in shapes {
             llm_flops += 2.0 * nf * (a * b) as f64;
             if llm.lora_targets.iter().any(|t| t == name) {
                 trainable += llm.lora_rank * (a + b);
@@ -64,6 +77,14 @@ pub fn model_stats(config: &ModelConfig) -> ModelStats {
         }
         llm_flops += 4.0 * nf * nf * h as f64;
         flops += llm_flops;
+    }
+    if config.kind == ModelKind::VitMlp {
+        let (h, i) = (config.llm.hidden, config.llm.intermediate);
+        trainable += linear(h, i) + linear(i, h);
+        flops += 2.0 * nf * (2 * h * i) as f64;
+    }
+    if config.has_bridge() {
+        let h = config.llm.hidden;
         match config.mapper {
             MapperKind::Lora => {
                 let r = config.mapper_rank;
@@ -131,6 +152,17 @@ mod tests {
             "ViT-Depth {} vs {paper_total}",
             depth_stats.trainable_params
         );
+        // ViT-MLP (§4.4.1): everything trainable, as large as the paper preset too.
+        let mlp = preset("ablations/vit-mlp.toml");
+        let mlp_stats = model_stats(&mlp);
+        assert_eq!(mlp.kind, ModelKind::VitMlp);
+        assert_eq!(mlp_stats.frozen_params, 0);
+        let ratio = mlp_stats.trainable_params as f64 / paper_total;
+        assert!(
+            (ratio - 1.0).abs() < 0.01,
+            "ViT-MLP {} vs {paper_total}",
+            mlp_stats.trainable_params
+        );
         let ranks = [2usize, 4, 8, 16].map(|r| {
             let config = preset(&format!("ablations/lora-rank-{r}.toml"));
             assert_eq!(config.llm.lora_rank, r);
@@ -145,6 +177,27 @@ mod tests {
         assert!(
             model_stats(&linear).trainable_params > paper.trainable_params,
             "linear mappers train more"
+        );
+    }
+
+    /// The §4.4.2 presets freeze one whole layer of the model they name: BioGPT's (hidden 1024,
+    /// MLP 4096) has 12,596,224 values and a BERT-base layer 7,087,872 (the published per-layer
+    /// sizes: 4·(h² + h) attention, h·i + i and i·h + h MLP, 4·h LayerNorm), plus the LoRA
+    /// mappers' frozen base weights 2·64·h.
+    #[test]
+    fn block_swap_presets_freeze_one_layer_of_the_named_model() {
+        let biogpt = preset("ablations/biogpt-block.toml");
+        assert_eq!(biogpt.llm.architecture, LlmArchitecture::Biogpt);
+        assert_eq!(model_stats(&biogpt).frozen_params, 12_596_224 + 2 * 64 * 1024);
+        let bert = preset("ablations/bert-block.toml");
+        assert_eq!(bert.llm.architecture, LlmArchitecture::Bert);
+        assert_eq!(model_stats(&bert).frozen_params, 7_087_872 + 2 * 64 * 768);
+        // Trainable parts are the official code's apart from the mappers' widths.
+        let official = model_stats(&ModelConfig::default());
+        let mapper_trainable = |h: usize| (h + 4 * (64 + h)) + (64 + 4 * (h + 64));
+        assert_eq!(
+            model_stats(&bert).trainable_params + mapper_trainable(4096),
+            official.trainable_params + mapper_trainable(768)
         );
     }
 }

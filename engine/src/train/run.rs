@@ -329,10 +329,10 @@ pub fn train<B: EngineAutodiffBackend>(
     let weights = llm_weights_for(config).map_err(crate::checkpoint::CheckpointError::from)?;
     let llm_source = weights
         .as_ref()
-        .map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source.clone());
+        .map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source().to_string());
     let llm_fingerprint = weights
         .as_ref()
-        .map(crate::weights::LlamaLayerWeights::fingerprint);
+        .map(crate::weights::FrozenBlockWeights::fingerprint);
     let mut model = MedVisionLlama::<B>::new(config, weights, device);
     if let Some(init) = &options.init_from {
         let (checkpoint_config, _) = crate::checkpoint::read_checkpoint_config(init)?;

@@ -7,8 +7,12 @@
 //! head leaves every q·k dot product unchanged, so the weights are used as stored (a test in
 //! `model::llama_tests` demonstrates the invariance).
 
+mod frozen_block;
+mod layer_norm_block;
 mod safetensors;
 
+pub use frozen_block::{BlockDims, FrozenBlockWeights, load_frozen_block, read_block_config};
+pub use layer_norm_block::{HfLayerNormConfig, LayerNormBlockWeights, parse_layer_norm_config};
 pub use safetensors::{SafetensorsFile, TensorInfo, parse_header as parse_safetensors_header};
 
 use crate::model::LlmConfig;
@@ -31,6 +35,15 @@ pub enum WeightsError {
         /// The config file.
         path: PathBuf,
         /// Why.
+        reason: String,
+    },
+    /// config.json names a model this reader does not support, or another architecture than
+    /// the preset asks for.
+    #[error("{}: {reason}", path.display())]
+    Unsupported {
+        /// The config file.
+        path: PathBuf,
+        /// Why, and what to do.
         reason: String,
     },
     /// The layer index is out of range or its tensors are absent.
@@ -97,25 +110,18 @@ impl LlamaLayerWeights {
     /// A fingerprint of the frozen weights (FNV-1a over the dimensions and every value's bits),
     /// stored in checkpoints so a different layer, file or seed is refused on load.
     pub fn fingerprint(&self) -> String {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash = OFFSET;
-        let mut eat = |bytes: &[u8]| {
-            for byte in bytes {
-                hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
-            }
-        };
+        let mut hash = Fnv1a::new();
         for dim in [self.hidden, self.heads, self.kv_heads, self.intermediate] {
-            eat(&(dim as u64).to_le_bytes());
+            hash.eat(&(dim as u64).to_le_bytes());
         }
-        eat(&self.rms_eps.to_le_bytes());
+        hash.eat(&self.rms_eps.to_le_bytes());
         for tensor in self.tensors() {
-            eat(&(tensor.len() as u64).to_le_bytes());
+            hash.eat(&(tensor.len() as u64).to_le_bytes());
             for value in tensor.iter() {
-                eat(&value.to_bits().to_le_bytes());
+                hash.eat(&value.to_bits().to_le_bytes());
             }
         }
-        format!("fnv1a64:{hash:016x}")
+        hash.finish()
     }
 
     /// Dimension of one head.
@@ -170,6 +176,28 @@ impl LlamaLayerWeights {
     /// Number of values.
     pub fn count(&self) -> usize {
         self.tensors().iter().map(|v| v.len()).sum()
+    }
+}
+
+/// FNV-1a (64 bit) over bytes: the frozen weights' fingerprint.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Self(Self::OFFSET)
+    }
+
+    fn eat(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(Self::PRIME);
+        }
+    }
+
+    fn finish(&self) -> String {
+        format!("fnv1a64:{:016x}", self.0)
     }
 }
 

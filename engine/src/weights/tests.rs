@@ -246,3 +246,40 @@ fn a_folder_claiming_zero_layers_is_refused_not_underflowed() -> anyhow::Result<
     assert!(message.contains("num_hidden_layers is 0"), "{message}");
     Ok(())
 }
+
+/// A Llama layer's fingerprint is what it was before other architectures existed (older
+/// checkpoints still load), and a BioGPT and a BERT layer with the very same values differ
+/// (the architecture is hashed: the same numbers make another computation).
+#[test]
+fn fingerprints_keep_llama_and_tell_architectures_apart() {
+    use crate::model::LlmArchitecture;
+    let llama = LlamaLayerWeights::random(&tiny_config(), 5);
+    assert_eq!(
+        FrozenBlockWeights::from(llama.clone()).fingerprint(),
+        llama.fingerprint()
+    );
+    let config = LlmConfig {
+        architecture: LlmArchitecture::Biogpt,
+        kv_heads: tiny_config().heads,
+        ..tiny_config()
+    };
+    let biogpt = FrozenBlockWeights::random(&config, 5);
+    let bert = FrozenBlockWeights::random(
+        &LlmConfig {
+            architecture: LlmArchitecture::Bert,
+            ..config.clone()
+        },
+        5,
+    );
+    match (&biogpt, &bert) {
+        (FrozenBlockWeights::LayerNorm(a), FrozenBlockWeights::LayerNorm(b)) => {
+            assert_eq!(a.tensors(), b.tensors(), "same values");
+        }
+        _ => panic!("random BioGPT/BERT weights are LayerNorm blocks"),
+    }
+    assert_ne!(biogpt.fingerprint(), bert.fingerprint());
+    assert_ne!(
+        biogpt.fingerprint(),
+        FrozenBlockWeights::random(&config, 6).fingerprint()
+    );
+}
