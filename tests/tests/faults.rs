@@ -4,7 +4,7 @@
 //! large for the memory budget, refused before anything is allocated. A training run that stops
 //! on such an error resumes once the cause is fixed.
 
-use engine::data::{ReviewSheet, ReviewState, open_task, preprocess_task, PreprocessOptions};
+use engine::data::{PreprocessOptions, ReviewSheet, ReviewState, open_task, preprocess_task};
 use engine::volume::{read_nifti, write_atomically, write_u8_label_like};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,8 +56,17 @@ fn hidden_leftovers(dir: &Path) -> Vec<String> {
 fn phantom_task(root: &Path, size: &str, cases: &str) -> PathBuf {
     let task = root.join("task");
     let (ok, text) = mvl(&[
-        "demo-data", "--out", s(&task), "--cases", cases, "--test-cases", "0", "--size", size,
-        "--seed", "7",
+        "demo-data",
+        "--out",
+        s(&task),
+        "--cases",
+        cases,
+        "--test-cases",
+        "0",
+        "--size",
+        size,
+        "--seed",
+        "7",
     ]);
     assert!(ok, "{text}");
     task
@@ -67,8 +76,14 @@ fn write_label(path: &Path, scan: &Path, value: u8) -> Result<(), String> {
     let image = read_nifti(scan).map_err(|e| e.to_string())?;
     let shape = image.volume.shape();
     let voxels = vec![value; shape.iter().product()];
-    write_u8_label_like(path, shape, &image.header.world_from_voxel_mm(), &voxels, &image.header)
-        .map_err(|e| e.to_string())
+    write_u8_label_like(
+        path,
+        shape,
+        &image.header.world_from_voxel_mm(),
+        &voxels,
+        &image.header,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -85,10 +100,13 @@ fn a_full_disk_while_saving_is_a_message_and_keeps_the_previous_files() {
         eprintln!("tmpfs cannot be mounted here; injecting ENOSPC instead");
         let path = dir.path().join("reviews.json");
         ReviewSheet::new("old").save(&path).expect("first save");
-        let error = write_atomically(&path, |_| Err(std::io::Error::from_raw_os_error(28)))
-            .expect_err("full");
+        let error =
+            write_atomically(&path, |_| Err(std::io::Error::from_raw_os_error(28))).expect_err("full");
         assert!(engine::fault::describe(&error).contains("free some space"));
-        assert_eq!(ReviewSheet::load(&path).expect("reads").map(|s| s.task), Some("old".into()));
+        assert_eq!(
+            ReviewSheet::load(&path).expect("reads").map(|s| s.task),
+            Some("old".into())
+        );
         return;
     };
     let folder = disk.0.clone();
@@ -100,8 +118,16 @@ fn a_full_disk_while_saving_is_a_message_and_keeps_the_previous_files() {
     let message = write_label(&label, &scan, 2).expect_err("the disk is full");
     assert!(message.contains("case_000.nii"), "names the file: {message}");
     assert!(message.contains("free some space"), "says what to do: {message}");
-    assert_eq!(std::fs::read(&label).expect("reads"), before, "the previous label is intact");
-    assert!(hidden_leftovers(&folder).is_empty(), "temporaries removed: {:?}", hidden_leftovers(&folder));
+    assert_eq!(
+        std::fs::read(&label).expect("reads"),
+        before,
+        "the previous label is intact"
+    );
+    assert!(
+        hidden_leftovers(&folder).is_empty(),
+        "temporaries removed: {:?}",
+        hidden_leftovers(&folder)
+    );
 
     // reviews.json: a small sheet, then one too large for what is left.
     let reviews = folder.join("reviews.json");
@@ -111,8 +137,15 @@ fn a_full_disk_while_saving_is_a_message_and_keeps_the_previous_files() {
     let mut big = sheet.clone();
     big.review_mut("case_001").comment = "x".repeat(200_000);
     let message = big.save(&reviews).expect_err("the disk is full").to_string();
-    assert!(message.contains("reviews.json") && message.contains("free some space"), "{message}");
-    assert_eq!(ReviewSheet::load(&reviews).expect("reads"), Some(sheet), "the previous sheet is intact");
+    assert!(
+        message.contains("reviews.json") && message.contains("free some space"),
+        "{message}"
+    );
+    assert_eq!(
+        ReviewSheet::load(&reviews).expect("reads"),
+        Some(sheet),
+        "the previous sheet is intact"
+    );
     assert!(hidden_leftovers(&folder).is_empty());
 }
 
@@ -123,7 +156,17 @@ fn train(config: &Path, task: &Path, run: &Path, resume: bool, budget: Option<&s
     if let Some(bytes) = budget {
         command.args(["--max-volume-bytes", bytes]);
     }
-    command.args(["train", "--config", s(config), "--data", s(task), "--out", s(run), "--device", "cpu"]);
+    command.args([
+        "train",
+        "--config",
+        s(config),
+        "--data",
+        s(task),
+        "--out",
+        s(run),
+        "--device",
+        "cpu",
+    ]);
     if resume {
         command.arg("--resume");
     }
@@ -183,12 +226,18 @@ fn a_scan_removed_from_an_open_task_is_named_and_training_resumes_once_it_is_bac
     std::fs::rename(&scan, &kept).expect("moved away");
     let name = scan.file_name().expect("name").to_string_lossy().into_owned();
 
-    let options = PreprocessOptions { size: [16, 16, 8], channels: None };
+    let options = PreprocessOptions {
+        size: [16, 16, 8],
+        channels: None,
+    };
     let message = preprocess_task(&task, &dir.path().join("cache"), &options)
         .expect_err("a scan is missing")
         .to_string();
     assert!(message.contains(&name), "names the scan: {message}");
-    assert!(message.contains("moved or deleted") || message.contains("restore it"), "says what to do: {message}");
+    assert!(
+        message.contains("moved or deleted") || message.contains("restore it"),
+        "says what to do: {message}"
+    );
 
     let config = dir.path().join("tiny.toml");
     std::fs::write(&config, tests::tiny_preset("medvisionllama", 0.0, TRAINING)).expect("preset");
@@ -214,7 +263,10 @@ fn a_model_beyond_the_memory_budget_is_refused_before_allocating() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(message.contains("memory budget of 16.0 KiB"), "{message}");
-    assert!(message.contains("--max-volume-bytes"), "says how to raise it: {message}");
+    assert!(
+        message.contains("--max-volume-bytes"),
+        "says how to raise it: {message}"
+    );
     assert!(message.contains("tiny.toml"), "names the preset: {message}");
     assert!(!run.join("last").exists() && !run.join("best").exists());
     // With the default budget the same preset trains.
@@ -237,7 +289,10 @@ fn a_dicom_series_beyond_the_memory_budget_is_refused_before_allocating() {
     let message = stderr(&output);
     assert!(message.contains("axial"), "names the series: {message}");
     assert!(message.contains("memory budget of 1.0 KiB"), "{message}");
-    assert!(message.contains("--max-volume-bytes"), "says how to raise it: {message}");
+    assert!(
+        message.contains("--max-volume-bytes"),
+        "says how to raise it: {message}"
+    );
     let output = info(None);
     assert!(output.status.success(), "{}", stderr(&output));
 }

@@ -34,8 +34,17 @@ fn s(path: &Path) -> &str {
 fn phantom_task(root: &Path, size: &str) -> (PathBuf, PathBuf) {
     let task = root.join("task");
     let (ok, text) = mvl(&[
-        "demo-data", "--out", s(&task), "--cases", "3", "--test-cases", "0", "--size", size,
-        "--seed", "3",
+        "demo-data",
+        "--out",
+        s(&task),
+        "--cases",
+        "3",
+        "--test-cases",
+        "0",
+        "--size",
+        size,
+        "--seed",
+        "3",
     ]);
     assert!(ok, "{text}");
     let scan = open_task(&task).expect("task opens").training[0].image.clone();
@@ -52,7 +61,9 @@ fn kill_writer_at_random(args: &[&str], rng: &mut Rng) -> String {
         .expect("writer starts");
     let mut line = String::new();
     let stdout = child.stdout.take().expect("piped");
-    std::io::BufReader::new(stdout).read_line(&mut line).expect("reads");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reads");
     assert_eq!(line.trim(), "ready", "the writer failed before its first version");
     let kill_after = KILL_WINDOW.mul_f64(rng.uniform());
     std::thread::sleep(kill_after);
@@ -140,8 +151,8 @@ fn assert_cache_consistent(out: &Path, context: &str) {
     if !out.join(engine::data::PREPROCESS_MANIFEST).exists() {
         return;
     }
-    let manifest = PreprocessedTask::open(out)
-        .unwrap_or_else(|e| panic!("{context}: the manifest is damaged: {e}"));
+    let manifest =
+        PreprocessedTask::open(out).unwrap_or_else(|e| panic!("{context}: the manifest is damaged: {e}"));
     for case in &manifest.cases {
         let (image, label) = manifest
             .load(case)
@@ -153,7 +164,12 @@ fn assert_cache_consistent(out: &Path, context: &str) {
             case.id
         );
         if let Some(label) = label {
-            assert_eq!(label.shape(), manifest.options.size, "{context}: {} label", case.id);
+            assert_eq!(
+                label.shape(),
+                manifest.options.size,
+                "{context}: {} label",
+                case.id
+            );
         }
     }
 }
@@ -171,10 +187,7 @@ fn the_preprocessing_cache_survives_sigkill_at_any_moment() {
         assert_cache_consistent(&out, &context);
         // The next run (as training starts one) gives every case on its grid.
         for size in CACHE_GRIDS {
-            let options = PreprocessOptions {
-                size,
-                channels: None,
-            };
+            let options = PreprocessOptions { size, channels: None };
             preprocess_task(&task, &out, &options)
                 .unwrap_or_else(|e| panic!("{context}: preprocessing again fails: {e}"));
             assert_cache_consistent(&out, &context);

@@ -214,7 +214,8 @@ pub fn preprocess_task(
     // vouches for files it did not write; the next run then rebuilds the cache.
     let manifest_path = out.join(PREPROCESS_MANIFEST);
     if reusable.iter().any(Option::is_none) && manifest_path.exists() {
-        std::fs::remove_file(&manifest_path).map_err(|e| DataError::io("cannot remove", &manifest_path, e))?;
+        std::fs::remove_file(&manifest_path)
+            .map_err(|e| DataError::io("cannot remove", &manifest_path, e))?;
         crate::atomic::sync_folder(out).map_err(|e| DataError::io("cannot sync", out, e))?;
     }
     let results: Vec<Result<(PreprocessedCase, bool), DataError>> = jobs

@@ -143,8 +143,7 @@ mod tests {
         assert!(text.contains("\"accepted\""), "{text}");
         let back = ReviewSheet::parse(&text, Path::new(REVIEWS_FILE))?;
         assert_eq!(back, sheet);
-        let partial =
-            ReviewSheet::parse(r#"{"cases": {"b": {"comment": "x"}}}"#, Path::new(REVIEWS_FILE))?;
+        let partial = ReviewSheet::parse(r#"{"cases": {"b": {"comment": "x"}}}"#, Path::new(REVIEWS_FILE))?;
         assert_eq!(partial.state("b"), ReviewState::NotReviewed);
         assert_eq!(partial.version, REVIEW_SHEET_VERSION);
         Ok(())
@@ -156,6 +155,9 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("/task/reviews.json") && error.contains("move it away"), "{error}");
+        assert!(
+            error.contains("/task/reviews.json") && error.contains("move it away"),
+            "{error}"
+        );
     }
 }

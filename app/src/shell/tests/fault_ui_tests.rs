@@ -110,7 +110,10 @@ fn a_scan_removed_while_the_task_is_open_is_a_message_and_keeps_the_edit() -> an
     harness.get_by_label("Save").click();
     settle(harness)?;
     let message = error_notice(harness).ok_or_else(|| anyhow::anyhow!("no error shown"))?;
-    assert!(message.contains("phantom_001"), "names the missing scan: {message}");
+    assert!(
+        message.contains("phantom_001"),
+        "names the missing scan: {message}"
+    );
     let saved = fixture
         .task
         .path()
