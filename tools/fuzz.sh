@@ -8,20 +8,34 @@
 #   tools/fuzz.sh 600            # the ten minutes per target the reliability issue asks for
 #   FUZZ_TARGETS="nifti" tools/fuzz.sh 60
 #   FUZZ_SANITIZER=address tools/fuzz.sh 60   # default: none (the engine forbids unsafe code)
+#   FUZZ_NO_BUILD=1 FUZZ_TARGETS="dicom nifti" tools/fuzz.sh 600   # after a `cargo fuzz build`
+#
+# Two invocations over disjoint FUZZ_TARGETS may run at once (e.g. one per core): cargo's lock
+# serialises their builds, and each target has its own log, corpus and artifacts folder.
 set -euo pipefail
 seconds="${1:-60}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 cd "$(dirname "$0")/../fuzz"
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
-cargo +nightly fuzz build -s "$sanitizer"
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+    cargo +nightly fuzz build -s "$sanitizer"
+fi
 mkdir -p logs
 status=0
 for target in $targets; do
     mkdir -p "corpus/$target"
     # rss_limit: a lying size that slipped past the memory budget shows up as an OOM crash.
-    if ! cargo +nightly fuzz run -s "$sanitizer" "$target" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-        >"logs/$target.log" 2>&1; then
+    flags=(-max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1)
+    if [ -n "${FUZZ_NO_BUILD:-}" ]; then
+        # The binaries built before, run as `cargo fuzz run` would (so editing the engine while
+        # a long run goes on neither rebuilds nor changes what is fuzzed).
+        mkdir -p "artifacts/$target"
+        run=(target/"$(rustc +nightly -vV | sed -n 's/^host: //p')"/release/"$target"
+            -artifact_prefix="artifacts/$target/" "${flags[@]}" "corpus/$target")
+    else
+        run=(cargo +nightly fuzz run -s "$sanitizer" "$target" -- "${flags[@]}")
+    fi
+    if ! "${run[@]}" >"logs/$target.log" 2>&1; then
         status=1
         echo "$target: CRASH (see fuzz/logs/$target.log and fuzz/artifacts/$target/)"
     fi

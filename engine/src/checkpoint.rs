@@ -115,7 +115,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     crate::volume::write_atomically(path, |w| std::io::Write::write_all(w, bytes)).map_err(|e| {
         CheckpointError::File {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::fault::describe(&e),
         }
     })
 }

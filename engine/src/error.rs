@@ -36,7 +36,7 @@ pub enum Error {
     #[error(transparent)]
     Edit(#[from] crate::edit::EditError),
     /// A plain file-system error on a named path.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {source}{}", crate::fault::hint(source))]
     Io {
         /// What we were doing, e.g. "cannot create directory".
         action: &'static str,

@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod edit;
 pub mod error;
+pub mod fault;
 pub mod infer;
 pub mod memory;
 pub mod metrics;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// File name of the sidecar in a task folder.
-pub const REVIEWS_FILE: &str = "reviews.json";
+pub use engine::data::REVIEWS_FILE;
 /// Edits (a comment being typed) are written at most this often.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -24,24 +24,14 @@ pub fn reviews_path(source: &Source) -> Option<PathBuf> {
 
 /// Reads a sidecar; `Ok(None)` when there is none yet.
 pub fn read_reviews(path: &Path) -> anyhow::Result<Option<ReviewSheet>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => anyhow::bail!("{}: cannot read the reviews: {error}", path.display()),
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a reviews file ({e}); move it away to start afresh",
-            path.display()
-        )
-    })
+    Ok(ReviewSheet::load(path)?)
 }
 
 /// Writes a sidecar atomically (temporary file, then rename).
 pub fn write_reviews(path: &Path, sheet: &ReviewSheet) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(sheet)?;
-    engine::volume::write_atomically(path, |file| std::io::Write::write_all(file, text.as_bytes()))
-        .map_err(|e| anyhow::anyhow!("{}: cannot save the reviews: {e}", path.display()))
+    sheet
+        .save(path)
+        .map_err(|e| anyhow::anyhow!("cannot save the reviews: {e}"))
 }
 
 /// Keeps one sidecar file in step with the sheet in memory.

@@ -2,7 +2,7 @@
 //! state, and the review editor (verdict and comment) of the selected case.
 
 use crate::io::source::Source;
-use crate::review::sheet::{CaseFilter, ReviewSheet, ReviewState};
+use crate::review::sheet::{CaseFilter, ReviewSheet, ReviewState, state_colour};
 use eframe::egui;
 
 /// What the case list asks for.
@@ -148,6 +148,6 @@ fn state_dot_ui(ui: &mut egui::Ui, state: ReviewState) {
     let size = egui::vec2(2.0 * DOT_RADIUS + 2.0, 2.0 * DOT_RADIUS + 2.0);
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
     ui.painter()
-        .circle_filled(rect.center(), DOT_RADIUS, state.colour());
+        .circle_filled(rect.center(), DOT_RADIUS, state_colour(state));
     response.on_hover_text(state.name());
 }

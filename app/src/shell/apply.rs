@@ -323,7 +323,7 @@ impl Studio {
             CaseListCommand::Select(index) => self.apply(Command::SelectCase(index)),
             CaseListCommand::SetState { case_id, state } => {
                 if let Some(sheet) = self.sheet_mut() {
-                    sheet.set_state(&case_id, state);
+                    crate::review::sheet::set_state(sheet, &case_id, state);
                 }
             }
             CaseListCommand::SetComment { case_id, comment } => {

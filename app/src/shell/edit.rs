@@ -227,7 +227,7 @@ impl Studio {
                     }
                 }
                 if let Some(sheet) = self.sheet_mut() {
-                    sheet.set_state(&done.case_id, ReviewState::Corrected);
+                    crate::review::sheet::set_state(sheet, &done.case_id, ReviewState::Corrected);
                 }
                 self.notice = Some(Notice::Info(format!("label saved to {}", done.path.display())));
                 if let Some(after) = self.edit.after_save.take() {

@@ -6,6 +6,7 @@ mod msd;
 mod normalise;
 mod phantom;
 mod preprocess;
+mod reviews;
 mod splits;
 
 pub use crate::volume::CtStatistics;
@@ -19,6 +20,7 @@ pub use preprocess::{
     PREPROCESS_MANIFEST, PreprocessOptions, PreprocessReport, PreprocessedCase, PreprocessedTask,
     model_grid_input, preprocess_task,
 };
+pub use reviews::{CaseReview, REVIEW_SHEET_VERSION, REVIEWS_FILE, ReviewSheet, ReviewState};
 pub use splits::{
     FewShotSize, FewShotSubset, Fold, SPLITS_FILE, SplitOptions, Splits, few_shot_subset, make_splits,
 };
@@ -74,7 +76,7 @@ pub enum DataError {
         reason: String,
     },
     /// A file-system error on a named path.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {source}{}", path.display(), crate::fault::hint(source))]
     Io {
         /// What we were doing.
         action: &'static str,

@@ -193,23 +193,41 @@ pub fn preprocess_task(
         .map(|c| (c, "training"))
         .chain(task.test.iter().map(|c| (c, "test")))
         .collect();
-    let results: Vec<Result<(PreprocessedCase, bool), DataError>> = jobs
-        .par_iter()
+    let reusable: Vec<Option<PreprocessedCase>> = jobs
+        .iter()
         .map(|(case, split)| {
-            let prints = source_prints(case);
-            if let Some(cached) = previous
+            previous
                 .as_ref()
                 .and_then(|p| p.cases.iter().find(|c| c.id == case.id))
-                && cached.source_fingerprints == prints
-                && same_label_source(cached.source_label.as_deref(), case.label.as_deref())
-                && cached.split == *split
-                && out.join(&cached.image).is_file()
-                && cached.label.as_ref().is_none_or(|l| out.join(l).is_file())
-            {
-                return Ok((cached.clone(), true));
+                .filter(|cached| {
+                    cached.source_fingerprints == source_prints(case)
+                        && same_label_source(cached.source_label.as_deref(), case.label.as_deref())
+                        && cached.split == *split
+                        && out.join(&cached.image).is_file()
+                        && cached.label.as_ref().is_none_or(|l| out.join(l).is_file())
+                })
+                .cloned()
+        })
+        .collect();
+    // The case files are replaced under the names an older manifest lists (with other settings,
+    // say). Remove that manifest first, so a crash or `kill -9` part-way never leaves one that
+    // vouches for files it did not write; the next run then rebuilds the cache.
+    let manifest_path = out.join(PREPROCESS_MANIFEST);
+    if reusable.iter().any(Option::is_none) && manifest_path.exists() {
+        std::fs::remove_file(&manifest_path)
+            .map_err(|e| DataError::io("cannot remove", &manifest_path, e))?;
+        crate::atomic::sync_folder(out).map_err(|e| DataError::io("cannot sync", out, e))?;
+    }
+    let results: Vec<Result<(PreprocessedCase, bool), DataError>> = jobs
+        .par_iter()
+        .zip(reusable)
+        .map(|((case, split), reused)| match reused {
+            Some(cached) => Ok((cached, true)),
+            None => {
+                let prints = source_prints(case);
+                let processed = preprocess_case(case, split, out, options, &channels, prints)?;
+                Ok((processed, false))
             }
-            let processed = preprocess_case(case, split, out, options, &channels, prints)?;
-            Ok((processed, false))
         })
         .collect();
     let mut cases = Vec::with_capacity(results.len());
@@ -227,7 +245,6 @@ pub fn preprocess_task(
         cases,
         root: out.to_path_buf(),
     };
-    let manifest_path = out.join(PREPROCESS_MANIFEST);
     write_json_atomically(&manifest_path, &manifest)?;
     Ok(PreprocessReport {
         processed: jobs.len() - reused,

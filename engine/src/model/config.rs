@@ -292,7 +292,14 @@ impl ModelConfig {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        preset.model.validate()?;
+        // Name the preset in the message: "which file" is half of what to fix.
+        preset.model.validate().map_err(|e| match e {
+            ConfigError::Invalid(problem) => ConfigError::Parse {
+                path: path.to_path_buf(),
+                reason: format!("invalid model config: {problem}"),
+            },
+            other => other,
+        })?;
         Ok(preset.model)
     }
 

@@ -180,6 +180,11 @@ fn file_error(path: &Path, reason: impl ToString) -> TrainError {
     }
 }
 
+/// A failed read or write, with what to do about it (a full disk, say).
+fn io_file_error(path: &Path, error: std::io::Error) -> TrainError {
+    file_error(path, crate::fault::describe(&error))
+}
+
 /// The preprocessing cache of a task for this model: beside the task, shared by its runs.
 pub(crate) fn preprocess_cache(options: &TrainOptions) -> PathBuf {
     let [x, y, z] = options.model.image_size;
@@ -257,11 +262,11 @@ fn replace_folder(
     target: &Path,
     write: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
-    crate::atomic::replace_folder(target, write, file_error)
+    crate::atomic::replace_folder(target, write, io_file_error)
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    write_atomically(path, |w| std::io::Write::write_all(w, bytes)).map_err(|e| file_error(path, e))
+    write_atomically(path, |w| std::io::Write::write_all(w, bytes)).map_err(|e| io_file_error(path, e))
 }
 
 /// Trains per `options`, reporting through `on_event`; `stop` ends it after the current step with
@@ -276,7 +281,7 @@ pub fn train<B: EngineAutodiffBackend>(
     if options.training.batch_size == 0 || options.training.epochs == 0 {
         return Err(invalid("batch_size and epochs must be at least 1"));
     }
-    std::fs::create_dir_all(&options.out).map_err(|e| file_error(&options.out, e))?;
+    std::fs::create_dir_all(&options.out).map_err(|e| io_file_error(&options.out, e))?;
     let (preprocessed, splits) = prepare_data(options)?;
     splits.save(&options.out.join(data::SPLITS_FILE))?;
     let task_training_ids: Vec<String> = preprocessed

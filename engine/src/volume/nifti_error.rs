@@ -38,7 +38,7 @@ pub enum NiftiError {
     #[error("cannot write: {0}")]
     Write(String),
     /// An operating-system error.
-    #[error("{0}")]
+    #[error("{error}{hint}", error = .0, hint = crate::fault::hint(.0))]
     Io(#[from] std::io::Error),
 }
 

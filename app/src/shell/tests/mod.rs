@@ -2,6 +2,7 @@
 //! read the app's private state to check what a click changed.
 
 mod annotation_ui_tests;
+mod fault_ui_tests;
 mod model_ui_tests;
 pub(crate) mod support;
 mod ui_tests;

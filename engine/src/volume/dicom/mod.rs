@@ -91,6 +91,14 @@ pub enum DicomError {
         /// Voxels claimed.
         voxels: u64,
     },
+    /// The decoded series would not fit the memory budget ([`crate::memory`]).
+    #[error("{}: too large to load: {reason}", path.display())]
+    OverBudget {
+        /// The folder of the series.
+        path: PathBuf,
+        /// The size, the budget and how to raise it.
+        reason: String,
+    },
     /// The pixel data could not be decoded.
     #[error("{}: cannot decode the pixel data: {reason}", path.display())]
     Decode {
@@ -202,6 +210,16 @@ pub fn load_series(dir: &Path, series: DicomSeries) -> Result<DicomVolume, Dicom
             voxels,
         });
     }
+    // Checked before allocating, like a NIfTI volume: the sizes come from the files' headers.
+    crate::memory::budget()
+        .check(
+            voxels.saturating_mul(std::mem::size_of::<f32>() as u64),
+            &format!("decoding its {voxels} voxels ({columns}×{rows}×{slices}) as f32"),
+        )
+        .map_err(|reason| DicomError::OverBudget {
+            path: dir.to_path_buf(),
+            reason,
+        })?;
     let mut data = vec![0f32; slice_len * slices];
     // Hand each file the slices its frames go to, then decode files in parallel.
     let mut slots: Vec<Option<&mut [f32]>> = data.chunks_mut(slice_len.max(1)).map(Some).collect();
