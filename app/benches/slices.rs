@@ -47,8 +47,11 @@ fn main() {
     let image = Volume::from_fn(&geometry, |x, y, z| {
         ((x * 7 + y * 13 + z * 3) % 400) as f32 - 150.0
     });
-    let ground_truth = ball(0.0, 120.0);
-    let prediction = ball(15.0, 110.0);
+    let as_label = |volume: Volume| app::common::label::label_from_volume(&volume);
+    let (Ok(ground_truth), Ok(prediction)) = (as_label(ball(0.0, 120.0)), as_label(ball(15.0, 110.0))) else {
+        println!("cannot build the labels");
+        return;
+    };
     println!(
         "built 3 volumes of {SHAPE:?} in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -101,7 +104,7 @@ fn time_slices(layers: SliceLayers<'_>, window: Window, overlays: &OverlaySettin
 }
 
 /// Saves `label` (on the RAS+ grid) into an LPS scan's geometry, as the Save button does.
-fn time_save(label: &Volume) {
+fn time_save(label: &app::common::label::Label) {
     let Ok(dir) = tempfile::tempdir() else {
         println!("no temporary folder: save not timed");
         return;
@@ -118,11 +121,14 @@ fn time_save(label: &Volume) {
         println!("cannot write the scan: save not timed");
         return;
     };
-    let Ok(in_scan_grid) = Volume::new(SHAPE, 1, label.voxels().to_vec(), scan_grid.world_from_voxel) else {
+    let Ok(in_scan_grid) = Volume::new(SHAPE, 1, label.to_f32(), scan_grid.world_from_voxel) else {
         println!("cannot build the label: save not timed");
         return;
     };
-    let canonical = reorient_to_canonical(&in_scan_grid);
+    let Ok(canonical) = app::common::label::label_from_volume(&reorient_to_canonical(&in_scan_grid)) else {
+        println!("cannot build the label: save not timed");
+        return;
+    };
     let path = dir.path().join("labelsCorrected").join("case.nii.gz");
     let started = Instant::now();
     match app::io::label_io::save_label(&path, &canonical, &scan_grid, &header) {

@@ -86,7 +86,7 @@ fn seeded_training_is_reproducible_and_runs_compare() {
         let (ok, text) = mvl(&["eval", "--run", s(run), "--split", "val", "--device", "cpu"]);
         assert!(ok, "{text}");
         let csv = std::fs::read_to_string(run.join("eval_val.csv")).expect("csv");
-        assert!(csv.starts_with("case,class,dice,jaccard,sensitivity,specificity,hd95_mm,nsd"));
+        assert!(csv.starts_with(engine::metrics::REPORT_CSV_HEADER), "{csv}");
         assert!(csv.lines().count() > 1);
     }
     let (ok, text) = mvl(&["compare", s(&a), s(&base_run), "--split", "val", "--json"]);

@@ -7,6 +7,4 @@ pub mod panel;
 pub mod pending;
 pub mod session;
 
-/// The label's voxel type while labels are kept as `engine::volume::Volume`s (the engine's edit
-/// code also takes `u8` and `u16`).
-pub type LabelVoxel = f32;
+pub use crate::common::label::LabelVoxel;

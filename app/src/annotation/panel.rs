@@ -36,6 +36,8 @@ pub enum EditCommand {
     DiscardAutosave,
     /// The answer to "unsaved changes".
     Unsaved(UnsavedChoice),
+    /// Stop waiting for the whole-label edit under way and drop its result.
+    CancelJob,
 }
 
 /// What to do with unsaved edits.
@@ -57,6 +59,8 @@ pub struct PanelContext<'a> {
     pub has_ground_truth_file: bool,
     /// Whether a label is being written.
     pub writing: bool,
+    /// The whole-label edit under way ("fill between slices", …), if any.
+    pub edit_job: Option<&'static str>,
 }
 
 /// Draws the annotation section of the right panel.
@@ -74,6 +78,15 @@ pub fn annotation_panel_ui(
         commands.push(EditCommand::SetBrush(edited));
     }
     history_ui(ui, view, commands);
+    if let Some(what) = context.edit_job {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("{what}…"));
+            if ui.button("Cancel").clicked() {
+                commands.push(EditCommand::CancelJob);
+            }
+        });
+    }
     save_ui(ui, view, context, commands);
 }
 

@@ -2,8 +2,8 @@
 //! autosave and fill between slices read or compute over the whole volume, so the shell runs these
 //! functions on a background thread and the edit session applies only their sparse result.
 
-use crate::annotation::LabelVoxel;
 use crate::annotation::brush::PaintRule;
+use crate::common::label::{Label, LabelVoxel};
 use engine::edit::{EditError, EditStep, LabelValue, StepRecorder, fill_between_slices};
 use engine::volume::Volume;
 use std::collections::BTreeSet;
@@ -36,8 +36,8 @@ impl PendingEdit {
 /// # Errors
 /// The shapes differ.
 pub fn replacement_changes(
-    label: Option<&Volume>,
-    replacement: &Volume,
+    label: Option<&Label>,
+    replacement: &Label,
     name: &'static str,
 ) -> Result<PendingEdit, String> {
     let shape = replacement.shape();
@@ -50,13 +50,11 @@ pub fn replacement_changes(
         ));
     }
     let [nx, ny, _] = shape;
-    let mut current: Vec<LabelVoxel> = match label {
-        Some(label) => label.channel(0).to_vec(),
-        None => vec![LabelVoxel::default(); replacement.channel_len()],
-    };
+    // A snapshot: the recorder's writes copy only the chunks that change, here, off the UI thread.
+    let mut current = label.cloned().unwrap_or_else(|| Label::zeros(shape));
     let mut recorder = StepRecorder::default();
     let mut label_values = BTreeSet::new();
-    for (index, value) in replacement.channel(0).iter().enumerate() {
+    for (index, value) in replacement.iter().enumerate() {
         if value.label() > 0 {
             label_values.insert(value.label());
         }
@@ -64,7 +62,7 @@ pub fn replacement_changes(
             &mut current,
             index,
             [index % nx, index / nx % ny, index / (nx * ny)],
-            *value,
+            value,
         );
     }
     Ok(PendingEdit {
@@ -74,23 +72,20 @@ pub fn replacement_changes(
     })
 }
 
-/// Fill between slices (see `engine::edit::fill_between_slices`) worked out on a copy of `label`
-/// (zeros when `None`).
+/// Fill between slices (see `engine::edit::fill_between_slices`) worked out on `label`, a
+/// snapshot of the label being edited (zeros when `None`): only the chunks it fills are copied.
 ///
 /// # Errors
 /// What the engine refuses: nothing to fill, or grids that do not match.
 pub fn fill_changes(
-    label: Option<&Volume>,
+    label: Option<Label>,
     image: &Volume,
     normal: usize,
     drawn_slices: &[usize],
     rule: &PaintRule,
 ) -> Result<PendingEdit, EditError> {
     let name = "fill between slices";
-    let mut copy: Vec<LabelVoxel> = match label {
-        Some(label) => label.channel(0).to_vec(),
-        None => vec![LabelVoxel::default(); image.channel_len()],
-    };
+    let mut copy = label.unwrap_or_else(|| Label::zeros(image.shape()));
     let mut recorder = StepRecorder::default();
     fill_between_slices(
         &mut copy,
@@ -120,9 +115,11 @@ mod tests {
             shape: [5, 4, 3],
             world_from_voxel: Affine::identity(),
         };
+        let as_label = |volume: &Volume| Label::from_values(volume.shape(), volume.voxels()).expect("u8");
         let label = Volume::from_fn(&geometry, |x, y, _| if x < 2 && y < 2 { 1.0 } else { 0.0 });
         let replacement = Volume::from_fn(&geometry, |x, _, z| if x == 1 || z == 2 { 3.0 } else { 0.0 });
-        let pending = replacement_changes(Some(&label), &replacement, "test").expect("same grid");
+        let pending =
+            replacement_changes(Some(&as_label(&label)), &as_label(&replacement), "test").expect("same grid");
         // Counted voxel by voxel.
         let differing = label
             .voxels()
@@ -133,7 +130,7 @@ mod tests {
         assert_eq!(pending.len(), differing);
         assert_eq!(pending.label_values, BTreeSet::from([3]));
         // Against zeros (no label yet): every labelled voxel of the replacement.
-        let from_nothing = replacement_changes(None, &replacement, "test").expect("same grid");
+        let from_nothing = replacement_changes(None, &as_label(&replacement), "test").expect("same grid");
         assert_eq!(
             from_nothing.len(),
             replacement.voxels().iter().filter(|v| **v > 0.0).count()
@@ -142,6 +139,6 @@ mod tests {
             shape: [4, 4, 3],
             ..geometry
         });
-        assert!(replacement_changes(Some(&other), &replacement, "test").is_err());
+        assert!(replacement_changes(Some(&as_label(&other)), &as_label(&replacement), "test").is_err());
     }
 }

@@ -1,18 +1,17 @@
 //! The edit session of the case on screen: brush strokes, fill between slices, "start from
 //! prediction", undo and redo, and which views must draw their slice again.
 //!
-//! The editable label is the case's ground-truth layer itself (`LoadedCase::ground_truth`),
-//! changed in place through `Arc::make_mut` — the loader hands the only reference over, so no
-//! copy is made — and created as zeros when the case has none. The file on disk is untouched
-//! until the user saves.
+//! The editable label is the case's ground-truth layer itself (`LoadedCase::ground_truth`), a
+//! chunked copy-on-write label: a stroke writes in place, and copies only the chunks it touches
+//! while a snapshot (metrics, save) still shares them, never the whole label. It is created as
+//! zeros when the case has none. The file on disk is untouched until the user saves.
 
-use crate::annotation::LabelVoxel;
 use crate::annotation::brush::{BrushSettings, PaintRule};
 use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
+use crate::common::label::{Label, LabelVoxel};
 use crate::common::slice_geometry::Axis;
 use crate::io::loader::LoadedCase;
 use engine::edit::{BrushShape, Canvas, EditError, StepRecorder, UndoStack, VoxelBox, brush_offsets};
-use engine::volume::Volume;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -48,12 +47,9 @@ pub struct EditSession {
 }
 
 /// The editable label of a case, created as zeros on the image grid when there is none.
-pub fn label_mut(case: &mut LoadedCase) -> &mut Volume {
-    let image = &case.image;
-    let label = case
-        .ground_truth
-        .get_or_insert_with(|| Arc::new(Volume::zeros(&image.geometry())));
-    Arc::make_mut(label)
+pub fn label_mut(case: &mut LoadedCase) -> &mut Label {
+    let shape = case.image.shape();
+    case.ground_truth.get_or_insert_with(|| Label::zeros(shape))
 }
 
 impl EditSession {
@@ -138,7 +134,7 @@ impl EditSession {
         let label = label_mut(case);
         let shape = label.shape();
         let mut canvas = Canvas {
-            label: label.voxels_mut(),
+            label,
             image: image.voxels(),
             shape,
         };
@@ -171,10 +167,10 @@ impl EditSession {
     /// Takes back the newest step.
     pub fn undo(&mut self, case: &mut LoadedCase, crosshair: [usize; 3]) -> bool {
         self.end_stroke();
-        let Some(label) = case.ground_truth.as_mut().map(Arc::make_mut) else {
+        let Some(label) = case.ground_truth.as_mut() else {
             return false;
         };
-        match self.undo.undo(label.voxels_mut()) {
+        match self.undo.undo(label) {
             Some(bounds) => {
                 self.touch(bounds, crosshair);
                 true
@@ -186,10 +182,10 @@ impl EditSession {
     /// Applies the last undone step again.
     pub fn redo(&mut self, case: &mut LoadedCase, crosshair: [usize; 3]) -> bool {
         self.end_stroke();
-        let Some(label) = case.ground_truth.as_mut().map(Arc::make_mut) else {
+        let Some(label) = case.ground_truth.as_mut() else {
             return false;
         };
-        match self.undo.redo(label.voxels_mut()) {
+        match self.undo.redo(label) {
             Some(bounds) => {
                 self.touch(bounds, crosshair);
                 true
@@ -201,13 +197,8 @@ impl EditSession {
     /// Makes the label equal to `replacement` (same grid) as one undoable step named `name`.
     /// Returns how many voxels changed (0 when the grids differ). Whole-volume work: the app
     /// runs `replacement_changes` on a background thread and calls [`EditSession::apply_pending`].
-    pub fn replace_label(
-        &mut self,
-        case: &mut LoadedCase,
-        replacement: &Volume,
-        name: &'static str,
-    ) -> usize {
-        match replacement_changes(case.ground_truth.as_deref(), replacement, name) {
+    pub fn replace_label(&mut self, case: &mut LoadedCase, replacement: &Label, name: &'static str) -> usize {
+        match replacement_changes(case.ground_truth.as_ref(), replacement, name) {
             Ok(pending) => self.apply_pending(case, pending),
             Err(_) => 0,
         }
@@ -221,12 +212,11 @@ impl EditSession {
         case.label_values.extend(pending.label_values);
         let label = label_mut(case);
         let [nx, ny, _] = label.shape();
-        let voxels = label.voxels_mut();
         let mut recorder = StepRecorder::default();
         for change in &step.changes {
             let index = change.index as usize;
             recorder.set(
-                voxels,
+                &mut *label,
                 index,
                 [index % nx, index / nx % ny, index / (nx * ny)],
                 change.new,
@@ -276,7 +266,7 @@ impl EditSession {
         };
         let drawn = self.drawn_slices(axis.normal(), brush.label);
         let pending = fill_changes(
-            case.ground_truth.as_deref(),
+            case.ground_truth.clone(),
             &case.image,
             axis.normal(),
             &drawn,

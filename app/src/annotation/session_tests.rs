@@ -1,10 +1,11 @@
-//! Tests of the edit session: strokes change the label in place (no volume copy), only the views
-//! whose slice changed draw again, and undo / redo / "start from prediction" round trip.
+//! Tests of the edit session: strokes copy only the label chunks they touch while a snapshot is
+//! held (never the whole label), only the views whose slice changed draw again, and undo / redo / "start from prediction" round trip.
 
 use super::*;
 use crate::annotation::brush::{BrushShape, PaintOver, Tool};
 use crate::viewer::render::Window;
-use engine::volume::{Affine, Geometry, NiftiHeader};
+use engine::edit::CHUNK_SLICES;
+use engine::volume::{Affine, Geometry, NiftiHeader, Volume};
 use std::time::Instant;
 
 fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
@@ -15,10 +16,14 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
     let image = Volume::from_fn(&geometry, |x, _, _| x as f32);
     LoadedCase {
         id: "case".into(),
-        ground_truth: with_label.then(|| Arc::new(Volume::zeros(&geometry))),
-        prediction: Some(Arc::new(Volume::from_fn(&geometry, |x, y, _| {
-            f32::from(x < 4 && y < 4)
-        }))),
+        ground_truth: with_label.then(|| Label::zeros(shape)),
+        prediction: Some(
+            Label::from_values(
+                shape,
+                Volume::from_fn(&geometry, |x, y, _| f32::from(x < 4 && y < 4)).voxels(),
+            )
+            .expect("labels 0 and 1"),
+        ),
         image: Arc::new(image),
         is_ct: false,
         corrected: false,
@@ -46,17 +51,15 @@ fn brush(tool: Tool, radius_mm: f64) -> BrushSettings {
     }
 }
 
-fn label(case: &LoadedCase) -> Vec<f32> {
-    case.ground_truth
-        .as_deref()
-        .map(|v| v.voxels().to_vec())
-        .unwrap_or_default()
+fn label(case: &LoadedCase) -> Vec<LabelVoxel> {
+    case.ground_truth.as_ref().map(Label::to_vec).unwrap_or_default()
 }
 
 #[test]
-fn a_stroke_paints_in_place_and_redraws_only_the_views_it_touches() {
+fn a_stroke_copies_only_its_chunk_and_redraws_only_the_views_it_touches() {
     let mut case = case([40, 30, 10], [1.0, 1.0, 3.0], true);
-    let before = case.ground_truth.as_ref().map(Arc::as_ptr);
+    // What the metrics or the writer thread would hold while the user paints.
+    let snapshot = case.ground_truth.clone().expect("the case has a label");
     let mut session = EditSession::default();
     let crosshair = [20, 15, 5];
     // A 2 mm disc on axial slice 5, far from the crosshair's row and column.
@@ -67,10 +70,18 @@ fn a_stroke_paints_in_place_and_redraws_only_the_views_it_touches() {
     session
         .paint_to(&mut case, &settings, Axis::Axial, [8, 3, 5], crosshair)
         .expect("within the brush bound");
-    assert_eq!(
-        case.ground_truth.as_ref().map(Arc::as_ptr),
-        before,
-        "painted in place, not copied"
+    let edited = case.ground_truth.as_ref().expect("still there");
+    let painted_chunk = 5 / CHUNK_SLICES;
+    for chunk in 0..edited.chunk_count() {
+        assert_eq!(
+            edited.shares_chunk(&snapshot, chunk),
+            chunk != painted_chunk,
+            "only the chunk of slice 5 is copied (chunk {chunk})"
+        );
+    }
+    assert!(
+        snapshot.iter().all(|v| v == 0),
+        "the snapshot keeps the label as it was"
     );
     assert!(session.is_painting());
     session.end_stroke();
@@ -84,9 +95,9 @@ fn a_stroke_paints_in_place_and_redraws_only_the_views_it_touches() {
     let painted = label(&case);
     // The line from x = 3 to 8 along y = 3, 2 mm wide on each side, on slice 5 only.
     let at = |x: usize, y: usize, z: usize| painted[(z * 30 + y) * 40 + x];
-    assert!((3..=8).all(|x| at(x, 3, 5) == 2.0 && at(x, 1, 5) == 2.0 && at(x, 5, 5) == 2.0));
-    assert_eq!(at(3, 6, 5), 0.0);
-    assert!((0..10).filter(|z| *z != 5).all(|z| at(5, 3, z) == 0.0));
+    assert!((3..=8).all(|x| at(x, 3, 5) == 2 && at(x, 1, 5) == 2 && at(x, 5, 5) == 2));
+    assert_eq!(at(3, 6, 5), 0);
+    assert!((0..10).filter(|z| *z != 5).all(|z| at(5, 3, z) == 0));
 
     // A stroke across the crosshair's column redraws the sagittal view too.
     session
@@ -114,7 +125,7 @@ fn undo_redo_and_start_from_prediction_round_trip() {
     session.end_stroke();
     let painted = label(&case);
     assert_eq!(
-        painted.iter().filter(|v| **v == 2.0).count(),
+        painted.iter().filter(|v| **v == 2).count(),
         5,
         "a plus-shaped 1 mm disc"
     );
@@ -134,12 +145,12 @@ fn undo_redo_and_start_from_prediction_round_trip() {
     );
 
     assert_eq!(session.start_from_prediction(&mut case), Some(4 * 4 * 6 + 5));
-    let prediction = case.prediction.as_deref().map(|v| v.voxels().to_vec());
+    let prediction = case.prediction.as_ref().map(Label::to_vec);
     assert_eq!(Some(label(&case)), prediction);
     assert!(session.undo(&mut case, crosshair));
     assert_eq!(label(&case), painted);
     assert!(session.undo(&mut case, crosshair));
-    assert!(label(&case).iter().all(|v| *v == 0.0));
+    assert!(label(&case).iter().all(|v| *v == 0));
     assert!(!session.undo(&mut case, crosshair));
     assert!(session.redo(&mut case, crosshair) && session.redo(&mut case, crosshair));
     assert_eq!(Some(label(&case)), prediction);
@@ -235,7 +246,7 @@ fn stroke_timing_on_a_large_volume() {
     let start = Instant::now();
     let layers = crate::viewer::render::SliceLayers {
         image: &case.image,
-        ground_truth: case.ground_truth.as_deref(),
+        ground_truth: case.ground_truth.as_ref(),
         prediction: None,
         heat: None,
     };

@@ -11,6 +11,7 @@
 //! left (or top): screen column `c` shows voxel index `n - 1 - c` along the column axis, and
 //! likewise for rows.
 
+use engine::edit::{ChunkedLabel, LabelValue};
 use engine::volume::Volume;
 
 /// One of the three orthogonal planes.
@@ -121,6 +122,46 @@ pub fn extract_slice(volume: &Volume, axis: Axis, slice: usize) -> Vec<f32> {
 const MAX_GATHER_THREADS: usize = 8;
 /// Smaller sagittal slices are gathered on the calling thread (spawning would cost more).
 const MIN_THREADED_GATHER_VOXELS: usize = 1 << 16;
+
+/// Copies slice `slice` (clamped) of a chunked label into `out` in screen order, like
+/// [`gather_slice`]. Every screen row of every axis lies in one z-slice (the column axis is never
+/// z), so each row is read from that z-slice alone: contiguous for axial and coronal, at a
+/// stride of one x-row for sagittal. `out` is cleared first.
+pub fn gather_label_slice<L: LabelValue>(
+    label: &ChunkedLabel<L>,
+    axis: Axis,
+    slice: usize,
+    out: &mut Vec<L>,
+) {
+    out.clear();
+    let shape = label.shape();
+    if shape.contains(&0) {
+        return;
+    }
+    let [column_axis, row_axis] = axis.in_plane();
+    let [columns, rows] = slice_size(shape, axis);
+    let slice = slice.min(shape[axis.normal()] - 1);
+    let nx = shape[0];
+    let column_stride = if column_axis == 0 { 1 } else { nx };
+    out.reserve(columns * rows);
+    for row in 0..rows {
+        // Screen rows run from the last voxel along the row axis to the first.
+        let mut voxel = [0; 3];
+        voxel[axis.normal()] = slice;
+        voxel[row_axis] = rows - 1 - row;
+        let first = voxel[1] * nx + voxel[0];
+        let last = first + (columns - 1) * column_stride;
+        let Some(line) = label.z_slice(voxel[2]).get(first..=last) else {
+            out.clear();
+            return;
+        };
+        if column_stride == 1 {
+            out.extend(line.iter().rev());
+        } else {
+            out.extend(line.iter().rev().step_by(column_stride));
+        }
+    }
+}
 
 /// Copies slice `slice` (clamped) of the first channel of `voxels` (x fastest, then y, then z)
 /// into `out` in screen order: row by row, top row first, each row from screen left to right.

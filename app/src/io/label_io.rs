@@ -3,13 +3,14 @@
 //! `engine::volume::reorient_to_canonical`), then written with the scan's header. Also where
 //! corrected labels and autosaves go, and a writer thread so big files never block the UI.
 
+use crate::common::label::Label;
 use crate::io::source::{Source, corrected_beside_scan, demo_task_dir};
 use engine::volume::{
     Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical,
-    whole_numbers_as_u8, write_label_like, write_u8_label_like,
+    write_u8_label_like,
 };
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 /// Folder beside `labelsTr` that corrected labels are saved into (the engine trains from it).
 pub use engine::data::CORRECTED_FOLDER;
@@ -69,11 +70,11 @@ pub fn autosave_path(source: &Source, case_id: &str) -> Option<PathBuf> {
     )
 }
 
-/// Writes `label` (on the RAS+ grid) into the scan's geometry at `path`, creating the folder.
-/// The write is atomic: a failure leaves any earlier file at `path` as it was.
+/// Writes `label` (on the RAS+ grid) into the scan's geometry at `path` as bytes, creating the
+/// folder. The write is atomic: a failure leaves any earlier file at `path` as it was.
 pub fn save_label(
     path: &Path,
-    label: &Volume,
+    label: &Label,
     scan_grid: &Geometry,
     scan_header: &NiftiHeader,
 ) -> anyhow::Result<()> {
@@ -81,27 +82,12 @@ pub fn save_label(
         std::fs::create_dir_all(folder)
             .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", folder.display()))?;
     }
-    // Whole labels 0–255 (nearly always): convert to bytes first, so the reorientation moves a
-    // quarter of the memory and the writer has nothing left to check or round.
-    if label.channels() == 1
-        && let Some(bytes) = whole_numbers_as_u8(label.voxels())
-    {
-        let voxels = voxels_from_canonical(&bytes, label.shape(), scan_grid)
-            .ok_or_else(|| not_reoriented_scan_grid(label.shape(), scan_grid))?;
-        // The header's own affine, so the writer copies sform and qform verbatim.
-        let world_from_voxel = scan_header.world_from_voxel_mm();
-        write_u8_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
-        return Ok(());
-    }
-    let mut original = to_original_grid(label, scan_grid)?;
+    // The label is bytes already: the reorientation moves them as they are.
+    let voxels = voxels_from_canonical(&label.to_vec(), label.shape(), scan_grid)
+        .ok_or_else(|| not_reoriented_scan_grid(label.shape(), scan_grid))?;
     // The header's own affine, so the writer copies sform and qform verbatim.
-    original = Volume::new(
-        original.shape(),
-        1,
-        original.into_voxels(),
-        scan_header.world_from_voxel_mm(),
-    )?;
-    write_label_like(path, &original, scan_header)?;
+    let world_from_voxel = scan_header.world_from_voxel_mm();
+    write_u8_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
     Ok(())
 }
 
@@ -151,9 +137,9 @@ pub struct WriteJob {
     pub path: PathBuf,
     /// The edit generation being written.
     pub generation: u64,
-    /// The label on the RAS+ grid, shared, not copied: the writer lets go of it as soon as
-    /// the file is written, so a stroke after that edits it in place again.
-    pub label: Arc<Volume>,
+    /// A copy-on-write snapshot of the label on the RAS+ grid: strokes while it is written copy
+    /// only the chunks they touch.
+    pub label: Label,
     /// The scan's original grid.
     pub scan_grid: Geometry,
     /// The scan's header.
@@ -179,7 +165,7 @@ pub fn spawn_write(job: WriteJob, wake: impl Fn() + Send + 'static) -> mpsc::Rec
                 save_label(&path, &label, &scan_grid, &scan_header).map_err(|e| format!("{e:#}"))
             }))
             .unwrap_or_else(|_| Err("the writer failed unexpectedly; please report this".into()));
-            drop(label); // before answering: the UI may paint into it right after
+            drop(label); // before answering: later strokes need not copy the chunks it shares
             let _ = sender.send(WriteDone {
                 kind,
                 case_id,

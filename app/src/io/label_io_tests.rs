@@ -2,6 +2,7 @@
 //! atomicity when a write fails.
 
 use super::*;
+use crate::common::label::label_from_volume;
 use engine::volume::{Affine, DataType, WriteOptions, write_atomically, write_nifti};
 
 /// Voxel axes pointing L, P, S (the DICOM convention) and a permuted P, L, S grid.
@@ -79,7 +80,7 @@ fn saved_label_reloads_in_the_scans_grid_with_its_exact_header() -> anyhow::Resu
         assert!(label.voxels().contains(&1.0) && label.voxels().contains(&2.0));
 
         let label_path = dir.path().join("out").join(format!("label{n}.nii.gz"));
-        save_label(&label_path, &label, &scan_grid, &scan.header)?;
+        save_label(&label_path, &label_from_volume(&label)?, &scan_grid, &scan.header)?;
         let saved = read_nifti(&label_path)?;
         // Same voxels as the label computed directly on the scan's own grid.
         assert_eq!(saved.volume.shape(), SHAPE);
@@ -125,7 +126,7 @@ fn a_failed_save_leaves_the_previous_file_intact() -> anyhow::Result<()> {
     };
     let path = dir.path().join("label.nii.gz");
     let first = reorient_to_canonical(&label_on(&geometry));
-    save_label(&path, &first, &geometry, &header)?;
+    save_label(&path, &label_from_volume(&first)?, &geometry, &header)?;
     let before = std::fs::read(&path)?;
 
     // 1. The temporary file cannot be created: a folder sits where it would go.
@@ -135,7 +136,7 @@ fn a_failed_save_leaves_the_previous_file_intact() -> anyhow::Result<()> {
     std::fs::create_dir(&temporary)?;
     let mut second = first.clone();
     second.voxels_mut().fill(1.0);
-    assert!(save_label(&path, &second, &geometry, &header).is_err());
+    assert!(save_label(&path, &label_from_volume(&second)?, &geometry, &header).is_err());
     assert_eq!(std::fs::read(&path)?, before);
     std::fs::remove_dir(&temporary)?;
 
@@ -149,9 +150,11 @@ fn a_failed_save_leaves_the_previous_file_intact() -> anyhow::Result<()> {
     assert_eq!(std::fs::read(&path)?, before);
     assert!(!temporary.exists(), "the temporary file is cleaned up");
 
-    // 3. Values the label format cannot hold are refused before anything is written.
+    // 3. Values the label type cannot hold are refused when the label is read, so they never
+    // reach a save.
     second.voxels_mut().fill(1e9);
-    assert!(save_label(&path, &second, &geometry, &header).is_err());
+    let error = label_from_volume(&second).expect_err("1e9 is no byte label");
+    assert!(error.to_string().contains("renumber"), "{error}");
     assert_eq!(
         read_label_canonical(&path, first.shape())?.voxels(),
         first.voxels()

@@ -2,10 +2,14 @@
 //! load a case) over a bounded channel and answers with events, waking the UI through the waker
 //! closure it was given. Volumes travel as `Arc`.
 
+use crate::common::label::{Label, LabelVoxel, label_from_volume};
 use crate::io::source::{OpenRequest, Source, open};
 use crate::viewer::render::{Window, percentile_window};
 use engine::metrics::{AFFINE_TOLERANCE_MM, LabelScheme};
-use engine::volume::{Affine, Geometry, NiftiHeader, Volume, read_nifti, read_scan, reorient_to_canonical};
+use engine::volume::{
+    Affine, Geometry, NiftiHeader, Volume, label_centroid, looks_like_ct, read_nifti, read_scan,
+    reorient_to_canonical,
+};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,10 +22,11 @@ pub struct LoadedCase {
     pub id: String,
     /// The scan, channel 0.
     pub image: Arc<Volume>,
-    /// The ground-truth label, when present and on the image's grid.
-    pub ground_truth: Option<Arc<Volume>>,
+    /// The ground-truth label, when present and on the image's grid (cloning it is a cheap
+    /// copy-on-write snapshot).
+    pub ground_truth: Option<Label>,
     /// The predicted label, when present and on the image's grid.
-    pub prediction: Option<Arc<Volume>>,
+    pub prediction: Option<Label>,
     /// Whether the scan is CT (decides the default window).
     pub is_ct: bool,
     /// The 1st–99th percentile window.
@@ -178,9 +183,6 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     })
 }
 
-/// Hounsfield data reaches air at about −1000; MRI intensities are never that negative.
-const CT_AIR_THRESHOLD: f64 = -500.0;
-
 /// Reads case `index` of `source` and prepares it for display.
 pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
     let entry = source
@@ -232,7 +234,7 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
                     ));
                     return None;
                 }
-                return Some(Arc::new(label));
+                return Some(label);
             }
             Err(error) => warnings.push(format!("{what} not shown: {error}")),
         }
@@ -246,21 +248,34 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
     };
     let ground_truth = read_label(&entry.label_shown().cloned(), what);
     let prediction = read_label(&entry.prediction, "prediction");
-    let is_ct = source
-        .is_ct
-        .unwrap_or_else(|| image.stats().min < CT_AIR_THRESHOLD);
-    let mut label_values = BTreeSet::new();
-    for label in ground_truth.iter().chain(&prediction) {
-        label_values.extend(
-            label
-                .voxels()
-                .iter()
-                .filter(|v| **v >= 0.5)
-                .map(|v| v.round() as u32),
-        );
-    }
-    let focus = label_centre(ground_truth.as_deref().or(prediction.as_deref()))
+    let label_paths = [entry.label_shown(), entry.prediction.as_ref()];
+    let is_ct = source.is_ct.unwrap_or_else(|| looks_like_ct(&image));
+    let focus = (ground_truth.as_ref().or(prediction.as_ref()))
+        .and_then(|label| label_centroid(label.voxels(), label.shape()))
         .unwrap_or_else(|| image.shape().map(|n| n / 2));
+    // Integer labels from here on; a label number the voxel type cannot hold is refused.
+    let [ground_truth, prediction] =
+        [(ground_truth, label_paths[0]), (prediction, label_paths[1])].map(|(label, path)| {
+            let label = label?;
+            match label_from_volume(&label) {
+                Ok(label) => Some(label),
+                Err(error) => {
+                    let file = path.map(|p| p.display().to_string()).unwrap_or_default();
+                    warnings.push(format!("{file}: not shown: {error}"));
+                    None
+                }
+            }
+        });
+    let mut present = vec![false; usize::from(LabelVoxel::MAX) + 1];
+    for label in ground_truth.iter().chain(&prediction) {
+        for value in label.iter() {
+            present[usize::from(value)] = true;
+        }
+    }
+    let label_values: BTreeSet<u32> = (1..present.len())
+        .filter(|v| present[*v])
+        .map(|v| v as u32)
+        .collect();
     Ok(LoadedCase {
         id: entry.id.clone(),
         auto_window: percentile_window(image.voxels()),
@@ -295,133 +310,6 @@ pub fn prediction_scheme(prediction: Option<&std::path::Path>) -> LabelScheme {
         .unwrap_or(LabelScheme::Classes(Vec::new()))
 }
 
-/// The voxel at the mean position of the labelled voxels, when there are any.
-fn label_centre(label: Option<&Volume>) -> Option<[usize; 3]> {
-    let label = label?;
-    let [nx, ny, _] = label.shape();
-    let mut sum = [0.0f64; 3];
-    let mut count = 0usize;
-    for (index, _) in label.voxels().iter().enumerate().filter(|(_, v)| **v >= 0.5) {
-        sum[0] += (index % nx) as f64;
-        sum[1] += (index / nx % ny) as f64;
-        sum[2] += (index / (nx * ny)) as f64;
-        count += 1;
-    }
-    (count > 0).then(|| sum.map(|s| (s / count as f64).round() as usize))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use engine::data::{self, PhantomOptions};
-
-    #[test]
-    fn task_cases_find_predictions_beside_the_task() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let options = PhantomOptions {
-            training_cases: 2,
-            test_cases: 1,
-            size: [12, 12, 8],
-            ..PhantomOptions::default()
-        };
-        data::write_phantom_task(dir.path(), &options)?;
-        let source = open(&OpenRequest {
-            path: Some(dir.path().to_path_buf()),
-            ..OpenRequest::default()
-        })?;
-        assert_eq!(source.cases.len(), 3);
-        assert!(source.cases.iter().all(|c| c.prediction.is_none()));
-        // Use the first case's ground truth as its "prediction".
-        let first = &source.cases[0];
-        std::fs::create_dir_all(dir.path().join("labelsPred"))?;
-        let ground_truth = first
-            .ground_truth
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("no label"))?;
-        std::fs::copy(
-            &ground_truth,
-            dir.path().join("labelsPred").join(format!("{}.nii.gz", first.id)),
-        )?;
-        let source = open(&source.request)?;
-        assert!(source.cases[0].prediction.is_some());
-        let case = load_case(&source, 0)?;
-        assert!(case.prediction.is_some() && case.ground_truth.is_some());
-        assert!(case.is_ct);
-        assert!(!case.label_values.is_empty());
-        assert!(case.warnings.is_empty(), "{:?}", case.warnings);
-        Ok(())
-    }
-
-    #[test]
-    fn a_scan_with_non_finite_voxels_says_so() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("scan.nii.gz");
-        let mut voxels = vec![1.0f32; 4 * 4 * 4];
-        voxels[0] = f32::NAN;
-        voxels[9] = f32::INFINITY;
-        voxels[10] = f32::NEG_INFINITY;
-        let volume = Volume::new([4, 4, 4], 1, voxels, engine::volume::Affine::identity())?;
-        let options = engine::volume::WriteOptions::new(engine::volume::DataType::F32);
-        engine::volume::write_nifti(&path, &volume, None, options)?;
-        let source = open(&OpenRequest {
-            path: Some(path),
-            ..OpenRequest::default()
-        })?;
-        let case = load_case(&source, 0)?;
-        assert!(
-            case.warnings.iter().any(|w| w.contains("3 voxels are NaN or ±∞")),
-            "{:?}",
-            case.warnings
-        );
-        Ok(())
-    }
-
-    /// Writes a 6×5×4 scan and a label whose origin is moved by `shift_mm` along x; loads them.
-    fn load_with_shifted_label(
-        dir: &std::path::Path,
-        shift_mm: f64,
-    ) -> anyhow::Result<(LoadedCase, PathBuf, PathBuf)> {
-        let (scan_path, label_path) = (dir.join("scan.nii.gz"), dir.join("label.nii.gz"));
-        let scan_affine = engine::volume::Affine::from_diagonal([0.8, 0.8, 2.0]);
-        let mut label_affine = scan_affine;
-        label_affine.0[0][3] += shift_mm;
-        let options = engine::volume::WriteOptions::new(engine::volume::DataType::F32);
-        let scan = Volume::new([6, 5, 4], 1, vec![100.0; 120], scan_affine)?;
-        engine::volume::write_nifti(&scan_path, &scan, None, options)?;
-        let options = engine::volume::WriteOptions::new(engine::volume::DataType::U8);
-        let label = Volume::new([6, 5, 4], 1, vec![1.0; 120], label_affine)?;
-        engine::volume::write_nifti(&label_path, &label, None, options)?;
-        let source = open(&OpenRequest {
-            path: Some(scan_path.clone()),
-            label: Some(label_path.clone()),
-            prediction: None,
-        })?;
-        Ok((load_case(&source, 0)?, scan_path, label_path))
-    }
-
-    #[test]
-    fn a_label_on_another_grid_is_refused_naming_both_files() -> anyhow::Result<()> {
-        // 2 mm is far beyond the tolerance: refused, with both paths in the message.
-        let dir = tempfile::tempdir()?;
-        let (case, scan, label) = load_with_shifted_label(dir.path(), 2.0)?;
-        assert!(case.ground_truth.is_none());
-        let warning = case.warnings.join("; ");
-        assert!(warning.contains(&label.display().to_string()), "{warning}");
-        assert!(warning.contains(&scan.display().to_string()), "{warning}");
-        assert!(warning.contains("2.0000 mm"), "{warning}");
-        // A tenth of the tolerance is rounding, not another grid: shown, no warning.
-        let (case, _, _) = load_with_shifted_label(dir.path(), AFFINE_TOLERANCE_MM / 10.0)?;
-        assert!(case.ground_truth.is_some());
-        assert!(case.warnings.is_empty(), "{:?}", case.warnings);
-        Ok(())
-    }
-
-    #[test]
-    fn a_panic_while_loading_becomes_a_message() {
-        let answer: Result<(), String> = guarded(|| panic!("decoder bug"));
-        let message = answer.expect_err("the panic is caught");
-        assert!(message.contains("decoder bug"), "{message}");
-        let fine: Result<u8, String> = guarded(|| Ok(3));
-        assert_eq!(fine, Ok(3));
-    }
-}
+#[path = "loader_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 //! of the task; exported as CSV. Surface distances take seconds on a big CT, so every
 //! computation runs on its own thread and the panel shows a spinner meanwhile.
 
+use crate::common::label::{Label, label_to_volume};
 use crate::io::source::Source;
 use crate::viewer::case_view::CaseView;
 use eframe::egui;
@@ -11,7 +12,7 @@ use engine::metrics::{
 };
 use engine::volume::{Volume, read_nifti};
 use std::collections::BTreeMap;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 /// What the metrics of the case on screen were computed from: a new load or an edit of the
 /// label makes them stale.
@@ -112,14 +113,20 @@ impl MetricsPanel {
         if up_to_date || self.pending.is_some() || view.edit.is_painting() {
             return;
         }
-        let (shared_truth, prediction) = (Arc::clone(truth), Arc::clone(prediction));
+        // Copy-on-write snapshots: a stroke while the metrics run copies only the chunks it
+        // touches, never the whole label on the UI thread.
+        let (truth, prediction) = (truth.clone(), prediction.clone());
+        let geometry = view.case.image.geometry();
         let scheme = view.case.scheme.clone();
         let work = move || {
-            // The label is the one being edited: copy it here, off the UI thread, and let go of
-            // the shared one at once, so the next stroke edits it in place instead of copying it
-            // on the UI thread (`Arc::make_mut`) while the metrics are computed.
-            let truth = Volume::clone(&shared_truth);
-            drop(shared_truth);
+            let as_volume = |label: &Label| {
+                label_to_volume(label, &geometry)
+                    .ok_or_else(|| "the label is not on the scan's grid".to_string())
+            };
+            let volumes = (as_volume(&truth), as_volume(&prediction));
+            // Let go of the snapshots before the long part: later strokes then copy nothing.
+            drop((truth, prediction));
+            let (truth, prediction) = (volumes.0?, volumes.1?);
             metrics_of(&prediction, &truth, &scheme)
         };
         self.pending = Some((key, spawn("metrics", wake, work)));

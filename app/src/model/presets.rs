@@ -43,26 +43,21 @@ pub const PRESETS: [Preset; 5] = [
     },
 ];
 
-#[derive(serde::Deserialize)]
-struct PresetFile {
-    model: ModelConfig,
-    #[serde(default)]
-    training: TrainingConfig,
-}
-
 impl Preset {
     /// The preset by name.
     pub fn named(name: &str) -> Option<Preset> {
         PRESETS.into_iter().find(|p| p.name == name)
     }
 
-    /// The network and schedule it describes.
+    /// The network and schedule it describes, parsed and validated by the engine as the CLI
+    /// parses a preset file.
     pub fn configs(&self) -> Result<(ModelConfig, TrainingConfig), String> {
-        let file: PresetFile = toml::from_str(self.text).map_err(|e| format!("preset {}: {e}", self.name))?;
-        file.model
-            .validate()
-            .map_err(|e| format!("preset {}: {e}", self.name))?;
-        Ok((file.model, file.training))
+        let path = std::path::PathBuf::from(format!("configs/{}.toml", self.name));
+        let model =
+            ModelConfig::from_toml(self.text, &path).map_err(|e| format!("preset {}: {e}", self.name))?;
+        let training =
+            TrainingConfig::from_toml(self.text, &path).map_err(|e| format!("preset {}: {e}", self.name))?;
+        Ok((model, training))
     }
 }
 

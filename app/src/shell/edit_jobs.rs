@@ -5,9 +5,11 @@
 use super::{Notice, Studio};
 use crate::annotation::brush::PaintRule;
 use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
+use crate::common::label::label_from_volume;
 use crate::common::slice_geometry::Axis;
 use crate::io::label_io::read_label_canonical;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
 /// What the edit thread answers: the edit and the message to show, or why not.
@@ -23,6 +25,8 @@ pub(super) struct EditJob {
     ticket: u64,
     /// The edit and the message to show, or why not.
     receiver: mpsc::Receiver<EditAnswer>,
+    /// Set by Cancel: the thread drops its answer instead of sending it.
+    cancelled: Arc<AtomicBool>,
 }
 
 /// A whole-label edit the user asked for.
@@ -53,8 +57,7 @@ impl Studio {
                     return;
                 };
                 let work = move || {
-                    let pending =
-                        replacement_changes(label.as_deref(), &prediction, "start from prediction")?;
+                    let pending = replacement_changes(label.as_ref(), &prediction, "start from prediction")?;
                     let message = format!(
                         "prediction copied into the label ({} voxels changed)",
                         pending.len()
@@ -67,7 +70,9 @@ impl Studio {
                 let work = move || {
                     let restored = read_label_canonical(&path, image.shape())
                         .map_err(|e| format!("autosave not restored: {e:#}"))?;
-                    let pending = replacement_changes(label.as_deref(), &restored, "restore autosave")
+                    let restored = label_from_volume(&restored)
+                        .map_err(|e| format!("autosave not restored: {}: {e}", path.display()))?;
+                    let pending = replacement_changes(label.as_ref(), &restored, "restore autosave")
                         .map_err(|e| format!("autosave not restored: {e}"))?;
                     Ok((pending, format!("edit session restored from {}", path.display())))
                 };
@@ -76,7 +81,7 @@ impl Studio {
             EditJobKind::FillBetween(axis, rule) => {
                 let drawn = view.edit.drawn_slices(axis.normal(), rule.value);
                 let work = move || {
-                    let pending = fill_changes(label.as_deref(), &image, axis.normal(), &drawn, &rule)
+                    let pending = fill_changes(label, &image, axis.normal(), &drawn, &rule)
                         .map_err(|e| format!("nothing filled: {e}"))?;
                     let message = format!(
                         "filled {} voxels of label {} between its {} slices",
@@ -91,12 +96,19 @@ impl Studio {
         };
         let (sender, receiver) = mpsc::sync_channel(1);
         let waker = self.ctx.clone();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancelled);
         let spawned = std::thread::Builder::new().name("edit".into()).spawn(move || {
-            // `work` owns the shared volumes and drops them when it returns, before the answer.
+            if flag.load(Ordering::Relaxed) {
+                return;
+            }
+            // `work` owns the label snapshot and drops it when it returns, before the answer.
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
                 .unwrap_or_else(|_| Err(format!("{what} failed unexpectedly; please report this")));
-            let _ = sender.send(answer);
-            waker.request_repaint();
+            if !flag.load(Ordering::Relaxed) {
+                let _ = sender.send(answer);
+                waker.request_repaint();
+            }
         });
         match spawned {
             Ok(_) => {
@@ -104,9 +116,22 @@ impl Studio {
                     what,
                     ticket: view.ticket,
                     receiver,
+                    cancelled,
                 })
             }
             Err(error) => self.notice = Some(Notice::Error(format!("cannot start {what}: {error}"))),
+        }
+    }
+
+    /// Cancel: the UI stops waiting at once and the thread's answer, when it comes, is dropped;
+    /// the label stays as it was.
+    pub(super) fn cancel_edit_job(&mut self) {
+        if let Some(job) = self.edit_job.take() {
+            job.cancelled.store(true, Ordering::Relaxed);
+            self.notice = Some(Notice::Info(format!(
+                "{} cancelled; the label is unchanged",
+                job.what
+            )));
         }
     }
 

@@ -124,6 +124,7 @@ impl Studio {
                         label_names: &label_names,
                         has_ground_truth_file,
                         writing: self.edit.is_writing(),
+                        edit_job: self.edit_job.as_ref().map(|job| job.what),
                     };
                     let mut requests = Vec::new();
                     crate::annotation::panel::annotation_panel_ui(

@@ -1,6 +1,7 @@
 //! PNG export of a view: the slice with its overlays, stretched to square pixels so the picture
 //! has the scan's physical aspect ratio.
 
+use crate::common::label::Label;
 use crate::common::slice_geometry::{Axis, slice_size_mm};
 use crate::viewer::render::{Heat, OverlaySettings, SliceLayers, Window, render_slice};
 use eframe::egui::{Color32, ColorImage};
@@ -90,9 +91,9 @@ pub struct ExportJob {
     /// The scan on the RAS+ grid.
     pub image: Arc<Volume>,
     /// The label being shown, if any.
-    pub ground_truth: Option<Arc<Volume>>,
+    pub ground_truth: Option<Label>,
     /// The prediction, if any.
-    pub prediction: Option<Arc<Volume>>,
+    pub prediction: Option<Label>,
     /// An activation map over the slice, with its colour bar.
     pub heat: Option<Heat>,
     /// The view exported.
@@ -132,8 +133,8 @@ pub fn spawn_export(
 fn export(job: &ExportJob) -> Result<PathBuf, String> {
     let layers = SliceLayers {
         image: &job.image,
-        ground_truth: job.ground_truth.as_deref(),
-        prediction: job.prediction.as_deref(),
+        ground_truth: job.ground_truth.as_ref(),
+        prediction: job.prediction.as_ref(),
         heat: job.heat.as_ref(),
     };
     let slice = render_slice(layers, job.axis, job.slice, job.window, &job.overlays);

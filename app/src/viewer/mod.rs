@@ -10,4 +10,5 @@ pub mod overlays;
 pub mod plane;
 pub mod render;
 pub mod slice_pixels;
+pub mod view_info;
 pub mod views;

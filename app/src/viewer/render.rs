@@ -2,10 +2,11 @@
 //! overlays blended on top, filled or outlined. Pure functions of their inputs: the views cache
 //! the result by a key of exactly these inputs.
 
-use crate::common::slice_geometry::{Axis, gather_slice, slice_size};
-use crate::viewer::slice_pixels::{Blender, GreyRamp, decode_labels, paint};
+use crate::common::label::Label;
+use crate::common::slice_geometry::{Axis, gather_label_slice, gather_slice, slice_size};
+use crate::viewer::slice_pixels::{Blender, GreyRamp, hide_labels, paint};
 use eframe::egui::{Color32, ColorImage};
-use engine::volume::{Volume, percentile};
+use engine::volume::Volume;
 use std::collections::BTreeSet;
 
 /// A display window: intensities `level ± width/2` map to black..white.
@@ -18,7 +19,7 @@ pub struct Window {
 }
 
 /// Narrowest window allowed (avoids dividing by zero).
-pub const MIN_WINDOW_WIDTH: f32 = 1e-3;
+pub use engine::volume::MIN_WINDOW_WIDTH;
 
 impl Window {
     /// The grey value of an intensity.
@@ -78,26 +79,13 @@ impl WindowPreset {
     }
 }
 
-/// Percentiles bounding the automatic window.
-const AUTO_WINDOW_PERCENTILES: (f64, f64) = (1.0, 99.0);
-/// At most this many voxels are sampled for the automatic window (a 512³ scan would be slow).
-const AUTO_WINDOW_SAMPLES: usize = 1 << 20;
-
-/// The window spanning the 1st to 99th percentile of `values` (sampled evenly when large).
+/// The window spanning the 1st to 99th percentile of `values` (the engine's
+/// `percentile_window`, shared with the CLI).
 pub fn percentile_window(values: &[f32]) -> Window {
-    let step = values.len().div_ceil(AUTO_WINDOW_SAMPLES).max(1);
-    let sample: Vec<f32> = values.iter().step_by(step).copied().collect();
-    let low = percentile(&sample, AUTO_WINDOW_PERCENTILES.0);
-    let high = percentile(&sample, AUTO_WINDOW_PERCENTILES.1);
-    if !low.is_finite() || !high.is_finite() {
-        return Window {
-            width: 1.0,
-            level: 0.0,
-        };
-    }
+    let window = engine::volume::percentile_window(values);
     Window {
-        width: ((high - low) as f32).max(MIN_WINDOW_WIDTH),
-        level: ((high + low) / 2.0) as f32,
+        width: window.width,
+        level: window.level,
     }
 }
 
@@ -187,9 +175,9 @@ pub struct SliceLayers<'a> {
     /// The scan (channel 0 shown).
     pub image: &'a Volume,
     /// Ground-truth label, same grid as the image.
-    pub ground_truth: Option<&'a Volume>,
+    pub ground_truth: Option<&'a Label>,
     /// Predicted label, same grid as the image.
-    pub prediction: Option<&'a Volume>,
+    pub prediction: Option<&'a Label>,
     /// An activation map drawn under the label overlays.
     pub heat: Option<&'a Heat>,
 }
@@ -224,9 +212,9 @@ impl Heat {
 }
 
 /// Difference classes stored in a class slice.
-const TRUE_POSITIVE: u32 = 1;
-const FALSE_POSITIVE: u32 = 2;
-const FALSE_NEGATIVE: u32 = 3;
+const TRUE_POSITIVE: u8 = 1;
+const FALSE_POSITIVE: u8 = 2;
+const FALSE_NEGATIVE: u8 = 3;
 
 /// Renders slice `slice` of `axis`: the windowed image with the visible overlays blended on top.
 pub fn render_slice(
@@ -269,11 +257,11 @@ pub fn render_slice(
     if !overlays.enabled {
         return ColorImage::new(size, pixels);
     }
-    let mut label_slice = |label: Option<&Volume>| -> Option<Vec<u32>> {
+    let label_slice = |label: Option<&Label>| -> Option<Vec<u8>> {
         let label = label.filter(|l| l.shape() == shape)?;
-        gather_slice(label.channel(0), shape, axis, slice, &mut values);
         let mut labels = Vec::new();
-        decode_labels(&values, &overlays.hidden_labels, &mut labels);
+        gather_label_slice(label, axis, slice, &mut labels);
+        hide_labels(&mut labels, &overlays.hidden_labels);
         Some(labels)
     };
     let ground_truth = label_slice(layers.ground_truth);
@@ -287,13 +275,15 @@ pub fn render_slice(
             && let Some(labels) = labels
         {
             let outline = layer.style == LayerStyle::Outline;
-            paint(&mut pixels, labels, size, outline, blender, label_colour);
+            paint(&mut pixels, labels, size, outline, blender, |v| {
+                label_colour(u32::from(v))
+            });
         }
     }
     if overlays.difference.visible
         && let (Some(truth), Some(predicted)) = (&ground_truth, &prediction)
     {
-        let classes: Vec<u32> = truth
+        let classes: Vec<u8> = truth
             .iter()
             .zip(predicted)
             .map(|(&t, &p)| difference_class(t, p))
@@ -304,19 +294,9 @@ pub fn render_slice(
     ColorImage::new(size, pixels)
 }
 
-/// The label value of a voxel: rounded, background for negatives, NaN and hidden labels (the
-/// per-voxel definition that [`render_slice`]'s fast path must match).
-pub fn label_value(value: f32, hidden: &BTreeSet<u32>) -> u32 {
-    if !value.is_finite() || value < 0.5 {
-        return 0;
-    }
-    let label = value.round() as u32;
-    if hidden.contains(&label) { 0 } else { label }
-}
-
 /// TP when both agree on a foreground value, FP when the prediction adds or changes a value, FN
 /// when the prediction misses a ground-truth voxel.
-pub fn difference_class(truth: u32, predicted: u32) -> u32 {
+pub fn difference_class(truth: u8, predicted: u8) -> u8 {
     match (truth, predicted) {
         (0, 0) => 0,
         (t, p) if t == p => TRUE_POSITIVE,
@@ -326,7 +306,7 @@ pub fn difference_class(truth: u32, predicted: u32) -> u32 {
 }
 
 /// The colour of a difference class.
-pub fn difference_colour(class: u32) -> Color32 {
+pub fn difference_colour(class: u8) -> Color32 {
     match class {
         TRUE_POSITIVE => TRUE_POSITIVE_COLOUR,
         FALSE_POSITIVE => FALSE_POSITIVE_COLOUR,

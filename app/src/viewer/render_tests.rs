@@ -17,6 +17,11 @@ fn volume(shape: [usize; 3], f: impl FnMut(usize, usize, usize) -> f32) -> Volum
     Volume::from_fn(&geometry, f)
 }
 
+/// A label from voxel values, as the loader builds it from a file.
+fn label(shape: [usize; 3], f: impl FnMut(usize, usize, usize) -> f32) -> Label {
+    Label::from_values(shape, volume(shape, f).voxels()).expect("labels fit in a byte")
+}
+
 fn only_difference() -> OverlaySettings {
     let mut settings = OverlaySettings {
         opacity: 1.0,
@@ -72,7 +77,7 @@ fn percentile_window_spans_first_to_ninety_ninth_percentile() {
 fn ground_truth_fill_blends_at_opacity_on_the_right_pixel() {
     let image = volume([2, 2, 1], |_, _, _| 40.0);
     // Voxel (1, 1) is right and anterior: the top-left screen pixel of the axial view.
-    let truth = volume([2, 2, 1], |x, y, _| if (x, y) == (1, 1) { 1.0 } else { 0.0 });
+    let truth = label([2, 2, 1], |x, y, _| if (x, y) == (1, 1) { 1.0 } else { 0.0 });
     let settings = OverlaySettings {
         opacity: 0.5,
         ..OverlaySettings::default()
@@ -105,8 +110,8 @@ fn ground_truth_fill_blends_at_opacity_on_the_right_pixel() {
 fn difference_marks_true_positives_false_positives_and_false_negatives() {
     let image = volume([2, 2, 1], |_, _, _| 40.0);
     // Ground truth on the anterior row (y = 1); prediction on the right column (x = 1).
-    let truth = volume([2, 2, 1], |_, y, _| if y == 1 { 1.0 } else { 0.0 });
-    let predicted = volume([2, 2, 1], |x, _, _| if x == 1 { 1.0 } else { 0.0 });
+    let truth = label([2, 2, 1], |_, y, _| if y == 1 { 1.0 } else { 0.0 });
+    let predicted = label([2, 2, 1], |x, _, _| if x == 1 { 1.0 } else { 0.0 });
     let layers = SliceLayers {
         image: &image,
         ground_truth: Some(&truth),
@@ -129,7 +134,7 @@ fn difference_marks_true_positives_false_positives_and_false_negatives() {
 #[test]
 fn outline_draws_only_the_border_of_a_region() {
     let image = volume([5, 5, 1], |_, _, _| 40.0);
-    let square = volume([5, 5, 1], |x, y, _| {
+    let square = label([5, 5, 1], |x, y, _| {
         if (1..=3).contains(&x) && (1..=3).contains(&y) {
             2.0
         } else {
@@ -160,7 +165,7 @@ fn outline_draws_only_the_border_of_a_region() {
 #[test]
 fn overlays_of_another_shape_are_ignored() {
     let image = volume([2, 2, 1], |_, _, _| 40.0);
-    let wrong = volume([3, 2, 1], |_, _, _| 1.0);
+    let wrong = label([3, 2, 1], |_, _, _| 1.0);
     let layers = SliceLayers {
         image: &image,
         ground_truth: Some(&wrong),
@@ -178,7 +183,7 @@ fn heat_map_blends_its_colour_under_the_label_overlays() {
     // painted over the heat at opacity 1. Columns run from x = 3 (left) to x = 0.
     let image = volume([4, 1, 1], |_, _, _| 40.0);
     let map = volume([4, 1, 1], |x, _, _| x as f32);
-    let label = volume([4, 1, 1], |x, _, _| f32::from(x == 3));
+    let marked = label([4, 1, 1], |x, _, _| f32::from(x == 3));
     let heat = Heat {
         volume: std::sync::Arc::new(map),
         low: 0.0,
@@ -188,7 +193,7 @@ fn heat_map_blends_its_colour_under_the_label_overlays() {
     };
     let layers = SliceLayers {
         image: &image,
-        ground_truth: Some(&label),
+        ground_truth: Some(&marked),
         prediction: None,
         heat: Some(&heat),
     };
@@ -215,7 +220,7 @@ fn heat_map_blends_its_colour_under_the_label_overlays() {
 
 /// The straightforward per-pixel definition of a rendered slice, the reference for the fast
 /// path: each screen pixel looks up its own voxel (`voxel_at_pixel`, `Volume::at`) in every
-/// layer, colours it with `Window::grey`, `Heat::colour`, `label_value` and `blend` (which
+/// layer, colours it with `Window::grey`, `Heat::colour`, the hidden-label set and `blend` (which
 /// rounds with `f32::round`), and tests the outline on its four screen neighbours.
 fn reference_render(
     layers: SliceLayers<'_>,
@@ -231,11 +236,20 @@ fn reference_render(
         let [x, y, z] = voxel_at_pixel(shape, axis, slice, [column, row]);
         volume.at(x, y, z)
     };
-    let label_at = |label: Option<&Volume>, column: usize, row: usize| {
-        label.map(|l| label_value(at(l, column, row), &overlays.hidden_labels))
+    let label_at = |label: Option<&Label>, column: usize, row: usize| {
+        label.map(|l| {
+            let value = l
+                .at(voxel_at_pixel(shape, axis, slice, [column, row]))
+                .unwrap_or(0);
+            if overlays.hidden_labels.contains(&u32::from(value)) {
+                0
+            } else {
+                value
+            }
+        })
     };
     // The class of a pixel in a layer; `None` outside the slice or when the layer is missing.
-    let class_at = |layer: usize, column: isize, row: isize| -> Option<u32> {
+    let class_at = |layer: usize, column: isize, row: isize| -> Option<u8> {
         if column < 0 || row < 0 || column >= columns as isize || row >= rows as isize {
             return None;
         }
@@ -273,7 +287,7 @@ fn reference_render(
                 let colour = if layer == 2 {
                     difference_colour(value)
                 } else {
-                    label_colour(value)
+                    label_colour(u32::from(value))
                 };
                 pixel = blend(pixel, colour, overlays.opacity);
             }
@@ -286,16 +300,16 @@ fn reference_render(
 #[test]
 fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
     // Odd sizes on every axis; intensities across and beyond the window, NaN included; labels
-    // with fractions, negatives, NaN, a hidden value and one above 255; a continuous heat map
-    // with values outside its range.
+    // read from values with fractions, negatives, NaN, a hidden value and the largest byte; a
+    // continuous heat map with values outside its range.
     let shape = [7, 6, 5];
     let image = volume(shape, |x, y, z| match (x + 2 * y + 3 * z) % 11 {
         0 => f32::NAN,
         k => k as f32 * 47.3 - 230.0,
     });
-    let label_values = [0.0, 1.0, 1.4, 1.6, 2.0, 3.0, -1.0, f32::NAN, 300.0, 0.49, 4.0];
-    let truth = volume(shape, |x, y, z| label_values[(x * y + z) % label_values.len()]);
-    let predicted = volume(shape, |x, y, z| {
+    let label_values = [0.0, 1.0, 1.4, 1.6, 2.0, 3.0, -1.0, f32::NAN, 255.0, 0.49, 4.0];
+    let truth = label(shape, |x, y, z| label_values[(x * y + z) % label_values.len()]);
+    let predicted = label(shape, |x, y, z| {
         if (x + y) % 3 == 0 || z == 2 {
             label_values[(x + y * z) % label_values.len()]
         } else {
@@ -313,7 +327,7 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
     };
     let mut settings = Vec::new();
     for style in [LayerStyle::Fill, LayerStyle::Outline] {
-        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 300])] {
+        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 255])] {
             let mut s = OverlaySettings {
                 opacity,
                 hidden_labels: hidden.into_iter().collect(),
@@ -351,24 +365,16 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
 }
 
 #[test]
-fn fast_label_decoding_matches_label_value() {
-    use crate::viewer::slice_pixels::decode_labels;
-    let mut values: Vec<f32> = (-40..3000).map(|i| i as f32 * 0.1 + 0.05).collect();
-    values.extend([
-        0.5,
-        1.5,
-        254.5,
-        255.5,
-        70_000.4,
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        -0.0,
-    ]);
-    for hidden in [BTreeSet::new(), BTreeSet::from([1, 7, 256])] {
-        let mut fast = Vec::new();
-        decode_labels(&values, &hidden, &mut fast);
-        let expected: Vec<u32> = values.iter().map(|&v| label_value(v, &hidden)).collect();
-        assert_eq!(fast, expected);
+fn hidden_labels_become_background_and_others_stay() {
+    use crate::viewer::slice_pixels::hide_labels;
+    let mut labels: Vec<u8> = (0..=255).collect();
+    hide_labels(&mut labels, &BTreeSet::from([1, 7, 255, 300]));
+    for (value, shown) in labels.iter().enumerate() {
+        let expected = if [1, 7, 255].contains(&value) {
+            0
+        } else {
+            value as u8
+        };
+        assert_eq!(*shown, expected, "label {value}");
     }
 }

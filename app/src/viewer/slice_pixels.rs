@@ -1,6 +1,6 @@
 //! The inner loops of slice rendering, written for speed at the dev profile's opt-level 1:
-//! window/level and blends as plain arithmetic with the engine's call-free rounding, label
-//! decoding with a fast path for "nothing hidden", outlines tested on row slices. The strided
+//! window/level and blends as plain arithmetic with the engine's call-free rounding, hidden
+//! labels through a table, outlines tested on row slices. The strided
 //! gather is `common::slice_geometry::gather_slice`. Every function gives exactly the pixels of
 //! the per-pixel definitions in [`super::render`] (`Window::grey`, `blend`, `Heat::colour`);
 //! `render_tests.rs` checks that on every axis.
@@ -62,51 +62,65 @@ impl Blender {
     }
 }
 
-/// Label values of a slice of raw voxel values: rounded, background (0) for negatives, NaN,
-/// infinities and hidden labels. Written into `out`, which is cleared first.
-pub fn decode_labels(values: &[f32], hidden: &BTreeSet<u32>, out: &mut Vec<u32>) {
-    out.clear();
-    out.reserve(values.len());
+/// Sets hidden label values to background (0), through a table of all 256 values.
+pub fn hide_labels(labels: &mut [u8], hidden: &BTreeSet<u32>) {
     if hidden.is_empty() {
-        out.extend(values.iter().map(|&value| label_of(value)));
-    } else {
-        out.extend(values.iter().map(|&value| {
-            let label = label_of(value);
-            if label != 0 && hidden.contains(&label) {
-                0
-            } else {
-                label
-            }
-        }));
+        return;
+    }
+    let mut shown = [0u8; 256];
+    for (value, entry) in shown.iter_mut().enumerate() {
+        if !hidden.contains(&(value as u32)) {
+            *entry = value as u8;
+        }
+    }
+    for label in labels {
+        *label = shown[usize::from(*label)];
     }
 }
 
-/// The rounded label of a voxel value, 0 for background, negatives, NaN and infinities.
-#[inline]
-fn label_of(value: f32) -> u32 {
-    if value.is_nan() || value < 0.5 || value == f32::INFINITY {
-        return 0;
+/// [`Blender::blend`] with one `over` colour, precomputed for every `under` channel value: the
+/// same arithmetic, done 3 × 256 times per colour instead of once per pixel.
+struct BlendTable([[u8; 256]; 3]);
+
+impl BlendTable {
+    fn new(blender: Blender, over: Color32) -> Self {
+        let over = [over.r(), over.g(), over.b()];
+        let mut table = [[0u8; 256]; 3];
+        for (channel, row) in table.iter_mut().enumerate() {
+            for (under, out) in row.iter_mut().enumerate() {
+                let mixed = blender.blend(Color32::from_gray(under as u8), Color32::from_gray(over[channel]));
+                *out = mixed.r();
+            }
+        }
+        Self(table)
     }
-    if value >= 255.0 {
-        // Rare large labels: the standard rounding (saturating like `as u32`).
-        return value.round() as u32;
+
+    #[inline]
+    fn blend(&self, under: Color32) -> Color32 {
+        let [r, g, b] = &self.0;
+        Color32::from_rgb(
+            r[usize::from(under.r())],
+            g[usize::from(under.g())],
+            b[usize::from(under.b())],
+        )
     }
-    u32::from(round_to_u8(value))
 }
 
 /// Blends `colour_of(value)` into every non-zero pixel (`outline == false`) or only into the
 /// pixels on a region's border (a 4-neighbour holds another value or lies outside the slice).
 pub fn paint(
     pixels: &mut [Color32],
-    values: &[u32],
+    values: &[u8],
     [columns, rows]: [usize; 2],
     outline: bool,
     blender: Blender,
-    colour_of: impl Fn(u32) -> Color32,
+    colour_of: impl Fn(u8) -> Color32,
 ) {
     if values.len() != columns * rows || pixels.len() != values.len() {
         return;
     }
+    // One table per label value met, built on first use.
+    let mut tables: Vec<Option<Box<BlendTable>>> = (0..=u8::MAX).map(|_| None).collect();
     for row in 0..rows {
         let start = row * columns;
         let line = &values[start..start + columns];
@@ -127,7 +141,9 @@ pub fn paint(
                     continue;
                 }
             }
-            line_pixels[column] = blender.blend(line_pixels[column], colour_of(value));
+            let table = tables[usize::from(value)]
+                .get_or_insert_with(|| Box::new(BlendTable::new(blender, colour_of(value))));
+            line_pixels[column] = table.blend(line_pixels[column]);
         }
     }
 }

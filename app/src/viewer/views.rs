@@ -8,10 +8,9 @@ use crate::common::slice_geometry::{Axis, pixel_of_voxel, slice_size, slice_size
 use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, step_index, wheel_lines};
-use crate::viewer::render::{
-    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, Heat, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers,
-    TRUE_POSITIVE_COLOUR, render_slice,
-};
+use crate::viewer::render::{Heat, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers, render_slice};
+pub use crate::viewer::view_info::HoverInfo;
+use crate::viewer::view_info::{colour_bar, hover_info, info_ui};
 use eframe::egui::{
     self, Align, Align2, Color32, FontId, Layout, PointerButton, Pos2, Rect, Sense, Stroke, UiBuilder, Vec2,
     pos2, vec2,
@@ -30,21 +29,6 @@ const WINDOW_DRAG_POINTS: f32 = 300.0;
 const CROSSHAIR_COLOUR: Color32 = Color32::from_rgba_premultiplied(200, 200, 60, 180);
 const LETTER_COLOUR: Color32 = Color32::from_rgb(250, 220, 120);
 const LETTER_SIZE: f32 = 15.0;
-
-/// What lies under the mouse pointer, for the status line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HoverInfo {
-    /// Voxel index in the RAS+ volume.
-    pub voxel: [usize; 3],
-    /// World position in millimetres.
-    pub world_mm: [f64; 3],
-    /// Image intensity.
-    pub intensity: f32,
-    /// Ground-truth label value, when there is a ground truth.
-    pub ground_truth: Option<u32>,
-    /// Predicted label value, when there is a prediction.
-    pub prediction: Option<u32>,
-}
 
 /// The state of the three views.
 #[derive(Default)]
@@ -243,8 +227,8 @@ fn plane_ui(
     };
     let layers = SliceLayers {
         image: &view.case.image,
-        ground_truth: view.case.ground_truth.as_deref(),
-        prediction: view.case.prediction.as_deref(),
+        ground_truth: view.case.ground_truth.as_ref(),
+        prediction: view.case.prediction.as_ref(),
         heat: context.heat,
     };
     let texture = plane.texture(ui.ctx(), axis.name(), key, || {
@@ -388,87 +372,6 @@ fn plane_ui(
                 view,
                 voxel_at_pixel(shape, axis, view.crosshair[normal], pixel),
             ));
-        }
-    }
-}
-
-/// Steps of the colour bar's gradient.
-const BAR_STEPS: usize = 32;
-
-/// A vertical colour bar with its value range in the view's lower-right corner.
-pub fn colour_bar(painter: &egui::Painter, area: Rect, heat: &Heat) {
-    let height = (area.height() * 0.4).clamp(40.0, 200.0);
-    let bar = Rect::from_min_size(
-        pos2(area.right() - 28.0, area.bottom() - 24.0 - height),
-        vec2(12.0, height),
-    );
-    let step = height / BAR_STEPS as f32;
-    for i in 0..BAR_STEPS {
-        // Top is the high end.
-        let t = 1.0 - (i as f32 + 0.5) / BAR_STEPS as f32;
-        let value = heat.low + t * (heat.high - heat.low);
-        let cell = Rect::from_min_size(
-            pos2(bar.left(), bar.top() + i as f32 * step),
-            vec2(bar.width(), step + 0.5),
-        );
-        painter.rect_filled(cell, 0.0, heat.colour(value));
-    }
-    painter.rect_stroke(
-        bar,
-        0.0,
-        Stroke::new(1.0, Color32::GRAY),
-        egui::StrokeKind::Outside,
-    );
-    let font = FontId::proportional(11.0);
-    for (value, y, anchor) in [
-        (heat.high, bar.top(), Align2::RIGHT_TOP),
-        (heat.low, bar.bottom(), Align2::RIGHT_BOTTOM),
-    ] {
-        painter.text(
-            pos2(bar.left() - 4.0, y),
-            anchor,
-            format!("{value:.3}"),
-            font.clone(),
-            Color32::WHITE,
-        );
-    }
-}
-
-fn hover_info(view: &CaseView, voxel: [usize; 3]) -> HoverInfo {
-    let [x, y, z] = voxel;
-    let image = &view.case.image;
-    let label_at = |label: &engine::volume::Volume| label.at(x, y, z).max(0.0).round() as u32;
-    HoverInfo {
-        voxel,
-        world_mm: image.world_from_voxel().apply(voxel.map(|i| i as f64)),
-        intensity: image.at(x, y, z),
-        ground_truth: view.case.ground_truth.as_deref().map(label_at),
-        prediction: view.case.prediction.as_deref().map(label_at),
-    }
-}
-
-fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
-    let image = &view.case.image;
-    let [nx, ny, nz] = image.shape();
-    let [sx, sy, sz] = image.spacing_mm();
-    ui.strong(format!("Case {}", view.case.id));
-    ui.label(format!(
-        "{nx} × {ny} × {nz} voxels, {sx:.2} × {sy:.2} × {sz:.2} mm"
-    ));
-    ui.label(format!(
-        "window {:.0} / level {:.0}",
-        view.window.width, view.window.level
-    ));
-    let [x, y, z] = view.crosshair;
-    ui.label(format!("crosshair at ({x}, {y}, {z})"));
-    if overlays.enabled && overlays.difference.visible {
-        ui.separator();
-        for (colour, name) in [
-            (TRUE_POSITIVE_COLOUR, "true positive"),
-            (FALSE_POSITIVE_COLOUR, "false positive"),
-            (FALSE_NEGATIVE_COLOUR, "false negative"),
-        ] {
-            crate::viewer::overlays::swatch_label_ui(ui, colour, name);
         }
     }
 }

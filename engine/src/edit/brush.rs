@@ -3,7 +3,7 @@
 //! that decide which voxels it may change; and the canvas it paints on.
 
 use super::EditError;
-use super::label::LabelValue;
+use super::label::{LabelValue, LabelVoxels};
 use super::undo::StepRecorder;
 
 /// The brush's footprint.
@@ -143,8 +143,8 @@ impl PaintRule {
 
 /// A label being painted and the image that limits it, both of `shape` (x fastest).
 pub struct Canvas<'a, L: LabelValue> {
-    /// The label's voxels.
-    pub label: &'a mut [L],
+    /// The label's voxels (a flat slice or chunked storage).
+    pub label: &'a mut dyn LabelVoxels<L>,
     /// The image's voxels (for the intensity range).
     pub image: &'a [f32],
     /// Voxels along x, y, z.
@@ -171,11 +171,11 @@ impl<L: LabelValue> Canvas<'_, L> {
             }
             let voxel = [x as usize, y as usize, z as usize];
             let index = (voxel[2] * ny + voxel[1]) * nx + voxel[0];
-            let (Some(current), Some(intensity)) = (self.label.get(index), self.image.get(index)) else {
+            let (Some(current), Some(intensity)) = (self.label.voxel(index), self.image.get(index)) else {
                 continue;
             };
-            if rule.allows(*current, *intensity) {
-                recorder.set(self.label, index, voxel, value);
+            if rule.allows(current, *intensity) {
+                recorder.set(&mut *self.label, index, voxel, value);
             }
         }
     }

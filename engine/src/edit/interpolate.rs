@@ -10,7 +10,7 @@
 
 use super::EditError;
 use super::brush::PaintRule;
-use super::label::LabelValue;
+use super::label::{LabelValue, LabelVoxels};
 use super::undo::StepRecorder;
 use crate::metrics::squared_distance_to_sites;
 
@@ -66,12 +66,13 @@ impl SliceLayout {
     }
 
     /// The mask of label `value` on `slice`, `[columns, rows]` with columns fastest.
-    fn mask<L: LabelValue>(&self, label: &[L], slice: usize, value: u32) -> Vec<bool> {
+    fn mask<L: LabelValue>(&self, label: &dyn LabelVoxels<L>, slice: usize, value: u32) -> Vec<bool> {
         let [columns, rows] = self.size;
         let mut mask = Vec::with_capacity(columns * rows);
         for row in 0..rows {
             for column in 0..columns {
-                mask.push(label[self.voxel(slice, column, row).0].label() == value);
+                let index = self.voxel(slice, column, row).0;
+                mask.push(label.voxel(index).is_some_and(|v| v.label() == value));
             }
         }
         mask
@@ -89,7 +90,7 @@ impl SliceLayout {
 /// has an unlabelled slice between it and the next.
 #[allow(clippy::too_many_arguments)] // one call site per caller; a struct would only rename them
 pub fn fill_between_slices<L: LabelValue>(
-    label: &mut [L],
+    label: &mut dyn LabelVoxels<L>,
     image: &[f32],
     shape: [usize; 3],
     spacing_mm: [f64; 3],
@@ -99,9 +100,9 @@ pub fn fill_between_slices<L: LabelValue>(
     recorder: &mut StepRecorder<L>,
 ) -> Result<usize, EditError> {
     let expected: usize = shape.iter().product();
-    if label.len() != expected || image.len() != expected || normal > 2 {
+    if label.voxel_count() != expected || image.len() != expected || normal > 2 {
         return Err(EditError::ShapeMismatch {
-            label: label.len(),
+            label: label.voxel_count(),
             image: image.len(),
             shape,
             expected,
@@ -117,7 +118,7 @@ pub fn fill_between_slices<L: LabelValue>(
         .collect();
     slices.sort_unstable();
     slices.dedup();
-    slices.retain(|s| layout.mask(label, *s, value).contains(&true));
+    slices.retain(|s| layout.mask(&*label, *s, value).contains(&true));
     let gaps = slices.windows(2).filter(|pair| pair[1] - pair[0] >= 2).count();
     if gaps == 0 {
         return Err(EditError::NothingToFill {
@@ -134,9 +135,9 @@ pub fn fill_between_slices<L: LabelValue>(
         let [a, b] = [pair[0], pair[1]];
         let sdf_a = match lower.take() {
             Some((slice, sdf)) if slice == a => sdf,
-            _ => signed_distance_2d(&layout.mask(label, a, value), layout.size, plane_spacing),
+            _ => signed_distance_2d(&layout.mask(&*label, a, value), layout.size, plane_spacing),
         };
-        let sdf_b = signed_distance_2d(&layout.mask(label, b, value), layout.size, plane_spacing);
+        let sdf_b = signed_distance_2d(&layout.mask(&*label, b, value), layout.size, plane_spacing);
         for slice in a + 1..b {
             let t = (slice - a) as f64 / (b - a) as f64;
             for row in 0..rows {
@@ -148,8 +149,9 @@ pub fn fill_between_slices<L: LabelValue>(
                         continue;
                     }
                     let (index, voxel) = layout.voxel(slice, column, row);
-                    if rule.allows(label[index], image[index]) {
-                        recorder.set(label, index, voxel, written);
+                    let current = label.voxel(index).unwrap_or_default();
+                    if rule.allows(current, image[index]) {
+                        recorder.set(&mut *label, index, voxel, written);
                     }
                 }
             }

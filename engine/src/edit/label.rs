@@ -1,4 +1,5 @@
-//! The voxel types a label can be stored as.
+//! The voxel types a label can be stored as, and [`LabelVoxels`]: what the edit code needs of
+//! a label's storage (a flat slice or a [`super::chunked::ChunkedLabel`]).
 
 /// A voxel of a label volume: a label number, 0 for background.
 pub trait LabelValue: Copy + PartialEq + Default + std::fmt::Debug + Send + Sync + 'static {
@@ -51,6 +52,47 @@ impl LabelValue for f32 {
 
     fn from_label(label: u32) -> Self {
         label.min(Self::MAX_LABEL) as f32
+    }
+}
+
+/// Voxel access by flat index (x fastest): all the editors need, so they work on a flat slice
+/// and on chunked copy-on-write storage alike.
+pub trait LabelVoxels<L: LabelValue> {
+    /// Number of voxels.
+    fn voxel_count(&self) -> usize;
+
+    /// The voxel at `index`, `None` past the end.
+    fn voxel(&self, index: usize) -> Option<L>;
+
+    /// Writes `value` at `index`; returns the old value, `None` (and writes nothing) past the end.
+    fn set_voxel(&mut self, index: usize, value: L) -> Option<L>;
+}
+
+impl<L: LabelValue> LabelVoxels<L> for [L] {
+    fn voxel_count(&self) -> usize {
+        self.len()
+    }
+
+    fn voxel(&self, index: usize) -> Option<L> {
+        self.get(index).copied()
+    }
+
+    fn set_voxel(&mut self, index: usize, value: L) -> Option<L> {
+        self.get_mut(index).map(|slot| std::mem::replace(slot, value))
+    }
+}
+
+impl<L: LabelValue> LabelVoxels<L> for Vec<L> {
+    fn voxel_count(&self) -> usize {
+        self.len()
+    }
+
+    fn voxel(&self, index: usize) -> Option<L> {
+        self.get(index).copied()
+    }
+
+    fn set_voxel(&mut self, index: usize, value: L) -> Option<L> {
+        self.as_mut_slice().set_voxel(index, value)
     }
 }
 

@@ -3,12 +3,15 @@
 //! ([`undo`]) and shape-based interpolation between the slices a label was drawn on
 //! ([`interpolate`], built on the metrics' exact distance transform).
 //!
-//! Everything works on flat label slices (x fastest) of any [`LabelValue`]: `u8` for tasks with
-//! up to 255 labels, `u16` beyond, and `f32` while a caller still keeps labels as a [`Volume`].
+//! Everything works on any [`LabelVoxels`] storage (a flat slice, x fastest, or the chunked
+//! copy-on-write [`ChunkedLabel`] the app edits) of any [`LabelValue`]: `u8` for tasks with up
+//! to 255 labels, `u16` beyond ([`label_type_for`] says which), and `f32` for labels read as a
+//! [`Volume`].
 //!
 //! [`Volume`]: crate::volume::Volume
 
 pub mod brush;
+pub mod chunked;
 pub mod interpolate;
 pub mod label;
 pub mod undo;
@@ -16,8 +19,9 @@ pub mod undo;
 pub use brush::{
     BrushShape, Canvas, MAX_BRUSH_VOXELS, PaintOver, PaintRule, brush_offsets, brush_voxel_estimate,
 };
+pub use chunked::{CHUNK_SLICES, ChunkedLabel, label_type_for};
 pub use interpolate::{fill_between_slices, signed_distance_2d};
-pub use label::LabelValue;
+pub use label::{LabelValue, LabelVoxels};
 pub use undo::{Change, EditStep, StepRecorder, UndoStack, VoxelBox, change_bytes};
 
 /// What label editing refuses, each with what to do instead.
@@ -51,6 +55,17 @@ pub enum EditError {
         shape: [usize; 3],
         /// Voxels the grid holds.
         expected: usize,
+    },
+    /// A label number larger than the label's voxel type holds.
+    #[error(
+        "the label holds label number {label}, but this label type holds at most {max}; \
+         labels above {max} are not supported yet: renumber the labels in the file"
+    )]
+    TooManyLabels {
+        /// The label number found.
+        label: u32,
+        /// The largest the type holds.
+        max: u32,
     },
     /// Fill between slices needs the label drawn on two slices with a gap between them.
     #[error(

@@ -3,7 +3,7 @@
 //! once the stack holds more than its byte budget. Never saved: history lives as long as the
 //! edit session.
 
-use super::label::LabelValue;
+use super::label::{LabelValue, LabelVoxels};
 use std::collections::VecDeque;
 
 /// One changed voxel: its flat index in the label (x fastest) and its value before and after.
@@ -123,13 +123,11 @@ impl<L: LabelValue> UndoStack<L> {
     }
 
     /// Takes back the newest step on `voxels`; returns its bounding box.
-    pub fn undo(&mut self, voxels: &mut [L]) -> Option<VoxelBox> {
+    pub fn undo<V: LabelVoxels<L> + ?Sized>(&mut self, voxels: &mut V) -> Option<VoxelBox> {
         let step = self.done.pop_back()?;
         // Backwards, so a voxel changed twice (never by our editors, but cheap to honour) ends old.
         for change in step.changes.iter().rev() {
-            if let Some(v) = voxels.get_mut(change.index as usize) {
-                *v = change.old;
-            }
+            voxels.set_voxel(change.index as usize, change.old);
         }
         let bounds = step.bounds;
         self.undone.push(step);
@@ -137,12 +135,10 @@ impl<L: LabelValue> UndoStack<L> {
     }
 
     /// Applies the last undone step again; returns its bounding box.
-    pub fn redo(&mut self, voxels: &mut [L]) -> Option<VoxelBox> {
+    pub fn redo<V: LabelVoxels<L> + ?Sized>(&mut self, voxels: &mut V) -> Option<VoxelBox> {
         let step = self.undone.pop()?;
         for change in &step.changes {
-            if let Some(v) = voxels.get_mut(change.index as usize) {
-                *v = change.new;
-            }
+            voxels.set_voxel(change.index as usize, change.new);
         }
         let bounds = step.bounds;
         self.done.push_back(step);
@@ -174,17 +170,24 @@ impl<L: LabelValue> Default for StepRecorder<L> {
 
 impl<L: LabelValue> StepRecorder<L> {
     /// Sets voxel `index` (at `voxel`) to `value`, remembering the old value when it differs.
-    pub fn set(&mut self, voxels: &mut [L], index: usize, voxel: [usize; 3], value: L) {
-        let Some(slot) = voxels.get_mut(index) else { return };
-        if *slot == value {
+    pub fn set<V: LabelVoxels<L> + ?Sized>(
+        &mut self,
+        voxels: &mut V,
+        index: usize,
+        voxel: [usize; 3],
+        value: L,
+    ) {
+        // Read first: writing an unchanged voxel of chunked storage would copy its chunk.
+        let Some(old) = voxels.voxel(index) else { return };
+        if old == value {
             return;
         }
+        voxels.set_voxel(index, value);
         self.changes.push(Change {
             index: index as u32,
-            old: *slot,
+            old,
             new: value,
         });
-        *slot = value;
         include(&mut self.bounds, voxel);
     }
 

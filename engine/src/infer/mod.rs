@@ -34,7 +34,7 @@ pub enum InferError {
 /// scan itself.
 pub fn default_spec(config: &ModelConfig, image: &Volume) -> PreprocessingSpec {
     let channels: Vec<usize> = (0..config.in_channels).collect();
-    let is_ct = image.stats().min < -500.0;
+    let is_ct = crate::volume::looks_like_ct(image);
     let modality = if is_ct { "CT" } else { "MRI" };
     PreprocessingSpec {
         size: config.image_size,

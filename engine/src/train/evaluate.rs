@@ -128,6 +128,7 @@ pub fn evaluate_run<B: EngineBackend>(
     let task = open_task(&info.task)?;
     let scheme = label_scheme(&loaded.config);
     let mut rows = Vec::new();
+    let mut cases = Vec::new();
     for id in &ids {
         let case = task
             .case(id)
@@ -141,6 +142,7 @@ pub fn evaluate_run<B: EngineBackend>(
         let prediction = predict(&loaded.model, &loaded.config, &spec, &image.volume, device)?;
         let metrics = score_case(&prediction.label, &truth, &scheme, tolerance_mm)?;
         rows.extend(metrics.classes.iter().map(|m| CaseRow::from_class(id, m)));
+        cases.push((id.clone(), metrics));
     }
     let report = EvalReport {
         split: split.into(),
@@ -163,14 +165,10 @@ pub fn evaluate_run<B: EngineBackend>(
             reason: e.to_string(),
         }
     })?;
-    let mut csv = format!("case,class,{}\n", METRICS.join(","));
-    for row in &report.rows {
-        let values: Vec<String> = METRICS
-            .iter()
-            .map(|m| row.metric(m).map_or_else(String::new, |v| format!("{v:.6}")))
-            .collect();
-        csv.push_str(&format!("{},{},{}\n", row.case, row.class, values.join(",")));
-    }
+    // The same CSV as the app's Metrics tab exports.
+    let case_rows: Vec<(String, &crate::metrics::CaseMetrics)> =
+        cases.iter().map(|(id, metrics)| (id.clone(), metrics)).collect();
+    let csv = crate::metrics::report_csv(&case_rows, &report.label_names);
     let csv_path = run.join(format!("eval_{split}.csv"));
     crate::volume::write_atomically(&csv_path, |w| std::io::Write::write_all(w, csv.as_bytes())).map_err(
         |e| TrainError::File {

@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod guard;
 mod loss;
 mod run;
+pub mod runs;
 mod samples;
 pub mod schedule;
 mod selection;
@@ -129,7 +130,13 @@ impl TrainingConfig {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let file: TrainingFile = toml::from_str(&text).map_err(|e| TrainError::File {
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses the `[training]` table of a preset's text (defaults when absent); `path` only
+    /// names the source in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, TrainError> {
+        let file: TrainingFile = toml::from_str(text).map_err(|e| TrainError::File {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;

@@ -4,6 +4,7 @@
 mod affine;
 mod datatype;
 pub mod dicom;
+mod display;
 mod header;
 mod intensity;
 mod nifti;
@@ -17,6 +18,10 @@ mod stream;
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order, whole_numbers_as_u8};
 pub use dicom::DicomError;
+pub use display::{
+    AUTO_WINDOW_PERCENTILES, CT_AIR_THRESHOLD, DisplayWindow, MIN_WINDOW_WIDTH, label_centroid,
+    looks_like_ct, percentile_window,
+};
 pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{CtStatistics, Modality, normalize_mri, percentile, replace_non_finite};
 pub use nifti::{

@@ -26,8 +26,8 @@ fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {
         .state()
         .view
         .as_ref()
-        .and_then(|v| v.case.ground_truth.as_deref())
-        .map(|l| l.voxels().to_vec())
+        .and_then(|v| v.case.ground_truth.as_ref())
+        .map(|l| l.to_f32())
         .unwrap_or_default()
 }
 
@@ -140,13 +140,13 @@ fn saving_writes_the_label_in_the_scans_grid_and_marks_the_case_corrected() -> a
     let label = view
         .case
         .ground_truth
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| anyhow::anyhow!("no label"))?;
     // Checked through the forward reorientation, not the inverse that wrote the file: the saved
     // label brought to RAS+ again is the label on screen.
     let reoriented = engine::volume::reorient_to_canonical(&saved.volume);
     assert_eq!(reoriented.shape(), label.shape());
-    assert_eq!(reoriented.voxels(), label.voxels());
+    assert_eq!(reoriented.voxels(), label.to_f32());
     assert_eq!(saved.header.srow_x, view.case.scan_header.srow_x);
     assert_eq!(saved.header.srow_z, view.case.scan_header.srow_z);
     assert!(!view.edit.is_dirty());
@@ -212,7 +212,8 @@ fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<(
     let mut restored = Volume::zeros(&case.image.geometry());
     restored.voxels_mut()[..50].fill(3.0);
     let path = autosave_path(&source, "phantom_001").ok_or_else(|| anyhow::anyhow!("no path"))?;
-    save_label(&path, &restored, &case.scan_grid, &case.scan_header)?;
+    let as_label = crate::common::label::label_from_volume(&restored)?;
+    save_label(&path, &as_label, &case.scan_grid, &case.scan_header)?;
 
     harness.get_by_label("phantom_001").click();
     settle(harness)?;
@@ -223,5 +224,39 @@ fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<(
     assert_eq!(label(harness), restored.voxels());
     let dirty = harness.state().view.as_ref().is_some_and(|v| v.edit.is_dirty());
     assert!(dirty, "a restored session still has to be saved");
+    Ok(())
+}
+
+#[test]
+fn cancelling_a_whole_label_edit_leaves_the_label_as_it_was() -> anyhow::Result<()> {
+    let mut fixture = open_task()?;
+    let harness = &mut fixture.harness;
+    let source = harness
+        .state()
+        .source
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no task"))?;
+    let case = crate::io::loader::load_case(&source, 1)?;
+    let mut restored = Volume::zeros(&case.image.geometry());
+    restored.voxels_mut()[..50].fill(3.0);
+    let path = autosave_path(&source, "phantom_001").ok_or_else(|| anyhow::anyhow!("no path"))?;
+    let as_label = crate::common::label::label_from_volume(&restored)?;
+    save_label(&path, &as_label, &case.scan_grid, &case.scan_header)?;
+
+    harness.get_by_label("phantom_001").click();
+    settle(harness)?;
+    let before = label(harness);
+    harness.get_by_label("Restore").click();
+    // This frame starts the restore on the edit thread; its answer is read next frame at the
+    // earliest, so the cancel below always comes first, however fast the thread is.
+    harness.step();
+    assert!(harness.state().edit_job.is_some(), "the restore is under way");
+    harness
+        .state_mut()
+        .apply(crate::shell::Command::Edit(crate::annotation::panel::EditCommand::CancelJob));
+    settle(harness)?;
+    assert_eq!(label(harness), before, "the cancelled restore changed nothing");
+    let notice = format!("{:?}", harness.state().notice);
+    assert!(notice.contains("cancelled"), "{notice}");
     Ok(())
 }
