@@ -21,8 +21,8 @@ fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {
         .state()
         .view
         .as_ref()
-        .and_then(|v| v.case.ground_truth.as_deref())
-        .map(|l| l.voxels().to_vec())
+        .and_then(|v| v.case.ground_truth.as_ref())
+        .map(|l| l.to_f32())
         .unwrap_or_default()
 }
 
