@@ -17,11 +17,12 @@
 //! regenerate the same mask block by block from one seed drawn from the backend's generator, so
 //! the mask is never stored either.
 
+use super::fused_loss::LossSpec;
 use super::{cpu_kernels, patches};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{AttentionModuleOptions, FloatTensor, IntTensor};
-use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorPrimitive, activation};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData, TensorPrimitive, activation};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
@@ -123,7 +124,33 @@ pub trait EngineBackend: Backend {
             .into_primitive()
             .tensor()
     }
+
+    /// The training loss of [`crate::train::segmentation_loss_tokens_with`] in one fused kernel
+    /// (and its gradient when `spec.gradient`; under autodiff the gradient is attached to the
+    /// logits instead), where the backend has one; `Err` gives the inputs back and the caller
+    /// writes the loss out with burn's ops.
+    ///
+    /// # Shapes
+    /// - logits, targets: channels × `[batch, tokens, patch³]` → loss `[1]`
+    fn fused_segmentation_loss(
+        logits: Vec<FloatTensor<Self>>,
+        targets: Vec<FloatTensor<Self>>,
+        spec: LossSpec,
+    ) -> Result<FusedLoss<Self>, LossInputs<Self>> {
+        let _ = spec;
+        Err((logits, targets))
+    }
 }
+
+/// The value of a fused loss, `[1]`, and the gradient of every channel's logits when asked for.
+#[derive(Debug)]
+pub struct FusedLoss<B: Backend> {
+    pub loss: FloatTensor<B>,
+    pub gradients: Option<Vec<FloatTensor<B>>>,
+}
+
+/// A loss's logits and targets, handed back when a backend has no fused kernel for them.
+pub type LossInputs<B> = (Vec<FloatTensor<B>>, Vec<FloatTensor<B>>);
 
 /// [`EngineBackend::attention_softmax`] with burn's ops.
 fn softmax_with_ops<B: Backend>(scores: FloatTensor<B>, scale: f64) -> FloatTensor<B> {
@@ -207,6 +234,15 @@ impl EngineBackend for burn::backend::Flex {
                 .tensor()
         })
     }
+
+    fn fused_segmentation_loss(
+        logits: Vec<FloatTensor<Self>>,
+        targets: Vec<FloatTensor<Self>>,
+        spec: LossSpec,
+    ) -> Result<FusedLoss<Self>, LossInputs<Self>> {
+        cpu_kernels::segmentation_loss(logits, targets, spec)
+            .map(|(loss, gradients)| FusedLoss { loss, gradients })
+    }
 }
 impl EngineBackend for burn::backend::Cuda {}
 impl EngineBackend for burn::backend::Wgpu {}
@@ -246,6 +282,85 @@ impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive, k.primitive, v.primitive, dropout)),
         }
+    }
+
+    /// The inner backend's fused loss with its gradient, attached to each channel's logits by a
+    /// node that hands the precomputed gradient back (times the loss's own gradient).
+    fn fused_segmentation_loss(
+        logits: Vec<FloatTensor<Self>>,
+        targets: Vec<FloatTensor<Self>>,
+        spec: LossSpec,
+    ) -> Result<FusedLoss<Self>, LossInputs<Self>> {
+        let inner_logits = logits.iter().map(|l| l.primitive.clone()).collect();
+        let inner_targets = targets.iter().map(|t| t.primitive.clone()).collect();
+        let spec = LossSpec {
+            gradient: true,
+            ..spec
+        };
+        let Ok(FusedLoss {
+            loss,
+            gradients: Some(gradients),
+        }) = B::fused_segmentation_loss(inner_logits, inner_targets, spec)
+        else {
+            return Err((logits, targets));
+        };
+        let device = B::float_device(&loss);
+        let mut total: Option<Tensor<Self, 1>> = None;
+        for (channel, (logit, gradient)) in logits.into_iter().zip(gradients).enumerate() {
+            // The loss is carried by channel 0's node; the others add 0 and route a gradient.
+            let value = match channel {
+                0 => loss.clone(),
+                _ => B::float_from_data(TensorData::new(vec![0.0_f32], [1]), &device),
+            };
+            let out = match PrecomputedGradient
+                .prepare::<C>([logit.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(gradient, value),
+                OpsKind::UnTracked(prep) => prep.finish(value),
+            };
+            let out = Tensor::<Self, 1>::from_primitive(TensorPrimitive::Float(out));
+            total = Some(match total {
+                None => out,
+                Some(sum) => sum + out,
+            });
+        }
+        match total {
+            Some(loss) => Ok(FusedLoss {
+                loss: loss.into_primitive().tensor(),
+                gradients: None,
+            }),
+            None => Err((Vec::new(), targets)),
+        }
+    }
+}
+
+/// The graph node of a fused loss for one channel's logits: its state is that channel's
+/// gradient, computed with the loss, scaled in backward by the gradient arriving at the loss.
+#[derive(Debug)]
+struct PrecomputedGradient;
+
+impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let upstream = grads.consume::<B>(&ops.node);
+        let Some(node) = node else { return };
+        let scale = f64::from(
+            Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(upstream))
+                .into_scalar()
+                .elem::<f32>(),
+        );
+        let gradient = match scale == 1.0 {
+            true => ops.state,
+            false => Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(ops.state))
+                .mul_scalar(scale)
+                .into_primitive()
+                .tensor(),
+        };
+        grads.register::<B>(node.id, gradient);
     }
 }
 

@@ -12,6 +12,7 @@
 //! Both work on f32 tensors; other dtypes (a bf16 frozen block) are handed back (`Err`) and the
 //! caller uses burn's ops.
 
+use super::fused_loss::{self, LossSpec};
 use super::patches;
 use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
@@ -266,6 +267,43 @@ pub fn unpatchify(
     let values = patches::unpatchify_values(tokens.storage::<f32>(), batch, channels, grid, patch);
     let shape = [batch, channels, grid[0] * patch, grid[1] * patch, grid[2] * patch];
     Ok(FlexTensor::from_data(TensorData::new(values, shape)))
+}
+
+/// [`super::EngineBackend::fused_segmentation_loss`] of f32 `[batch, tokens, patch³]` logits and
+/// targets by [`fused_loss::segmentation_loss`]: the loss `[1]` and, when asked for, the
+/// gradients. `Err` gives inputs of another dtype or unequal shapes back.
+#[allow(clippy::type_complexity)]
+pub fn segmentation_loss(
+    logits: Vec<FlexTensor>,
+    targets: Vec<FlexTensor>,
+    spec: LossSpec,
+) -> Result<(FlexTensor, Option<Vec<FlexTensor>>), (Vec<FlexTensor>, Vec<FlexTensor>)> {
+    let Some(shape) = logits.first().map(|l| l.layout().shape().clone()) else {
+        return Err((logits, targets));
+    };
+    let usable = shape.num_dims() == 3
+        && shape[0] > 0
+        && logits.len() == targets.len()
+        && logits
+            .iter()
+            .chain(&targets)
+            .all(|t| t.dtype() == DType::F32 && *t.layout().shape() == shape);
+    if !usable {
+        return Err((logits, targets));
+    }
+    let logits: Vec<FlexTensor> = logits.into_iter().map(contiguous).collect();
+    let targets: Vec<FlexTensor> = targets.into_iter().map(contiguous).collect();
+    let logit_values: Vec<&[f32]> = logits.iter().map(|l| l.storage::<f32>()).collect();
+    let target_values: Vec<&[f32]> = targets.iter().map(|t| t.storage::<f32>()).collect();
+    let result = fused_loss::segmentation_loss(&logit_values, &target_values, shape[0], spec);
+    let loss = FlexTensor::from_data(TensorData::new(vec![result.loss as f32], [1]));
+    let gradients = result.gradients.map(|gradients| {
+        gradients
+            .into_iter()
+            .map(|g| FlexTensor::from_data(TensorData::new(g, shape.clone())))
+            .collect()
+    });
+    Ok((loss, gradients))
 }
 
 #[cfg(test)]

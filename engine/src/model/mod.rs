@@ -6,6 +6,7 @@ mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
+pub mod fused_loss;
 pub mod init;
 mod layer_norm_block;
 mod llama;
@@ -15,13 +16,14 @@ pub mod patches;
 mod stats;
 mod vit;
 
-pub use attention::{EngineAutodiffBackend, EngineBackend};
+pub use attention::{EngineAutodiffBackend, EngineBackend, FusedLoss, LossInputs};
 pub use bridge_mlp::BridgeMlp;
 pub use config::{
     ConfigError, LAYER_NORM_BLOCK_PROJECTIONS, LLM_PROJECTIONS, LlmArchitecture, LlmConfig, MapperKind,
     ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
 };
 pub use config_limits::{MAX_CHANNELS, MAX_DEPTH, MAX_IMAGE_EDGE, MAX_INTERMEDIATE, MAX_TOKENS, MAX_WIDTH};
+pub use fused_loss::LossSpec;
 pub use layer_norm_block::{LayerNormBlock, layer_norm};
 pub use llama::{LlamaBlock, rms_norm};
 pub use lora::{FrozenLinear, LoraAdapter, lora_mapper};

@@ -251,9 +251,9 @@ fn cancelling_a_whole_label_edit_leaves_the_label_as_it_was() -> anyhow::Result<
     // earliest, so the cancel below always comes first, however fast the thread is.
     harness.step();
     assert!(harness.state().edit_job.is_some(), "the restore is under way");
-    harness
-        .state_mut()
-        .apply(crate::shell::Command::Edit(crate::annotation::panel::EditCommand::CancelJob));
+    harness.state_mut().apply(crate::shell::Command::Edit(
+        crate::annotation::panel::EditCommand::CancelJob,
+    ));
     settle(harness)?;
     assert_eq!(label(harness), before, "the cancelled restore changed nothing");
     let notice = format!("{:?}", harness.state().notice);
