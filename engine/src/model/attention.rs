@@ -145,7 +145,10 @@ pub trait EngineBackend: Backend {
 /// The value of a fused loss, `[1]`, and the gradient of every channel's logits when asked for.
 #[derive(Debug)]
 pub struct FusedLoss<B: Backend> {
+    /// The loss, `[1]`.
     pub loss: FloatTensor<B>,
+    /// ∂loss/∂logits per channel, shaped like the logits (None when not asked for, and always
+    /// None under autodiff, where the gradient is in the graph).
     pub gradients: Option<Vec<FloatTensor<B>>>,
 }
 

@@ -42,7 +42,9 @@ impl LossSpec {
 /// The loss value and, when asked for, one gradient per channel shaped like its logits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostLoss {
+    /// The loss value.
     pub loss: f64,
+    /// ∂loss/∂logits per channel (when asked for).
     pub gradients: Option<Vec<Vec<f32>>>,
 }
 
@@ -94,28 +96,87 @@ fn split_ranges<'a>(mut values: &'a mut [f32], ranges: &[(usize, Range<usize>)])
     out
 }
 
-/// `softmax` over the channels of one voxel, into `p` (a NaN logit makes them all NaN); returns
-/// `ln Σ exp(z − max)` and the max.
-#[inline(always)]
-fn softmax_voxel(z: &[f32], p: &mut [f32]) -> (f32, f32) {
-    let max = z
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-    let mut sum = 0.0_f32;
-    for (p, &z) in p.iter_mut().zip(z) {
-        *p = super::cpu_kernels::exp(z - max);
-        sum += *p;
-    }
-    for p in p.iter_mut() {
-        *p /= sum;
-    }
-    (sum.ln(), max)
+/// Voxels handled together: the loops over one block vectorise (the channels are an outer loop).
+const BLOCK: usize = 64;
+
+/// The per-voxel quantities of one block of at most [`BLOCK`] voxels.
+struct Block {
+    /// Probabilities per channel (softmax over the channels, or each channel's sigmoid).
+    p: Vec<[f32; BLOCK]>,
+    /// Softmax: the channel maximum per voxel.
+    max: [f32; BLOCK],
+    /// Softmax: `ln Σ exp(z − max)` per voxel.
+    log_sum: [f32; BLOCK],
+    /// The voxel term of each voxel (cross-entropy, or BCE summed over the channels).
+    voxel: [f32; BLOCK],
 }
 
-/// `σ(z)`.
-#[inline(always)]
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + super::cpu_kernels::exp(-z))
+impl Block {
+    fn new(channels: usize) -> Self {
+        Block {
+            p: vec![[0.0; BLOCK]; channels],
+            max: [0.0; BLOCK],
+            log_sum: [0.0; BLOCK],
+            voxel: [0.0; BLOCK],
+        }
+    }
+
+    /// Fills the block from voxels `start..start + n` (n ≤ BLOCK). A NaN logit makes its voxel's
+    /// probabilities and voxel term NaN.
+    #[inline(always)]
+    fn fill(&mut self, logits: &[&[f32]], targets: &[&[f32]], start: usize, n: usize, softmax: bool) {
+        use super::cpu_kernels::{exp, ln};
+        let range = start..start + n;
+        let voxel = &mut self.voxel[..n];
+        voxel.fill(0.0);
+        if softmax {
+            let (max, log_sum) = (&mut self.max[..n], &mut self.log_sum[..n]);
+            max.fill(f32::NEG_INFINITY);
+            for z in logits {
+                for (m, &z) in max.iter_mut().zip(&z[range.clone()]) {
+                    *m = if z > *m { z } else { *m };
+                }
+            }
+            // log_sum holds Σ exp(z − max) until it is turned into its logarithm.
+            log_sum.fill(0.0);
+            for (z, p) in logits.iter().zip(self.p.iter_mut()) {
+                let values = p[..n].iter_mut().zip(&z[range.clone()]);
+                for (((p, &z), &m), sum) in values.zip(&*max).zip(log_sum.iter_mut()) {
+                    *p = exp(z - m);
+                    *sum += *p;
+                }
+            }
+            let mut inverse = [0.0_f32; BLOCK];
+            for (inverse, sum) in inverse[..n].iter_mut().zip(log_sum.iter_mut()) {
+                *inverse = 1.0 / *sum;
+                *sum = ln(*sum);
+            }
+            // −ln p_c = ln Σ − (z_c − max), weighted by t_c.
+            for ((z, t), p) in logits.iter().zip(targets).zip(self.p.iter_mut()) {
+                let values = z[range.clone()].iter().zip(&t[range.clone()]);
+                let per_voxel = voxel.iter_mut().zip(p[..n].iter_mut()).zip(values);
+                for ((((v, p), (&z, &t)), &m), (&l, &inv)) in
+                    per_voxel.zip(&*max).zip(log_sum.iter().zip(&inverse[..n]))
+                {
+                    *v += t * (l - (z - m));
+                    *p *= inv;
+                }
+            }
+        } else {
+            for ((z, t), p) in logits.iter().zip(targets).zip(self.p.iter_mut()) {
+                let values = z[range.clone()].iter().zip(&t[range.clone()]);
+                for ((v, p), (&z, &t)) in voxel.iter_mut().zip(p[..n].iter_mut()).zip(values) {
+                    // e = exp(−|z|) ≤ 1: the softplus and the sigmoid without overflow.
+                    let e = exp(-z.abs());
+                    let inverse = 1.0 / (1.0 + e);
+                    *v += (if z > 0.0 { z } else { 0.0 }) - z * t + ln(1.0 + e);
+                    let sigmoid = if z >= 0.0 { inverse } else { e * inverse };
+                    // NaN in, NaN out (the comparison above would pick a branch).
+                    *p = if z.is_nan() { z } else { sigmoid };
+                }
+            }
+        }
+    }
 }
 
 /// The loss of [`crate::train::segmentation_loss_tokens_with`] and its gradient.
@@ -146,38 +207,23 @@ pub fn segmentation_loss(logits: &[&[f32]], targets: &[&[f32]], batch: usize, sp
         .par_iter()
         .map(|(sample, range)| {
             let mut sums = Sums::new(*sample, channels);
-            let (mut z, mut p, mut t) = (
-                vec![0.0_f32; channels],
-                vec![0.0_f32; channels],
-                vec![0.0_f32; channels],
-            );
-            let mut voxel_term = 0.0_f64;
-            for i in range.clone() {
-                for c in 0..channels {
-                    z[c] = logits[c][i];
-                    t[c] = targets[c][i];
-                }
-                if softmax {
-                    let (log_sum, max) = softmax_voxel(&z, &mut p);
-                    // Σ_c t_c (ln Σ e^{z−max} − (z_c − max)).
-                    for c in 0..channels {
-                        voxel_term += f64::from(t[c] * (log_sum - (z[c] - max)));
+            let mut block = Block::new(channels);
+            for start in range.clone().step_by(BLOCK) {
+                let n = BLOCK.min(range.end - start);
+                block.fill(logits, targets, start, n, softmax);
+                sums.voxel_term += block.voxel[..n].iter().map(|&v| f64::from(v)).sum::<f64>();
+                for (c, (p, t)) in block.p.iter().zip(targets).enumerate() {
+                    let (mut overlap, mut predicted, mut target) = (0.0_f32, 0.0_f32, 0.0_f32);
+                    for (&p, &t) in p[..n].iter().zip(&t[start..start + n]) {
+                        overlap += p * t;
+                        predicted += p;
+                        target += t;
                     }
-                } else {
-                    for c in 0..channels {
-                        let z = z[c];
-                        let softplus = (1.0 + super::cpu_kernels::exp(-z.abs())).ln();
-                        voxel_term += f64::from(z.max(0.0) - z * t[c] + softplus);
-                        p[c] = sigmoid(z);
-                    }
-                }
-                for c in 0..channels {
-                    sums.overlap[c] += f64::from(p[c] * t[c]);
-                    sums.predicted[c] += f64::from(p[c]);
-                    sums.target[c] += f64::from(t[c]);
+                    sums.overlap[c] += f64::from(overlap);
+                    sums.predicted[c] += f64::from(predicted);
+                    sums.target[c] += f64::from(target);
                 }
             }
-            sums.voxel_term = voxel_term;
             sums
         })
         .collect();
@@ -257,30 +303,44 @@ pub fn segmentation_loss(logits: &[&[f32]], targets: &[&[f32]], batch: usize, sp
         .zip(ranges.par_iter())
         .for_each(|(mut out, (sample, range))| {
             let terms = &dice_terms[*sample];
-            let (mut z, mut p, mut t, mut a) = (
-                vec![0.0_f32; channels],
-                vec![0.0_f32; channels],
-                vec![0.0_f32; channels],
-                vec![0.0_f32; channels],
-            );
-            for (j, i) in range.clone().enumerate() {
-                for c in 0..channels {
-                    z[c] = logits[c][i];
-                    t[c] = targets[c][i];
-                    a[c] = t[c] * terms[c].0 - terms[c].1;
+            let mut block = Block::new(channels);
+            let mut a = vec![[0.0_f32; BLOCK]; channels];
+            for start in range.clone().step_by(BLOCK) {
+                let n = BLOCK.min(range.end - start);
+                let offset = start - range.start;
+                block.fill(logits, targets, start, n, softmax);
+                // a_c = ∂ratio_c/∂p_c per voxel (0 for a channel outside the Dice term).
+                for ((a, t), &(two_over_den, num_over_den2)) in a.iter_mut().zip(targets).zip(terms) {
+                    for (a, &t) in a[..n].iter_mut().zip(&t[start..start + n]) {
+                        *a = t * two_over_den - num_over_den2;
+                    }
                 }
                 if softmax {
-                    softmax_voxel(&z, &mut p);
-                    let target_sum: f32 = t.iter().sum();
-                    let weighted: f32 = a.iter().zip(&p).map(|(a, p)| a * p).sum();
-                    for c in 0..channels {
-                        out[c][j] = voxel_weight * (p[c] * target_sum - t[c])
-                            - dice_weight * p[c] * (a[c] - weighted);
+                    let (mut target_sum, mut weighted) = ([0.0_f32; BLOCK], [0.0_f32; BLOCK]);
+                    for ((a, p), t) in a.iter().zip(&block.p).zip(targets) {
+                        let per_voxel = target_sum[..n].iter_mut().zip(weighted[..n].iter_mut());
+                        for ((s, w), ((&a, &p), &t)) in
+                            per_voxel.zip(a[..n].iter().zip(&p[..n]).zip(&t[start..start + n]))
+                        {
+                            *s += t;
+                            *w += a * p;
+                        }
+                    }
+                    for (((out, a), p), t) in out.iter_mut().zip(&a).zip(&block.p).zip(targets) {
+                        let values = a[..n].iter().zip(&p[..n]).zip(&t[start..start + n]);
+                        let sums = target_sum[..n].iter().zip(&weighted[..n]);
+                        for ((g, ((&a, &p), &t)), (&s, &w)) in
+                            out[offset..offset + n].iter_mut().zip(values).zip(sums)
+                        {
+                            *g = voxel_weight * (p * s - t) - dice_weight * p * (a - w);
+                        }
                     }
                 } else {
-                    for c in 0..channels {
-                        let p = sigmoid(z[c]);
-                        out[c][j] = voxel_weight * (p - t[c]) - dice_weight * a[c] * p * (1.0 - p);
+                    for (((out, a), p), t) in out.iter_mut().zip(&a).zip(&block.p).zip(targets) {
+                        let values = a[..n].iter().zip(&p[..n]).zip(&t[start..start + n]);
+                        for (g, ((&a, &p), &t)) in out[offset..offset + n].iter_mut().zip(values) {
+                            *g = voxel_weight * (p - t) - dice_weight * a * p * (1.0 - p);
+                        }
                     }
                 }
             }
