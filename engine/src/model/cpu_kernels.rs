@@ -50,7 +50,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let p = p * r * r + r + 1.0;
     // The integer n sits in the low mantissa bits of `shifted`; 2ⁿ is its exponent field.
     let n_bits = shifted.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
@@ -77,14 +77,14 @@ pub fn ln(x: f32) -> f32 {
     let f = if small { m + m - 1.0 } else { m - 1.0 };
     let z = f * f;
     let y = 7.037_683_6e-2_f32;
-    let y = y * f - 1.151_461_0e-1;
+    let y = y * f - 1.151_461e-1;
     let y = y * f + 1.167_699_9e-1;
     let y = y * f - 1.242_014_1e-1;
     let y = y * f + 1.424_932_3e-1;
     let y = y * f - 1.666_805_8e-1;
     let y = y * f + 2.000_071_5e-1;
     let y = y * f - 2.499_999_4e-1;
-    let y = y * f + 3.333_333_1e-1;
+    let y = y * f + 3.333_333e-1;
     let y = y * f * z + LN2_LOW * e - 0.5 * z;
     let result = f + y + LN2_HIGH * e;
     if x.is_nan() { x } else { result }
@@ -160,7 +160,7 @@ fn rows_per_task(row_len: usize) -> usize {
 /// If `values.len()` is not a multiple of `row_len`, or `scale` is not positive.
 pub fn softmax_rows_slice(values: &mut [f32], row_len: usize, scale: f32) {
     assert!(
-        row_len > 0 && values.len() % row_len == 0,
+        row_len > 0 && values.len().is_multiple_of(row_len),
         "softmax_rows: rows of {row_len} in {}",
         values.len()
     );
@@ -245,12 +245,12 @@ pub fn grad_scores_rows(
     weights: FlexTensor,
     grad_weights: FlexTensor,
     row_dot: FlexTensor,
-) -> Result<FlexTensor, (FlexTensor, FlexTensor, FlexTensor)> {
+) -> Result<FlexTensor, Box<(FlexTensor, FlexTensor, FlexTensor)>> {
     let all_f32 = [&weights, &grad_weights, &row_dot]
         .iter()
         .all(|t| t.dtype() == DType::F32);
     if !all_f32 {
-        return Err((weights, grad_weights, row_dot));
+        return Err(Box::new((weights, grad_weights, row_dot)));
     }
     let row_len = row_len(&weights);
     let weights = contiguous(weights);

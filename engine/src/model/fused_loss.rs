@@ -194,7 +194,7 @@ pub fn segmentation_loss(logits: &[&[f32]], targets: &[&[f32]], batch: usize, sp
             && targets.len() == channels
             && logits.iter().chain(targets).all(|v| v.len() == len)
             && batch > 0
-            && len % batch == 0,
+            && len.is_multiple_of(batch),
         "fused loss: {channels} logit and {} target channels of unequal length or not {batch} samples",
         targets.len()
     );
