@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> eframe::Result {
     engine::allocator::keep_freed_memory();
-    engine::device::configure_compute_threads();
+    engine::device::configure_compute_threads(1);
     let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {
         Ok(request) => request,
         Err(message) => {

@@ -154,19 +154,19 @@ fn has_library(dir: &Path, prefix: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Sizes the global thread pool the CPU backend computes on: one thread fewer than the machine
-/// has cores (at least one), unless `RAYON_NUM_THREADS` says otherwise. On the 2-core machines the
-/// demo targets, the tensor ops of this model are too small to gain from a second thread (the
-/// pool's wake-ups cost as much: docs/PERFORMANCE.md), and the free core keeps the batch-preparing
-/// thread and the app's window running. Call once, first thing in `main`; later calls do nothing.
-pub fn configure_compute_threads() {
+/// Sizes the global thread pool the CPU backend computes on: the machine's cores less
+/// `reserved_cores` (at least one thread), unless `RAYON_NUM_THREADS` says otherwise. The app
+/// keeps one core for its window; the command line uses every core (demo-cpu on 2 cores, one
+/// against two compute threads: bench train step 47 → 38 ms/sample, the demo `mvl train`
+/// 144.9 → 136.2 s; docs/PERFORMANCE.md). Call once, first thing in `main`; later calls do nothing.
+pub fn configure_compute_threads(reserved_cores: usize) {
     if std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // An error means the pool already exists (a second call, or a test harness): keep it.
     let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores.saturating_sub(1).max(1))
+        .num_threads(cores.saturating_sub(reserved_cores).max(1))
         .thread_name(|i| format!("compute-{i}"))
         .build_global();
 }

@@ -212,11 +212,10 @@ impl EngineBackend for burn::backend::Flex {
         grad_weights: FloatTensor<Self>,
         row_dot: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        cpu_kernels::grad_scores_rows(weights, grad_weights, row_dot)
-            .unwrap_or_else(|inputs| {
-                let (w, g, d) = *inputs;
-                grad_scores_with_ops::<Self>(w, g, d)
-            })
+        cpu_kernels::grad_scores_rows(weights, grad_weights, row_dot).unwrap_or_else(|inputs| {
+            let (w, g, d) = *inputs;
+            grad_scores_with_ops::<Self>(w, g, d)
+        })
     }
 
     fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {

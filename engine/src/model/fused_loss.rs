@@ -125,7 +125,7 @@ impl Block {
     /// probabilities and voxel term NaN.
     #[inline(always)]
     fn fill(&mut self, logits: &[&[f32]], targets: &[&[f32]], start: usize, n: usize, softmax: bool) {
-        use super::cpu_kernels::{exp, ln};
+        use super::fast_math::{exp, ln};
         let range = start..start + n;
         let voxel = &mut self.voxel[..n];
         voxel.fill(0.0);

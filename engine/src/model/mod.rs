@@ -6,6 +6,7 @@ mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
+mod fast_math;
 pub mod fused_loss;
 pub mod init;
 mod layer_norm_block;
