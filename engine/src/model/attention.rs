@@ -104,8 +104,7 @@ pub trait EngineBackend: Backend {
     /// # Shapes
     /// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
     fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {
-        let x = Tensor::<Self, 5>::from_primitive(TensorPrimitive::Float(x));
-        patches::patchify_with_ops(x, patch).into_primitive().tensor()
+        patches::patchify_primitive::<Self>(x, patch)
     }
 
     /// [`super::unpatchify`]: the inverse of [`EngineBackend::patchify`].
@@ -119,10 +118,7 @@ pub trait EngineBackend: Backend {
         grid: [usize; 3],
         patch: usize,
     ) -> FloatTensor<Self> {
-        let tokens = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(tokens));
-        patches::unpatchify_with_ops(tokens, batch, channels, grid, patch)
-            .into_primitive()
-            .tensor()
+        patches::unpatchify_primitive::<Self>(tokens, batch, channels, grid, patch)
     }
 
     /// The training loss of [`crate::train::segmentation_loss_tokens_with`] in one fused kernel
@@ -219,10 +215,7 @@ impl EngineBackend for burn::backend::Flex {
     }
 
     fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {
-        cpu_kernels::patchify(x, patch).unwrap_or_else(|x| {
-            let x = Tensor::<Self, 5>::from_primitive(TensorPrimitive::Float(x));
-            patches::patchify_with_ops(x, patch).into_primitive().tensor()
-        })
+        cpu_kernels::patchify(x, patch).unwrap_or_else(|x| patches::patchify_primitive::<Self>(x, patch))
     }
 
     fn unpatchify(
@@ -233,10 +226,7 @@ impl EngineBackend for burn::backend::Flex {
         patch: usize,
     ) -> FloatTensor<Self> {
         cpu_kernels::unpatchify(tokens, batch, channels, grid, patch).unwrap_or_else(|tokens| {
-            let tokens = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(tokens));
-            patches::unpatchify_with_ops(tokens, batch, channels, grid, patch)
-                .into_primitive()
-                .tensor()
+            patches::unpatchify_primitive::<Self>(tokens, batch, channels, grid, patch)
         })
     }
 

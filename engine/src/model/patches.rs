@@ -7,8 +7,9 @@
 //! general strided iterator, a third of an inference pass on demo-cpu (issue 11's profile),
 //! where these copy whole rows of `patch` values, in parallel.
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
 /// Cuts `[channels, z, y, x]` values (x fastest) into raster-ordered patches, each flattened
@@ -144,6 +145,27 @@ pub fn unpatchify_with_ops<B: Backend>(
         .reshape([batch, gz, gy, gx, channels, patch, patch, patch])
         .permute([0, 4, 1, 5, 2, 6, 3, 7])
         .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
+}
+
+/// [`patchify_with_ops`] on a backend's float primitive (the default of
+/// [`super::EngineBackend::patchify`] and the CPU backend's fallback).
+pub fn patchify_primitive<B: Backend>(x: FloatTensor<B>, patch: usize) -> FloatTensor<B> {
+    let x = Tensor::<B, 5>::from_primitive(TensorPrimitive::Float(x));
+    patchify_with_ops(x, patch).into_primitive().tensor()
+}
+
+/// [`unpatchify_with_ops`] on a backend's float primitive.
+pub fn unpatchify_primitive<B: Backend>(
+    tokens: FloatTensor<B>,
+    batch: usize,
+    channels: usize,
+    grid: [usize; 3],
+    patch: usize,
+) -> FloatTensor<B> {
+    let tokens = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(tokens));
+    unpatchify_with_ops(tokens, batch, channels, grid, patch)
+        .into_primitive()
+        .tensor()
 }
 
 /// Splits patchified values of `channels` channels into one `tokens · patch³` block per channel:
