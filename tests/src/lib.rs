@@ -2,7 +2,8 @@
 //! with its output captured, and locating the committed fixtures.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -51,4 +52,31 @@ pub fn tiny_preset(kind: &str, dropout: f64, training: &str) -> String {
          embed_dim = 16\ndecoder_depth = 1\nnum_heads = 2\nmlp_dim = 32\ndropout = {dropout:?}\n\n\
          [model.llm]\nhidden = 32\nheads = 2\nkv_heads = 1\nintermediate = 48\n\n[training]\n{training}\n"
     )
+}
+
+/// `<mvl> [--max-volume-bytes B] train --config C --data T --out R --device cpu [--resume]`: the
+/// training command the fault and kill -9 tests run (`mvl` is the binary under test's path).
+pub fn train_command(
+    mvl: &str,
+    budget: Option<&str>,
+    config: &Path,
+    task: &Path,
+    run: &Path,
+    resume: bool,
+) -> Command {
+    let mut command = Command::new(mvl);
+    if let Some(bytes) = budget {
+        command.args(["--max-volume-bytes", bytes]);
+    }
+    command
+        .arg("train")
+        .arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(task);
+    command.arg("--out").arg(run).args(["--device", "cpu"]);
+    if resume {
+        command.arg("--resume");
+    }
+    command
 }

@@ -152,24 +152,8 @@ fn a_full_disk_while_saving_is_a_message_and_keeps_the_previous_files() {
 const TRAINING: &str = "epochs = 2\nbatch_size = 2\nlearning_rate = 2e-3\nlast_save_interval_secs = 0";
 
 fn train(config: &Path, task: &Path, run: &Path, resume: bool, budget: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mvl-under-test"));
-    if let Some(bytes) = budget {
-        command.args(["--max-volume-bytes", bytes]);
-    }
-    command.args([
-        "train",
-        "--config",
-        s(config),
-        "--data",
-        s(task),
-        "--out",
-        s(run),
-        "--device",
-        "cpu",
-    ]);
-    if resume {
-        command.arg("--resume");
-    }
+    let mvl = env!("CARGO_BIN_EXE_mvl-under-test");
+    let mut command = tests::train_command(mvl, budget, config, task, run, resume);
     command.output().expect("runs")
 }
 

@@ -27,21 +27,8 @@ fn s(path: &Path) -> &str {
 }
 
 fn train_command(config: &Path, task: &Path, run: &Path, resume: bool) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mvl-under-test"));
-    command.args([
-        "train",
-        "--config",
-        s(config),
-        "--data",
-        s(task),
-        "--out",
-        s(run),
-        "--device",
-        "cpu",
-    ]);
-    if resume {
-        command.arg("--resume");
-    }
+    let mvl = env!("CARGO_BIN_EXE_mvl-under-test");
+    let mut command = tests::train_command(mvl, None, config, task, run, resume);
     // Nothing is read from a run that is killed, so its output must not be a pipe that fills.
     command.stdout(Stdio::null()).stderr(Stdio::null());
     command

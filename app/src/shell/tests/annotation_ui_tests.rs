@@ -7,38 +7,11 @@ use crate::common::slice_geometry::Axis;
 use crate::io::label_io::{autosave_path, save_label};
 use crate::review::sheet::ReviewState;
 use crate::shell::Studio;
-use crate::shell::tests::support::{Fixture, settle};
-use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
+use crate::shell::tests::support::{button, label, open_edit_task, settle, wait_until};
+use eframe::egui::{Key, Modifiers, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use engine::volume::{Volume, read_nifti};
-use std::time::{Duration, Instant};
-
-fn open_task() -> anyhow::Result<Fixture> {
-    let mut fixture = crate::shell::tests::support::open_phantom_task(2, 0, [32, 28, 12], [1500.0, 950.0])?;
-    fixture.harness.state_mut().tab = crate::shell::Tab::Edit;
-    settle(&mut fixture.harness)?;
-    Ok(fixture)
-}
-
-fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {
-    harness
-        .state()
-        .view
-        .as_ref()
-        .and_then(|v| v.case.ground_truth.as_ref())
-        .map(|l| l.to_f32())
-        .unwrap_or_default()
-}
-
-fn button(harness: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
-    harness.event(egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: Modifiers::NONE,
-    });
-}
 
 /// Drags with the primary button across the middle of the axial view.
 fn paint_stroke(harness: &mut Harness<'static, Studio>) -> anyhow::Result<()> {
@@ -67,7 +40,7 @@ fn painted_count(harness: &Harness<'static, Studio>, value: f32) -> usize {
 
 #[test]
 fn painting_with_the_mouse_then_undo_and_redo() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let harness = &mut fixture.harness;
     let original = label(harness);
     assert!(!original.is_empty(), "the phantom has a ground truth");
@@ -118,7 +91,7 @@ fn painting_with_the_mouse_then_undo_and_redo() -> anyhow::Result<()> {
 
 #[test]
 fn saving_writes_the_label_in_the_scans_grid_and_marks_the_case_corrected() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let ground_truth_path = fixture.task.path().join("labelsTr").join("phantom_000.nii.gz");
     let ground_truth_bytes = std::fs::read(&ground_truth_path)?;
     let harness = &mut fixture.harness;
@@ -156,19 +129,18 @@ fn saving_writes_the_label_in_the_scans_grid_and_marks_the_case_corrected() -> a
     let state = harness.state_mut().sheet_mut().map(|s| s.state("phantom_000"));
     assert_eq!(state, Some(ReviewState::Corrected));
     // The sidecar follows within its write interval.
-    let deadline = Instant::now() + crate::io::sidecar::WRITE_INTERVAL * 3;
     let sidecar = fixture.task.path().join("reviews.json");
-    while !std::fs::read_to_string(&sidecar).is_ok_and(|t| t.contains("\"corrected\"")) {
-        anyhow::ensure!(Instant::now() < deadline, "reviews.json does not say corrected");
-        std::thread::sleep(Duration::from_millis(20));
-        harness.step();
-    }
-    Ok(())
+    wait_until(
+        harness,
+        crate::io::sidecar::WRITE_INTERVAL * 3,
+        "reviews.json to say corrected",
+        |_| std::fs::read_to_string(&sidecar).is_ok_and(|t| t.contains("\"corrected\"")),
+    )
 }
 
 #[test]
 fn switching_case_with_unsaved_edits_asks_first() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let harness = &mut fixture.harness;
     harness.key_press(Key::B);
     harness.step();
@@ -200,7 +172,7 @@ fn switching_case_with_unsaved_edits_asks_first() -> anyhow::Result<()> {
 
 #[test]
 fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let harness = &mut fixture.harness;
     // Write an autosave for phantom_001 as the app would: a label of 3s in the scan's grid.
     let source = harness
@@ -229,7 +201,7 @@ fn an_autosave_is_offered_and_restored_when_the_case_opens() -> anyhow::Result<(
 
 #[test]
 fn cancelling_a_whole_label_edit_leaves_the_label_as_it_was() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let harness = &mut fixture.harness;
     let source = harness
         .state()

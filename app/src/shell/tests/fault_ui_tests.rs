@@ -4,36 +4,10 @@
 
 use crate::shell::Studio;
 use crate::shell::command::Notice;
-use crate::shell::tests::support::{Fixture, frames, settle};
-use eframe::egui::{self, Key, Modifiers, Pos2, vec2};
+use crate::shell::tests::support::{button, frames, label, open_edit_task, settle};
+use eframe::egui::{Key, Modifiers, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-
-fn open_task() -> anyhow::Result<Fixture> {
-    let mut fixture = crate::shell::tests::support::open_phantom_task(2, 0, [32, 28, 12], [1500.0, 950.0])?;
-    fixture.harness.state_mut().tab = crate::shell::Tab::Edit;
-    settle(&mut fixture.harness)?;
-    Ok(fixture)
-}
-
-fn label(harness: &Harness<'static, Studio>) -> Vec<f32> {
-    harness
-        .state()
-        .view
-        .as_ref()
-        .and_then(|v| v.case.ground_truth.as_ref())
-        .map(|l| l.to_f32())
-        .unwrap_or_default()
-}
-
-fn button(harness: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
-    harness.event(egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: Modifiers::NONE,
-    });
-}
 
 /// Paints label 2 across the middle of the axial view; returns the label afterwards.
 fn paint(harness: &mut Harness<'static, Studio>) -> anyhow::Result<Vec<f32>> {
@@ -75,7 +49,7 @@ fn error_notice(harness: &Harness<'static, Studio>) -> Option<String> {
 
 #[test]
 fn a_failed_save_is_a_message_and_keeps_every_edit() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     // A file where the corrected-labels folder goes: the save cannot create it.
     let blocker = fixture.task.path().join("labelsCorrected");
     std::fs::write(&blocker, "not a folder")?;
@@ -99,7 +73,7 @@ fn a_failed_save_is_a_message_and_keeps_every_edit() -> anyhow::Result<()> {
 
 #[test]
 fn a_scan_removed_while_the_task_is_open_is_a_message_and_keeps_the_edit() -> anyhow::Result<()> {
-    let mut fixture = open_task()?;
+    let mut fixture = open_edit_task()?;
     let removed = fixture.task.path().join("imagesTr").join("phantom_001.nii.gz");
     let harness = &mut fixture.harness;
     let painted = paint(harness)?;
