@@ -301,13 +301,10 @@ pub fn affine_difference_mm(a: &Affine, b: &Affine) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The label scheme of a prediction file: the one recorded in its folder, else every label as
-/// it is.
+/// The label scheme of a prediction file ([`LabelScheme::of_prediction`]); with no prediction,
+/// every label as it is.
 pub fn prediction_scheme(prediction: Option<&std::path::Path>) -> LabelScheme {
-    prediction
-        .and_then(std::path::Path::parent)
-        .and_then(LabelScheme::load_beside)
-        .unwrap_or(LabelScheme::Classes(Vec::new()))
+    prediction.map_or(LabelScheme::Classes(Vec::new()), LabelScheme::of_prediction)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! predicted and a ground-truth label file on the same grid.
 
 use super::output::Output;
-use crate::metrics::{ClassMetrics, case_metrics};
+use crate::metrics::{ClassMetrics, LabelScheme, score_case};
 use crate::volume::read_nifti;
 use anyhow::Context;
 use serde::Serialize;
@@ -54,7 +54,10 @@ pub fn metrics(
 ) -> anyhow::Result<ExitCode> {
     let prediction = read_nifti(prediction_path)?.volume;
     let ground_truth = read_nifti(ground_truth_path)?.volume;
-    let report = case_metrics(&prediction, &ground_truth, tolerance_mm).with_context(|| {
+    // Scored as the app scores it: under the label scheme recorded beside the prediction by
+    // `mvl predict` or the app (the merged foreground for a one-channel sigmoid model).
+    let scheme = LabelScheme::of_prediction(prediction_path);
+    let report = score_case(&prediction, &ground_truth, &scheme, tolerance_mm).with_context(|| {
         format!(
             "cannot compare prediction {} with ground truth {}",
             prediction_path.display(),
@@ -72,6 +75,12 @@ pub fn metrics(
     }
     output.line(format!("prediction    {}", prediction_path.display()));
     output.line(format!("ground truth  {}", ground_truth_path.display()));
+    if scheme == LabelScheme::MergedForeground {
+        output.line(format!(
+            "label scheme  every foreground label merged into 1 ({}), as recorded beside the prediction",
+            crate::metrics::MERGED_FOREGROUND_NAME
+        ));
+    }
     output.line(format!(
         "NSD tolerance {} mm; HD95 of a class missing from one file = image diagonal {:.2} mm",
         report.tolerance_mm, report.diagonal_mm

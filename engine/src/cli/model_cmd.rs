@@ -48,8 +48,8 @@ pub fn load_config(path: &Path, llm: Option<PathBuf>, layer: Option<usize>) -> a
 
 /// The "LLM weights: …" line every report carries.
 pub fn llm_weights_label(config: &ModelConfig) -> String {
-    if !config.has_llm() {
-        return "none (ViT-Baseline)".into();
+    if let Some(label) = config.no_frozen_block_label() {
+        return label.into();
     }
     match &config.llm.checkpoint {
         Some(dir) => format!("{} layer {}", dir.display(), config.llm.layer),
@@ -82,7 +82,7 @@ pub fn model(
         // Written whole or not at all (the folder may hold an older checkpoint).
         crate::atomic::replace_folder(
             dir,
-            |partial| save_checkpoint(partial, &network, &config, &fresh_meta(weights.as_ref())),
+            |partial| save_checkpoint(partial, &network, &config, &fresh_meta(&config, weights.as_ref())),
             |path, e| checkpoint::CheckpointError::File {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -206,7 +206,18 @@ impl BackendJob for PredictJob {
         let started = std::time::Instant::now();
         let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)?;
         let seconds = started.elapsed().as_secs_f64();
+        // The app, `mvl metrics` and the worker read the scheme beside a prediction to score it
+        // (a one-channel sigmoid model predicts the merged foreground).
+        let folder = match self.out.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating the folder {}", folder.display()))?;
         write_label_like(&self.out, &prediction.label, &image.header)?;
+        infer::label_scheme(&loaded.config)
+            .save_beside(folder)
+            .with_context(|| format!("recording the label scheme beside {}", self.out.display()))?;
         if let Some(path) = &self.probabilities {
             write_nifti(
                 path,

@@ -67,6 +67,22 @@ impl LabelScheme {
         serde_json::from_str(&text).ok()
     }
 
+    /// How a prediction file is scored: by the scheme recorded beside it, or, with none (a
+    /// label from elsewhere), every label the files hold as it is.
+    pub fn of_prediction(prediction: &Path) -> Self {
+        prediction
+            .parent()
+            .map(|folder| {
+                if folder.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    folder
+                }
+            })
+            .and_then(Self::load_beside)
+            .unwrap_or(LabelScheme::Classes(Vec::new()))
+    }
+
     /// Records the scheme of the predictions in `folder`.
     pub fn save_beside(&self, folder: &Path) -> std::io::Result<PathBuf> {
         let path = folder.join(SCHEME_FILE);
