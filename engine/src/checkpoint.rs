@@ -252,9 +252,9 @@ pub fn load_checkpoint<B: EngineBackend>(
 }
 
 /// The metadata of a fresh (untrained) checkpoint.
-pub fn fresh_meta(weights: Option<&FrozenBlockWeights>) -> CheckpointMeta {
+pub fn fresh_meta(config: &ModelConfig, weights: Option<&FrozenBlockWeights>) -> CheckpointMeta {
     CheckpointMeta {
-        llm_weights: weights.map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source().to_string()),
+        llm_weights: config.llm_weights_source(weights),
         llm_fingerprint: weights.map(FrozenBlockWeights::fingerprint),
         preprocessing: None,
         training: serde_json::Value::Null,
@@ -298,7 +298,13 @@ mod tests {
         let weights = llm_weights_for(&config).expect("random weights");
         let device = Default::default();
         let model = MedVisionLlama::<Flex>::new(&config, weights.clone(), &device);
-        save_checkpoint(dir.path(), &model, &config, &fresh_meta(weights.as_ref())).expect("saves");
+        save_checkpoint(
+            dir.path(),
+            &model,
+            &config,
+            &fresh_meta(&config, weights.as_ref()),
+        )
+        .expect("saves");
         assert!(load_checkpoint::<Flex>(dir.path(), None, &device).is_ok());
 
         let path = dir.path().join(CONFIG_FILE);

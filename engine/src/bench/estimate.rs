@@ -16,13 +16,15 @@
 //!   keeps the scores and the softmax output per head (2 N² values).
 //! - Mappers VD1/VD2: their inputs and outputs (2d + 2h); patch embedding, head and loss: the
 //!   patches, the embedding, the logits and the targets.
+//! - ViT-MLP's trainable MLP in place of the Llama block (f32): its hidden before and after
+//!   GELU (2i).
 //!
 //! A memory-bounded attention keeps only q, k, v, the output (counted above) and one value per
 //! token and head (the softmax's log-sum-exp). Transient buffers inside one operation (a GEMM's
 //! workspace, one N² gradient during the backward pass of written-out attention) are not counted,
 //! nor the CUDA context (≈ 0.5 GiB): the measured peak is higher than the estimate by about that.
 
-use crate::model::{ModelConfig, model_stats};
+use crate::model::{ModelConfig, ModelKind, model_stats};
 use serde::Serialize;
 
 /// Bytes of an f32 value: trainable weights, gradients and Adam's moments are always f32.
@@ -83,9 +85,16 @@ pub fn memory_estimate(config: &ModelConfig, batch: usize, frozen_value_bytes: u
         linear_frozen = n * (4 * h + h + 2 * kv + repeated + h + 4 * i);
         quadratic_frozen = 2 * llm.heads as u64 * n * n;
         bounded_frozen = llm.heads as u64 * n;
-        // The mappers sit at the block's border: f32.
-        linear_f32 += n * (2 * d + 2 * h);
-        // The rank-r LoRA intermediates are left out (r ≤ 16 values per token).
+    }
+    if config.has_bridge() {
+        // The mappers sit at the block's border: f32. The rank-r LoRA intermediates are left
+        // out (r ≤ 16 values per token).
+        linear_f32 += n * (2 * d + 2 * config.llm.hidden as u64);
+    }
+    if config.kind == ModelKind::VitMlp {
+        // ViT-MLP's trainable MLP between the mappers (f32): its hidden before and after GELU;
+        // its input and output are the mappers' (counted above).
+        linear_f32 += n * 2 * config.llm.intermediate as u64;
     }
     let batch64 = batch as u64;
     let per_batch = |f32_values: u64, frozen_values: u64| {
@@ -153,6 +162,25 @@ mod tests {
             estimate.activations_linear_bytes - bf16.activations_linear_bytes,
             4 * llama_linear * 2
         );
+    }
+
+    #[test]
+    fn vit_mlp_counts_its_mappers_and_mlp_and_no_llama_block() {
+        // The official-code preset with ViT-MLP's trainable MLP (4096 → 14336 → 4096) in place
+        // of the Llama block, by hand: per token the ViT 22,528, the ends 1,600, the mappers
+        // 2·64 + 2·4096 = 8,320 and the MLP's hidden before and after GELU 2·14336 = 28,672
+        // → 61,120 f32 values; N² terms only the ViT's 192; frozen only the mappers' base
+        // weights 2·64·4096.
+        let config = ModelConfig {
+            kind: ModelKind::VitMlp,
+            ..ModelConfig::default()
+        };
+        let n: u64 = 4096;
+        let estimate = memory_estimate(&config, 4, 4);
+        assert_eq!(estimate.activations_linear_bytes, 4 * 61_120 * n * 4);
+        assert_eq!(estimate.attention_quadratic_bytes, 4 * 192 * n * n * 4);
+        assert_eq!(estimate.attention_bounded_bytes, 4 * 16 * 4 * n * 4);
+        assert_eq!(estimate.frozen_weights_bytes, 524_288 * 4);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::checkpoint::{adopt_llm_dims, llm_weights_for};
 use crate::device::{Cpu, Cuda, DeviceKind, Wgpu, choose_device, wgpu_device};
 use crate::model::{ConfigError, ModelConfig};
-use crate::weights::{FrozenBlockWeights, RANDOM_WEIGHTS, WeightsError};
+use crate::weights::{FrozenBlockWeights, WeightsError};
 use burn::backend::Autodiff;
 use burn::cubecl::cuda::CudaRuntime;
 use burn::cubecl::wgpu::WgpuRuntime;
@@ -163,11 +163,7 @@ impl BenchModel {
         if let Some(weights) = &weights {
             adopt_llm_dims(&mut config, weights);
         }
-        let llm_weights = match (&config.llm.checkpoint, config.has_llm()) {
-            (_, false) => "none (ViT-Baseline)".to_string(),
-            (Some(dir), true) => format!("{} layer {}", dir.display(), config.llm.layer),
-            (None, true) => RANDOM_WEIGHTS.to_string(),
-        };
+        let llm_weights = config.llm_weights_source(weights.as_ref());
         Ok(Self {
             config,
             weights,

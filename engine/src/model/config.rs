@@ -387,6 +387,26 @@ impl ModelConfig {
         self.patch_size.pow(3) * self.in_channels
     }
 
+    /// What every report prints in place of the frozen weights' source for a network without
+    /// a frozen block (`None` for MedVisionLlama, whose reports name its weights).
+    pub fn no_frozen_block_label(&self) -> Option<&'static str> {
+        match self.kind {
+            ModelKind::Medvisionllama => None,
+            ModelKind::VitBaseline => Some("none (ViT-Baseline)"),
+            ModelKind::VitMlp => Some("none (ViT-MLP: a trainable MLP in its place)"),
+        }
+    }
+
+    /// The "LLM weights" line of every report: the frozen weights' source, or what the network
+    /// has instead of a frozen block.
+    pub fn llm_weights_source(&self, weights: Option<&crate::weights::FrozenBlockWeights>) -> String {
+        match (weights, self.no_frozen_block_label()) {
+            (Some(weights), _) => weights.source().to_string(),
+            (None, Some(label)) => label.to_string(),
+            (None, None) => crate::weights::RANDOM_WEIGHTS.to_string(),
+        }
+    }
+
     /// Whether this network has the VD1 → frozen LLM block → VD2 bridge.
     pub fn has_llm(&self) -> bool {
         self.kind == ModelKind::Medvisionllama

@@ -332,9 +332,7 @@ pub fn train<B: EngineAutodiffBackend>(
         &serde_json::to_vec_pretty(&info).map_err(|e| invalid(e.to_string()))?,
     )?;
     let weights = llm_weights_for(config).map_err(crate::checkpoint::CheckpointError::from)?;
-    let llm_source = weights
-        .as_ref()
-        .map_or_else(|| "none (ViT-Baseline)".to_string(), |w| w.source().to_string());
+    let llm_source = config.llm_weights_source(weights.as_ref());
     let llm_fingerprint = weights
         .as_ref()
         .map(crate::weights::FrozenBlockWeights::fingerprint);

@@ -219,7 +219,7 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         &checkpoint,
         &model,
         &config,
-        &crate::checkpoint::fresh_meta(weights.as_ref()),
+        &crate::checkpoint::fresh_meta(&config, weights.as_ref()),
     )
     .expect("checkpoint");
     let broken = dir.path().join("broken.nii.gz");
