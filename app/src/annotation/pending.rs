@@ -76,13 +76,15 @@ pub fn replacement_changes(
 /// snapshot of the label being edited (zeros when `None`): only the chunks it fills are copied.
 ///
 /// # Errors
-/// What the engine refuses: nothing to fill, or grids that do not match.
+/// What the engine refuses: nothing to fill, or grids that do not match; `Cancelled` when
+/// `stop` said so (asked before each slice).
 pub fn fill_changes(
     label: Option<Label>,
     image: &Volume,
     normal: usize,
     drawn_slices: &[usize],
     rule: &PaintRule,
+    stop: &dyn Fn() -> bool,
 ) -> Result<PendingEdit, EditError> {
     let name = "fill between slices";
     let mut copy = label.unwrap_or_else(|| Label::zeros(image.shape()));
@@ -96,6 +98,7 @@ pub fn fill_changes(
         drawn_slices,
         rule,
         &mut recorder,
+        stop,
     )?;
     Ok(PendingEdit {
         name,

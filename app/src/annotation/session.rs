@@ -271,6 +271,7 @@ impl EditSession {
             axis.normal(),
             &drawn,
             &rule,
+            &|| false,
         )?;
         Ok(self.apply_pending(case, pending))
     }

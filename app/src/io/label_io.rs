@@ -14,8 +14,9 @@ use std::sync::mpsc;
 
 /// Folder beside `labelsTr` that corrected labels are saved into (the engine trains from it).
 pub use engine::data::CORRECTED_FOLDER;
-/// Folder in the task that holds the app's own files (autosaves).
-pub const APP_FOLDER: &str = ".medvisionllama";
+/// Folder in the task that holds the app's own files (autosaves, runs, predictions); `mvl`
+/// writes its runs there too.
+pub use engine::train::runs::APP_FOLDER;
 /// How often an edit session with unsaved changes is autosaved.
 pub const AUTOSAVE_INTERVAL_SECS: u64 = 60;
 

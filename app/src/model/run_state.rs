@@ -10,8 +10,6 @@ use std::path::PathBuf;
 /// Folder inside the app folder that the app's predictions are written to (the first the case
 /// list looks in); predictions the user put in `labelsPred/` are never overwritten.
 pub const PREDICTION_FOLDER: &str = "predictions";
-/// Folder inside the app folder that runs are written to.
-pub const RUNS_FOLDER: &str = "runs";
 
 /// Which cases a run trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

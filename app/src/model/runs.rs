@@ -1,10 +1,8 @@
 //! Where runs live in a task; the folder rules themselves (next free number, runs with a best
 //! checkpoint) are the engine's, shared with the CLI.
 
-use crate::io::label_io::APP_FOLDER;
 use crate::io::source::Source;
-use crate::model::run_state::RUNS_FOLDER;
-pub use engine::train::runs::{RunEntry, next_run_folder};
+pub use engine::train::runs::{RunEntry, next_run_folder, run_stem, task_runs_folder};
 use std::path::{Path, PathBuf};
 
 /// The task folder of a source; training needs a task, not a single scan.
@@ -14,7 +12,8 @@ pub fn task_folder(source: &Source) -> Result<PathBuf, String> {
         .ok_or_else(|| "training and batch prediction need an MSD task folder, not a single scan".into())
 }
 
-/// The runs of a task (in its `.medvisionllama/runs/`) that have a best checkpoint, newest first.
+/// The runs of a task (in its `.medvisionllama/runs/`, the app's and `mvl train`'s without
+/// `--out`) that have a best checkpoint, newest first.
 pub fn list_runs(task: &Path) -> Vec<RunEntry> {
-    engine::train::runs::list_runs(&task.join(APP_FOLDER).join(RUNS_FOLDER))
+    engine::train::runs::list_runs(&task_runs_folder(task))
 }

@@ -8,7 +8,7 @@
 //! `<task>/.medvisionllama/predictions/<case>.nii.gz`, where the case list looks first.
 
 pub use crate::model::run_state::*;
-pub use crate::model::runs::{RunEntry, list_runs, next_run_folder, task_folder};
+pub use crate::model::runs::{RunEntry, list_runs, next_run_folder, run_stem, task_folder, task_runs_folder};
 
 use crate::io::label_io::APP_FOLDER;
 use crate::io::source::Source;
@@ -99,13 +99,9 @@ impl ModelJobs {
             training = training.for_fine_tuning();
         }
         training.epochs = choices.epochs.max(1);
-        let (subset, label_overrides, what) = match choices.cases {
-            CaseChoice::Fold => (Subset::All, BTreeMap::new(), format!("fold{}", choices.fold)),
-            CaseChoice::FewShot => (
-                Subset::Cases(choices.few_shot.max(1)),
-                BTreeMap::new(),
-                format!("{}shot-fold{}", choices.few_shot.max(1), choices.fold),
-            ),
+        let (subset, label_overrides) = match choices.cases {
+            CaseChoice::Fold => (Subset::All, BTreeMap::new()),
+            CaseChoice::FewShot => (Subset::Cases(choices.few_shot.max(1)), BTreeMap::new()),
             CaseChoice::Corrected => {
                 let training: std::collections::BTreeSet<String> = engine::data::open_task(&task)
                     .map_err(|e| e.to_string())?
@@ -125,7 +121,7 @@ impl ModelJobs {
                     ));
                 }
                 let ids = corrected.keys().cloned().collect();
-                (Subset::Ids(ids), corrected, "corrected".to_string())
+                (Subset::Ids(ids), corrected)
             }
         };
         let init_from =
@@ -136,9 +132,10 @@ impl ModelJobs {
             } else {
                 None
             };
+        // The same folders as `mvl train` without --out: each lists the other's runs.
         let out = next_run_folder(
-            &task.join(APP_FOLDER).join(RUNS_FOLDER),
-            &format!("{}-{what}", preset.name),
+            &task_runs_folder(&task),
+            &run_stem(preset.name, &subset, choices.fold),
         );
         let options = TrainOptions {
             model,

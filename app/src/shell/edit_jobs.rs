@@ -50,6 +50,7 @@ impl Studio {
         view.edit.end_stroke();
         let label = view.case.ground_truth.clone();
         let image = Arc::clone(&view.case.image);
+        let cancelled = Arc::new(AtomicBool::new(false));
         let (what, work): (&'static str, EditWork) = match kind {
             EditJobKind::StartFromPrediction => {
                 let Some(prediction) = view.case.prediction.clone() else {
@@ -80,8 +81,11 @@ impl Studio {
             }
             EditJobKind::FillBetween(axis, rule) => {
                 let drawn = view.edit.drawn_slices(axis.normal(), rule.value);
+                // Cancel stops the fill itself, between slices, not only its answer.
+                let stop = Arc::clone(&cancelled);
                 let work = move || {
-                    let pending = fill_changes(label, &image, axis.normal(), &drawn, &rule)
+                    let stop = || stop.load(Ordering::Relaxed);
+                    let pending = fill_changes(label, &image, axis.normal(), &drawn, &rule, &stop)
                         .map_err(|e| format!("nothing filled: {e}"))?;
                     let message = format!(
                         "filled {} voxels of label {} between its {} slices",
@@ -96,7 +100,6 @@ impl Studio {
         };
         let (sender, receiver) = mpsc::sync_channel(1);
         let waker = self.ctx.clone();
-        let cancelled = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&cancelled);
         let spawned = std::thread::Builder::new().name("edit".into()).spawn(move || {
             if flag.load(Ordering::Relaxed) {

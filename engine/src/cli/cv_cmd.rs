@@ -218,7 +218,7 @@ fn run_here(output: &mut Output, args: &CvArgs, todo: &[FoldJob]) -> anyhow::Res
                 cases: None,
                 corrected: false,
                 allow_test_cases: false,
-                out: job.run.clone(),
+                out: Some(job.run.clone()),
                 resume: true,
                 epochs: args.epochs,
                 seed: None,

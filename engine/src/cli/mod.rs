@@ -238,11 +238,12 @@ enum Command {
         /// Cross-validation fold.
         #[arg(long, default_value_t = 0)]
         fold: usize,
-        /// Run folder (best/, last/, history.json, splits.json).
+        /// Run folder (best/, last/, history.json, splits.json); without it, the next free
+        /// TASK/.medvisionllama/runs/<preset>-<fold or subset>-NNN, where the app lists runs.
         #[arg(long)]
-        out: PathBuf,
-        /// Continue from RUN/last.
-        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue from RUN/last (give the run with --out).
+        #[arg(long, requires = "out")]
         resume: bool,
         /// Start from this checkpoint's parameters (fine-tuning).
         #[arg(long)]
@@ -304,6 +305,16 @@ enum Command {
         /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
         #[arg(long, value_parser = crate::device::parse_device)]
         device: Option<crate::device::DeviceKind>,
+    },
+    /// The runs of a task that have a best checkpoint (those the app and `mvl train` without
+    /// --out keep in TASK/.medvisionllama/runs/), newest first.
+    Runs {
+        /// The MSD task folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Paired comparison of evaluated runs: the first against each of the others (mean ± SD,
     /// t-test and Wilcoxon p-values), in one table.
@@ -477,6 +488,7 @@ where
             device,
         } => train_cmd::eval(output, run, split, tolerance_mm, device),
         Command::Compare { runs, split, json } => train_cmd::compare(output, runs, split, json),
+        Command::Runs { data, json } => train_cmd::runs(output, &data, json),
         Command::Info { file, series, json } if file.is_dir() => {
             dicom_cmd::info(output, &file, series.as_deref(), json)
         }

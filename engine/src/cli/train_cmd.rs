@@ -56,9 +56,15 @@ impl AutodiffJob for TrainJob {
                 } => {
                     let filled = BAR_WIDTH * step / steps.max(&1);
                     let bar: String = "=".repeat(filled) + &" ".repeat(BAR_WIDTH - filled);
+                    // No validation yet (or none defined): a dash, not NaN.
+                    let dice = if last_dice.is_nan() {
+                        "—".to_string()
+                    } else {
+                        format!("{last_dice:.4}")
+                    };
                     let _ = write!(
                         stderr,
-                        "\repoch {epoch:>3} [{bar}] step {step}/{steps} loss {loss:.4} val Dice {last_dice:.4} ETA {}   ",
+                        "\repoch {epoch:>3} [{bar}] step {step}/{steps} loss {loss:.4} val Dice {dice} ETA {}   ",
                         format_eta(*eta_secs)
                     );
                 }
@@ -112,8 +118,8 @@ pub struct TrainArgs {
     pub corrected: bool,
     /// Let corrected cases be held-out test cases (left out of test reports).
     pub allow_test_cases: bool,
-    /// Run folder.
-    pub out: PathBuf,
+    /// Run folder (`None`: the next free one in the task's runs folder).
+    pub out: Option<PathBuf>,
     /// Resume from out/last.
     pub resume: bool,
     /// Override epochs.
@@ -165,13 +171,17 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         };
         (subset, Default::default())
     };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = crate::train::runs::run_stem(&model.name, &subset, args.fold);
+        crate::train::runs::next_run_folder(&crate::train::runs::task_runs_folder(&args.data), &stem)
+    });
     Ok(TrainOptions {
         model,
         training,
         data: args.data.clone(),
         fold: args.fold,
         subset,
-        out: args.out.clone(),
+        out,
         resume: args.resume,
         init_from: args.init_from.clone(),
         label_overrides,
@@ -189,6 +199,10 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let options = train_options(&args)?;
     let (kind, reason) = device_kind(args.device)?;
     output.line(format!("device: {reason}"));
+    let out = options.out.clone();
+    if args.out.is_none() {
+        output.line(format!("run folder: {}", out.display()));
+    }
     if !options.label_overrides.is_empty() {
         output.line(format!(
             "corrected labels: {} case(s) from {}",
@@ -199,7 +213,7 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (summary, lines) = guard(kind, || dispatch_autodiff(kind, TrainJob(options))).map_err(|fault| {
         anyhow::anyhow!(
             "{fault}. The run stopped; {} holds its last finished epoch: continue with the same command and --resume",
-            args.out.join("last").display()
+            out.join("last").display()
         )
     })??;
     lines.into_iter().for_each(|l| output.line(l));
@@ -208,8 +222,61 @@ pub fn train(output: &mut Output, args: TrainArgs) -> anyhow::Result<ExitCode> {
         summary.best_val_dice,
         summary.epochs_completed,
         if summary.stopped { " (stopped)" } else { "" },
-        args.out.display()
+        out.display()
     ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `mvl runs --json`.
+#[derive(serde::Serialize)]
+struct RunLine {
+    name: String,
+    checkpoint: PathBuf,
+    /// The validation Dice and epoch its best checkpoint records (absent if unreadable).
+    best_val_dice: Option<f64>,
+    epoch: Option<u64>,
+}
+
+/// `mvl runs`.
+pub fn runs(output: &mut Output, data: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let folder = crate::train::runs::task_runs_folder(data);
+    let lines: Vec<RunLine> = crate::train::runs::list_runs(&folder)
+        .into_iter()
+        .map(|run| {
+            let training = std::fs::read_to_string(run.checkpoint.join("checkpoint.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str::<crate::checkpoint::CheckpointMeta>(&text).ok())
+                .map(|meta| meta.training)
+                .unwrap_or_default();
+            RunLine {
+                name: run.name,
+                checkpoint: run.checkpoint,
+                best_val_dice: training["val_dice"].as_f64(),
+                epoch: training["epoch"].as_u64(),
+            }
+        })
+        .collect();
+    if json {
+        output.json(&lines)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if lines.is_empty() {
+        output.line(format!(
+            "no runs with a best checkpoint in {} (train with `mvl train` without --out, or from the app)",
+            folder.display()
+        ));
+    }
+    for line in &lines {
+        let dice = line
+            .best_val_dice
+            .map_or_else(|| "—".to_string(), |d| format!("{d:.4}"));
+        let epoch = line.epoch.map_or_else(String::new, |e| format!(" (epoch {e})"));
+        output.line(format!(
+            "{:<36} best val Dice {dice}{epoch}  {}",
+            line.name,
+            line.checkpoint.display()
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -443,7 +510,7 @@ mod tests {
             cases,
             corrected,
             allow_test_cases: false,
-            out: data.join("run"),
+            out: Some(data.join("run")),
             resume: false,
             epochs: None,
             seed: None,

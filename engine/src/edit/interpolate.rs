@@ -82,12 +82,13 @@ impl SliceLayout {
 /// Fills label `rule.value` on the slices between consecutive `drawn_slices` along axis `normal`
 /// (0 = x, 1 = y, 2 = z) by blending signed distance maps; `rule` also decides which voxels may
 /// change. Drawn slices that no longer hold the label are skipped. Returns how many voxels were
-/// filled.
+/// filled. `stop` is asked before each filled slice; when it says so the fill ends with
+/// [`EditError::Cancelled`], having changed only what `recorder` holds (undo it, or drop the copy).
 ///
 /// # Errors
 /// [`EditError::ShapeMismatch`] when `label` or `image` does not fit `shape`;
 /// [`EditError::NothingToFill`] when fewer than two drawn slices hold the label, or none of them
-/// has an unlabelled slice between it and the next.
+/// has an unlabelled slice between it and the next; [`EditError::Cancelled`] when `stop` said so.
 #[allow(clippy::too_many_arguments)] // one call site per caller; a struct would only rename them
 pub fn fill_between_slices<L: LabelValue>(
     label: &mut dyn LabelVoxels<L>,
@@ -98,6 +99,7 @@ pub fn fill_between_slices<L: LabelValue>(
     drawn_slices: &[usize],
     rule: &PaintRule,
     recorder: &mut StepRecorder<L>,
+    stop: &dyn Fn() -> bool,
 ) -> Result<usize, EditError> {
     let expected: usize = shape.iter().product();
     if label.voxel_count() != expected || image.len() != expected || normal > 2 {
@@ -139,6 +141,9 @@ pub fn fill_between_slices<L: LabelValue>(
         };
         let sdf_b = signed_distance_2d(&layout.mask(&*label, b, value), layout.size, plane_spacing);
         for slice in a + 1..b {
+            if stop() {
+                return Err(EditError::Cancelled);
+            }
             let t = (slice - a) as f64 / (b - a) as f64;
             for row in 0..rows {
                 for column in 0..columns {

@@ -83,6 +83,7 @@ fn two_discs_interpolate_to_discs_of_intermediate_radius() -> Result<(), EditErr
         &[6, 0],
         &FILL,
         &mut recorder,
+        &|| false,
     )?;
     assert!(filled > 0);
     // Within one voxel (the larger in-plane spacing) of the disc of interpolated radius.
@@ -141,6 +142,7 @@ fn only_the_active_label_between_its_drawn_slices_changes() -> Result<(), EditEr
         &[0, 4],
         &FILL,
         &mut recorder,
+        &|| false,
     )?;
     // 3 slices × 3 rows × 3 depths, less the protected voxel.
     assert_eq!(filled, 3 * 3 * 3 - 1);
@@ -180,6 +182,7 @@ fn fewer_than_two_drawn_slices_with_a_gap_is_refused() {
         &[0, 1, 4],
         &FILL,
         &mut recorder,
+        &|| false,
     )
     .expect_err("nothing to fill");
     assert_eq!(
@@ -199,7 +202,70 @@ fn fewer_than_two_drawn_slices_with_a_gap_is_refused() {
         &[0, 4],
         &FILL,
         &mut recorder,
+        &|| false,
     )
     .expect_err("wrong size");
     assert!(matches!(error, EditError::ShapeMismatch { image: 7, .. }));
+}
+
+#[test]
+fn a_stop_request_ends_the_fill_between_slices_with_only_the_recorded_changes() {
+    // Full squares on slices 0 and 6 of an 8 × 8 × 7 label: five slices to fill.
+    let shape = [8, 8, 7];
+    let count: usize = shape.iter().product();
+    let drawn = |label: &mut [u8]| {
+        for z in [0, 6] {
+            label[z * 64..(z + 1) * 64].fill(1);
+        }
+    };
+    let image = vec![0.0; count];
+    // Asked before each slice: stop when asked the third time, after two slices were filled.
+    let asked = std::cell::Cell::new(0);
+    let stop = || {
+        asked.set(asked.get() + 1);
+        asked.get() == 3
+    };
+    let mut label = vec![0u8; count];
+    drawn(&mut label);
+    let mut recorder = StepRecorder::default();
+    let result = fill_between_slices(
+        &mut label,
+        &image,
+        shape,
+        [1.0; 3],
+        2,
+        &[0, 6],
+        &FILL,
+        &mut recorder,
+        &stop,
+    );
+    assert_eq!(result, Err(EditError::Cancelled));
+    assert_eq!(asked.get(), 3);
+    // Slices 1 and 2 were filled, 3 to 5 untouched, and the recorder holds exactly those changes.
+    for z in 1..6 {
+        let expected = u8::from(z <= 2);
+        assert!(
+            label[z * 64..(z + 1) * 64].iter().all(|v| *v == expected),
+            "slice {z}"
+        );
+    }
+    assert_eq!(recorder.len(), 2 * 64);
+    // Told to stop at once: nothing changes.
+    let mut untouched = vec![0u8; count];
+    drawn(&mut untouched);
+    let before = untouched.clone();
+    let mut recorder = StepRecorder::default();
+    let result = fill_between_slices(
+        &mut untouched,
+        &image,
+        shape,
+        [1.0; 3],
+        2,
+        &[0, 6],
+        &FILL,
+        &mut recorder,
+        &|| true,
+    );
+    assert_eq!(result, Err(EditError::Cancelled));
+    assert_eq!(untouched, before);
 }

@@ -80,4 +80,7 @@ pub enum EditError {
         /// "slice" or "slices".
         plural: &'static str,
     },
+    /// The user cancelled a long edit before it finished.
+    #[error("cancelled before it finished")]
+    Cancelled,
 }
