@@ -168,6 +168,16 @@ pub fn training_panel_ui(
                     }
                 });
             ui.end_row();
+            ui.label("Frozen block");
+            egui::ComboBox::from_id_salt("dtype")
+                .selected_text(choices.dtype.as_str())
+                .show_ui(ui, |ui| {
+                    use engine::device::Precision;
+                    ui.selectable_value(&mut choices.dtype, Precision::F32, "f32");
+                    ui.selectable_value(&mut choices.dtype, Precision::Bf16, "bf16")
+                        .on_hover_text("The frozen block's weights and activations in bfloat16: half its memory, tensor cores on a GPU; trainable weights, gradients and Adam stay f32");
+                });
+            ui.end_row();
         });
         ui.checkbox(&mut choices.fine_tune, "Start from the current model (fine-tune)")
             .on_hover_text("Fewer epochs at a lower learning rate, from the model above");

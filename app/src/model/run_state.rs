@@ -183,6 +183,9 @@ pub struct TrainingChoices {
     pub device: DeviceRequest,
     /// Start from the current checkpoint (fine-tuning) rather than from scratch.
     pub fine_tune: bool,
+    /// Precision of the frozen block (bf16 halves its memory on a GPU; trainable weights stay
+    /// f32).
+    pub dtype: engine::device::Precision,
 }
 
 impl Default for TrainingChoices {
@@ -195,6 +198,7 @@ impl Default for TrainingChoices {
             epochs: default_epochs(DEFAULT_PRESET, false),
             device: DeviceRequest::Auto,
             fine_tune: false,
+            dtype: engine::device::Precision::F32,
         }
     }
 }

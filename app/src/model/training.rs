@@ -98,6 +98,7 @@ impl ModelJobs {
         if choices.fine_tune {
             training = training.for_fine_tuning();
         }
+        training.dtype = choices.dtype;
         training.epochs = choices.epochs.max(1);
         let (subset, label_overrides) = match choices.cases {
             CaseChoice::Fold => (Subset::All, BTreeMap::new()),

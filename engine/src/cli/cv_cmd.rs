@@ -226,6 +226,7 @@ fn run_here(output: &mut Output, args: &CvArgs, todo: &[FoldJob]) -> anyhow::Res
                 layer: None,
                 init_from: None,
                 device: args.device,
+                dtype: None,
             })?;
             let (summary, _) = guard(kind, || dispatch_autodiff(kind, train_cmd::TrainJob(options)))
                 .map_err(|fault| {

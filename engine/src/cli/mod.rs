@@ -375,6 +375,10 @@ struct TrainCommon {
     /// cpu, cuda or wgpu (default: CUDA, then a wgpu GPU, else the CPU).
     #[arg(long, value_parser = crate::device::parse_device)]
     device: Option<crate::device::DeviceKind>,
+    /// Precision of the frozen block: f32 or bf16 (trainable weights, gradients and Adam stay
+    /// f32); default: the preset's `[training] dtype`, else f32.
+    #[arg(long, value_parser = crate::device::Precision::parse)]
+    dtype: Option<crate::device::Precision>,
 }
 
 fn parse_reduction(text: &str) -> Result<crate::infer::Reduction, String> {
@@ -443,6 +447,7 @@ where
                 layer: common.layer,
                 init_from,
                 device: common.device,
+                dtype: common.dtype,
             },
         ),
         Command::Cv {

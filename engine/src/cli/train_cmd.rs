@@ -134,6 +134,8 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     /// Device.
     pub device: Option<DeviceKind>,
+    /// Precision of the frozen block (`None`: the preset's).
+    pub dtype: Option<crate::device::Precision>,
 }
 
 /// Builds the engine's options from the CLI's.
@@ -149,6 +151,9 @@ pub fn train_options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     }
     if let Some(seed) = args.seed {
         training.seed = seed;
+    }
+    if let Some(dtype) = args.dtype {
+        training.dtype = dtype;
     }
     let (subset, label_overrides) = if args.corrected {
         if args.fraction.is_some() || args.cases.is_some() {
@@ -518,6 +523,7 @@ mod tests {
             layer: None,
             init_from: None,
             device: None,
+            dtype: None,
         }
     }
 

@@ -79,6 +79,10 @@ pub struct TrainingConfig {
     /// `last/` (the resume point) is rewritten after an epoch once this many seconds have passed
     /// since it was last written, and always after the final epoch (0 = after every epoch).
     pub last_save_interval_secs: f64,
+    /// Precision of the frozen block's weights and activations, `"f32"` or `"bf16"` (bf16
+    /// halves its memory and runs its products on tensor cores); trainable weights, their
+    /// gradients and Adam's moments stay f32 either way.
+    pub dtype: crate::device::Precision,
 }
 
 impl Default for TrainingConfig {
@@ -100,6 +104,7 @@ impl Default for TrainingConfig {
             fine_tune_epochs: 20,
             fine_tune_learning_rate: 5e-4,
             last_save_interval_secs: 10.0,
+            dtype: crate::device::Precision::F32,
         }
     }
 }

@@ -393,6 +393,9 @@ pub fn train<B: EngineAutodiffBackend>(
             optimizer = optimizer.load_record(optimizer_record);
         }
     }
+    // The frozen block in the run's precision (after loading: records hold trainable weights
+    // only, so neither a resume nor a fine-tuning start changes it back).
+    let mut model = options.training.dtype.apply(model, device).map_err(invalid)?;
     let spec = PreprocessingSpec {
         size: preprocessed.options.size,
         channels: preprocessed
