@@ -11,7 +11,7 @@
 
 use engine::data::{PreprocessOptions, PreprocessedTask, ReviewSheet, open_task, preprocess_task};
 use engine::rng::Rng;
-use engine::volume::read_nifti;
+use engine::volume::{read_nifti, write_u8_label_like};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,6 +105,29 @@ fn label_trials(kind: &str, file: &str) {
         .expect("runs");
     assert!(!status.status.success(), "a failed save is reported");
     assert_whole_label(&target, shape, "after a failed save");
+    // A successful save also clears the temporary files the killed writers left behind.
+    let image = read_nifti(&scan).expect("scan");
+    let ones = vec![1u8; shape.iter().product()];
+    write_u8_label_like(
+        &target,
+        shape,
+        &image.header.world_from_voxel_mm(),
+        &ones,
+        &image.header,
+    )
+    .expect("the next save succeeds");
+    assert_whole_label(&target, shape, "after the next save");
+    let folder = target.parent().expect("folder");
+    let leftovers: Vec<String> = std::fs::read_dir(folder)
+        .expect("folder lists")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files of killed writers remain: {leftovers:?}"
+    );
 }
 
 #[test]

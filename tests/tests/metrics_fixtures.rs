@@ -165,3 +165,89 @@ fn mvl_metrics_fails_on_different_grids() {
     let (ok, text) = mvl(&["metrics", "--pred", pred, "--gt", gt, "--json"]);
     assert!(!ok && text.is_empty(), "{text}");
 }
+
+#[test]
+fn mvl_stats_matches_a_two_pass_count_over_a_demo_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task = dir.path().join("task");
+    let task_str = task.to_str().expect("utf-8");
+    let (ok, text) = mvl(&[
+        "demo-data",
+        "--out",
+        task_str,
+        "--cases",
+        "1",
+        "--test-cases",
+        "0",
+        "--size",
+        "32,32,12",
+    ]);
+    assert!(ok, "{text}");
+    let case = engine::data::open_task(&task).expect("task").training[0].clone();
+    let label_path = case.label.expect("labelled case");
+    let (label_arg, image_arg) = (
+        label_path.to_str().expect("utf-8"),
+        case.image.to_str().expect("utf-8"),
+    );
+    let (ok, text) = mvl(&["stats", "--label", label_arg, "--image", image_arg, "--json"]);
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&text).expect("JSON");
+    let listed = report["labels"].as_array().expect("labels array");
+    // The same figures counted another way: every voxel visited per label, mean first, then
+    // squared deviations; the voxel volume from the spacing of the (axis-aligned) demo grid.
+    let label = read_nifti(&label_path).expect("label").volume;
+    let image = read_nifti(&case.image).expect("image").volume;
+    let voxel_ml = label.spacing_mm().iter().product::<f64>() / 1000.0;
+    let mut present: Vec<u32> = label
+        .voxels()
+        .iter()
+        .map(|v| *v as u32)
+        .filter(|v| *v > 0)
+        .collect();
+    present.sort_unstable();
+    present.dedup();
+    assert!(
+        present.len() >= 2,
+        "the demo case has an organ and a lesion: {present:?}"
+    );
+    assert_eq!(listed.len(), present.len(), "{text}");
+    for (entry, &number) in listed.iter().zip(&present) {
+        assert_eq!(entry["label"].as_u64(), Some(u64::from(number)));
+        let inside: Vec<f64> = label
+            .voxels()
+            .iter()
+            .zip(image.voxels())
+            .filter(|(l, _)| **l as u32 == number)
+            .map(|(_, v)| f64::from(*v))
+            .collect();
+        let n = inside.len() as f64;
+        let mean = inside.iter().sum::<f64>() / n;
+        let sd = (inside.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        assert_eq!(entry["voxels"].as_u64(), Some(inside.len() as u64));
+        assert_close(number_of(entry, "volume_ml"), n * voxel_ml, "volume");
+        assert_close(number_of(entry, "mean"), mean, "mean");
+        assert_close(number_of(entry, "sd"), sd, "sd");
+        let min = inside.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((number_of(entry, "min"), number_of(entry, "max")), (min, max));
+    }
+    // A table too; a label on another grid is refused (the message, naming both files, goes to
+    // standard error).
+    let (ok, text) = mvl(&["stats", "--label", label_arg, "--image", image_arg]);
+    assert!(ok && text.contains("mL"), "{text}");
+    let other = fixture("spheres", "gt");
+    let (ok, _) = mvl(&[
+        "stats",
+        "--label",
+        other.to_str().expect("utf-8"),
+        "--image",
+        image_arg,
+    ]);
+    assert!(!ok, "a label off the image's grid is refused");
+}
+
+fn number_of(entry: &Value, key: &str) -> f64 {
+    entry[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {entry}"))
+}

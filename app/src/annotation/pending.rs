@@ -118,7 +118,8 @@ mod tests {
             shape: [5, 4, 3],
             world_from_voxel: Affine::identity(),
         };
-        let as_label = |volume: &Volume| Label::from_values(volume.shape(), volume.voxels()).expect("u8");
+        let as_label =
+            |volume: &Volume| Label::from_values(volume.shape(), volume.voxels()).expect("fits in u16");
         let label = Volume::from_fn(&geometry, |x, y, _| if x < 2 && y < 2 { 1.0 } else { 0.0 });
         let replacement = Volume::from_fn(&geometry, |x, _, z| if x == 1 || z == 2 { 3.0 } else { 0.0 });
         let pending =

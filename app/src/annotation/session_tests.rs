@@ -56,6 +56,46 @@ fn label(case: &LoadedCase) -> Vec<LabelVoxel> {
 }
 
 #[test]
+fn painting_label_300_widens_the_label_and_undo_gives_back_every_voxel() {
+    let mut case = case([12, 10, 6], [1.0, 1.0, 1.0], true);
+    let mut session = EditSession::default();
+    let crosshair = [0, 0, 0];
+    let mut settings = brush(Tool::Brush, 1.0);
+    session
+        .paint_to(&mut case, &settings, Axis::Axial, [3, 3, 2], crosshair)
+        .expect("within the brush bound");
+    session.end_stroke();
+    let before = label(&case);
+    assert!(
+        matches!(case.ground_truth, Some(Label::U8(_))),
+        "label 2 fits a byte"
+    );
+    let snapshot = case.ground_truth.clone().expect("painted");
+    settings.label = 300;
+    session
+        .paint_to(&mut case, &settings, Axis::Axial, [7, 6, 2], crosshair)
+        .expect("within the brush bound");
+    session.end_stroke();
+    assert!(
+        matches!(case.ground_truth, Some(Label::U16(_))),
+        "label 300 needs two bytes"
+    );
+    let painted = label(&case);
+    let index = |[x, y, z]: [usize; 3]| (z * 10 + y) * 12 + x;
+    assert_eq!(painted[index([7, 6, 2])], 300);
+    assert_eq!(painted[index([3, 3, 2])], 2, "the earlier stroke is kept");
+    // Outside the new stroke every voxel is what it was.
+    let changed: Vec<usize> = (0..painted.len()).filter(|&i| painted[i] != before[i]).collect();
+    assert!(changed.iter().all(|&i| painted[i] == 300));
+    assert!(case.label_values.contains(&300));
+    assert_eq!(snapshot.to_vec(), before, "a snapshot keeps the label as it was");
+    assert!(session.undo(&mut case, crosshair));
+    assert_eq!(label(&case), before);
+    assert!(session.redo(&mut case, crosshair));
+    assert_eq!(label(&case), painted);
+}
+
+#[test]
 fn a_stroke_copies_only_its_chunk_and_redraws_only_the_views_it_touches() {
     let mut case = case([40, 30, 10], [1.0, 1.0, 3.0], true);
     // What the metrics or the writer thread would hold while the user paints.

@@ -1,22 +1,23 @@
-//! The label type the app edits and shows: integer voxels in chunked copy-on-write storage
-//! (`engine::edit::ChunkedLabel`), so a snapshot for the metrics or the writer thread is a copy
-//! of chunk pointers and a stroke copies only the chunks it touches.
+//! The label type the app edits and shows: integer voxels (one byte, or two for tasks with more
+//! than 255 labels) in chunked copy-on-write storage (`engine::edit::EditLabel`), so a snapshot
+//! for the metrics or the writer thread is a copy of chunk pointers and a stroke copies only the
+//! chunks it touches.
 
-use engine::edit::{ChunkedLabel, EditError};
+use engine::edit::{EditError, EditLabel};
 use engine::volume::{Geometry, Volume};
 
-/// A label voxel. `u8`: tasks with more than 255 labels are refused with a message when their
-/// label is read (`u16` would double the memory of every label for a rare case; the engine's
-/// edit code already takes it, so widening is this one line plus the renderer's colour table).
-pub type LabelVoxel = u8;
+/// A label number as the editors, the undo history and the renderer handle it: up to 65 535,
+/// for tasks with more than 255 labels.
+pub type LabelVoxel = u16;
 
-/// A label volume on the image's grid.
-pub type Label = ChunkedLabel<LabelVoxel>;
+/// A label volume on the image's grid: one byte per voxel while every label number fits, two
+/// beyond ([`EditLabel`]).
+pub type Label = EditLabel;
 
 /// The label of a volume read from a file (channel 0).
 ///
 /// # Errors
-/// A label number above what [`LabelVoxel`] holds, or a wrong voxel count.
+/// A label number above 65 535, or a wrong voxel count.
 pub fn label_from_volume(volume: &Volume) -> Result<Label, EditError> {
     Label::from_values(volume.shape(), volume.channel(0))
 }

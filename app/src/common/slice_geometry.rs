@@ -11,7 +11,7 @@
 //! left (or top): screen column `c` shows voxel index `n - 1 - c` along the column axis, and
 //! likewise for rows.
 
-use engine::edit::{ChunkedLabel, LabelValue};
+use engine::edit::{ChunkedLabel, EditLabel, LabelValue};
 use engine::volume::Volume;
 
 /// One of the three orthogonal planes.
@@ -127,11 +127,19 @@ const MIN_THREADED_GATHER_VOXELS: usize = 1 << 16;
 /// [`gather_slice`]. Every screen row of every axis lies in one z-slice (the column axis is never
 /// z), so each row is read from that z-slice alone: contiguous for axial and coronal, at a
 /// stride of one x-row for sagittal. `out` is cleared first.
-pub fn gather_label_slice<L: LabelValue>(
+pub fn gather_label_slice(label: &EditLabel, axis: Axis, slice: usize, out: &mut Vec<u16>) {
+    match label {
+        EditLabel::U8(label) => gather_chunked_slice(label, axis, slice, out),
+        EditLabel::U16(label) => gather_chunked_slice(label, axis, slice, out),
+    }
+}
+
+/// [`gather_label_slice`] for one storage width; label numbers come out as `u16`.
+fn gather_chunked_slice<L: LabelValue>(
     label: &ChunkedLabel<L>,
     axis: Axis,
     slice: usize,
-    out: &mut Vec<L>,
+    out: &mut Vec<u16>,
 ) {
     out.clear();
     let shape = label.shape();
@@ -155,10 +163,11 @@ pub fn gather_label_slice<L: LabelValue>(
             out.clear();
             return;
         };
+        let number = |v: &L| v.label() as u16;
         if column_stride == 1 {
-            out.extend(line.iter().rev());
+            out.extend(line.iter().rev().map(number));
         } else {
-            out.extend(line.iter().rev().step_by(column_stride));
+            out.extend(line.iter().rev().step_by(column_stride).map(number));
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::common::label::Label;
 use crate::io::source::{Source, corrected_beside_scan, demo_task_dir};
 use engine::volume::{
     Geometry, NiftiHeader, Volume, read_nifti, reorient_to_canonical, voxels_from_canonical,
-    write_u8_label_like,
+    write_u8_label_like, write_u16_label_like,
 };
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -83,12 +83,22 @@ pub fn save_label(
         std::fs::create_dir_all(folder)
             .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", folder.display()))?;
     }
-    // The label is bytes already: the reorientation moves them as they are.
-    let voxels = voxels_from_canonical(&label.to_vec(), label.shape(), scan_grid)
-        .ok_or_else(|| not_reoriented_scan_grid(label.shape(), scan_grid))?;
     // The header's own affine, so the writer copies sform and qform verbatim.
     let world_from_voxel = scan_header.world_from_voxel_mm();
-    write_u8_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
+    // The label is integers already: the reorientation moves them as they are.
+    let not_reoriented = || not_reoriented_scan_grid(label.shape(), scan_grid);
+    match label {
+        Label::U8(bytes) => {
+            let voxels = voxels_from_canonical(&bytes.to_vec(), label.shape(), scan_grid)
+                .ok_or_else(not_reoriented)?;
+            write_u8_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
+        }
+        Label::U16(wide) => {
+            let voxels =
+                voxels_from_canonical(&wide.to_vec(), label.shape(), scan_grid).ok_or_else(not_reoriented)?;
+            write_u16_label_like(path, scan_grid.shape, &world_from_voxel, &voxels, scan_header)?;
+        }
+    }
     Ok(())
 }
 

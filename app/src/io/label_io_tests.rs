@@ -76,33 +76,40 @@ fn saved_label_reloads_in_the_scans_grid_with_its_exact_header() -> anyhow::Resu
         let scan_grid = scan.volume.geometry();
         // The viewer's label: on the RAS+ grid, defined by world position.
         let canonical_grid = reorient_to_canonical(&scan.volume).geometry();
-        let label = label_on(&canonical_grid);
-        assert!(label.voxels().contains(&1.0) && label.voxels().contains(&2.0));
+        // Labels 0, 1, 2 (one byte) and 0, 150, 300 (two bytes: a task with > 255 labels).
+        for (scale, datatype) in [(1.0, DataType::U8), (150.0, DataType::U16)] {
+            let scaled = |mut volume: Volume| {
+                volume.voxels_mut().iter_mut().for_each(|v| *v *= scale);
+                volume
+            };
+            let label = scaled(label_on(&canonical_grid));
+            assert!(label.voxels().contains(&scale) && label.voxels().contains(&(2.0 * scale)));
 
-        let label_path = dir.path().join("out").join(format!("label{n}.nii.gz"));
-        save_label(&label_path, &label_from_volume(&label)?, &scan_grid, &scan.header)?;
-        let saved = read_nifti(&label_path)?;
-        // Same voxels as the label computed directly on the scan's own grid.
-        assert_eq!(saved.volume.shape(), SHAPE);
-        assert_eq!(saved.volume.voxels(), label_on(&scan_grid).voxels());
-        assert_eq!(saved.datatype, DataType::U8);
-        let (a, b) = (&saved.header, &scan.header);
-        assert_eq!((a.srow_x, a.srow_y, a.srow_z), (b.srow_x, b.srow_y, b.srow_z));
-        assert_eq!((a.sform_code, a.qform_code), (b.sform_code, b.qform_code));
-        assert_eq!(
-            (a.quatern_b, a.quatern_c, a.quatern_d),
-            (b.quatern_b, b.quatern_c, b.quatern_d)
-        );
-        assert_eq!(
-            (a.qoffset_x, a.qoffset_y, a.qoffset_z),
-            (b.qoffset_x, b.qoffset_y, b.qoffset_z)
-        );
-        assert_eq!(a.pixdim[..4], b.pixdim[..4]);
-        // And back on the RAS+ grid it is the label we saved.
-        assert_eq!(
-            read_label_canonical(&label_path, label.shape())?.voxels(),
-            label.voxels()
-        );
+            let label_path = dir.path().join("out").join(format!("label{n}-{scale}.nii.gz"));
+            save_label(&label_path, &label_from_volume(&label)?, &scan_grid, &scan.header)?;
+            let saved = read_nifti(&label_path)?;
+            // Same voxels as the label computed directly on the scan's own grid.
+            assert_eq!(saved.volume.shape(), SHAPE);
+            assert_eq!(saved.volume.voxels(), scaled(label_on(&scan_grid)).voxels());
+            assert_eq!(saved.datatype, datatype);
+            let (a, b) = (&saved.header, &scan.header);
+            assert_eq!((a.srow_x, a.srow_y, a.srow_z), (b.srow_x, b.srow_y, b.srow_z));
+            assert_eq!((a.sform_code, a.qform_code), (b.sform_code, b.qform_code));
+            assert_eq!(
+                (a.quatern_b, a.quatern_c, a.quatern_d),
+                (b.quatern_b, b.quatern_c, b.quatern_d)
+            );
+            assert_eq!(
+                (a.qoffset_x, a.qoffset_y, a.qoffset_z),
+                (b.qoffset_x, b.qoffset_y, b.qoffset_z)
+            );
+            assert_eq!(a.pixdim[..4], b.pixdim[..4]);
+            // And back on the RAS+ grid it is the label we saved.
+            assert_eq!(
+                read_label_canonical(&label_path, label.shape())?.voxels(),
+                label.voxels()
+            );
+        }
     }
     Ok(())
 }
@@ -153,7 +160,7 @@ fn a_failed_save_leaves_the_previous_file_intact() -> anyhow::Result<()> {
     // 3. Values the label type cannot hold are refused when the label is read, so they never
     // reach a save.
     second.voxels_mut().fill(1e9);
-    let error = label_from_volume(&second).expect_err("1e9 is no byte label");
+    let error = label_from_volume(&second).expect_err("1e9 is no u16 label");
     assert!(error.to_string().contains("renumber"), "{error}");
     assert_eq!(
         read_label_canonical(&path, first.shape())?.voxels(),

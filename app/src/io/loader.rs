@@ -2,7 +2,7 @@
 //! load a case) over a bounded channel and answers with events, waking the UI through the waker
 //! closure it was given. Volumes travel as `Arc`.
 
-use crate::common::label::{Label, LabelVoxel, label_from_volume};
+use crate::common::label::{Label, label_from_volume};
 use crate::io::source::{OpenRequest, Source, open};
 use crate::viewer::render::{Window, percentile_window};
 use engine::metrics::{AFFINE_TOLERANCE_MM, LabelScheme};
@@ -266,15 +266,10 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
                 }
             }
         });
-    let mut present = vec![false; usize::from(LabelVoxel::MAX) + 1];
-    for label in ground_truth.iter().chain(&prediction) {
-        for value in label.iter() {
-            present[usize::from(value)] = true;
-        }
-    }
-    let label_values: BTreeSet<u32> = (1..present.len())
-        .filter(|v| present[*v])
-        .map(|v| v as u32)
+    let label_values: BTreeSet<u32> = ground_truth
+        .iter()
+        .chain(&prediction)
+        .flat_map(Label::label_numbers)
         .collect();
     Ok(LoadedCase {
         id: entry.id.clone(),

@@ -86,7 +86,7 @@ fn load_label_of(
     let options = engine::volume::WriteOptions::new(engine::volume::DataType::F32);
     let scan = Volume::new([6, 5, 4], 1, vec![100.0; 120], scan_affine)?;
     engine::volume::write_nifti(&scan_path, &scan, None, options)?;
-    let options = engine::volume::WriteOptions::new(engine::volume::DataType::I16);
+    let options = engine::volume::WriteOptions::new(engine::volume::DataType::I32);
     let label = Volume::new([6, 5, 4], 1, vec![value; 120], label_affine)?;
     engine::volume::write_nifti(&label_path, &label, None, options)?;
     let source = open(&OpenRequest {
@@ -115,20 +115,28 @@ fn a_label_on_another_grid_is_refused_naming_both_files() -> anyhow::Result<()> 
 }
 
 #[test]
-fn a_label_number_beyond_a_byte_is_refused_naming_the_file() -> anyhow::Result<()> {
+fn labels_above_255_load_as_two_bytes_and_beyond_u16_are_refused_naming_the_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (case, _, label) = load_label_of(dir.path(), 0.0, 300.0)?;
+    let (case, _, label) = load_label_of(dir.path(), 0.0, 70_000.0)?;
     assert!(case.ground_truth.is_none());
     let warning = case.warnings.join("; ");
     assert!(warning.contains(&label.display().to_string()), "{warning}");
     assert!(
-        warning.contains("300") && warning.contains("renumber"),
+        warning.contains("70000") && warning.contains("renumber"),
         "{warning}"
     );
+    let (case, _, _) = load_label_of(dir.path(), 0.0, 300.0)?;
+    assert!(case.label_values.contains(&300), "{:?}", case.label_values);
+    let label = case
+        .ground_truth
+        .ok_or_else(|| anyhow::anyhow!("300 fits two bytes"))?;
+    assert!(matches!(label, crate::common::label::Label::U16(_)));
+    assert!(label.iter().all(|v| v == 300));
     let (case, _, _) = load_label_of(dir.path(), 0.0, 255.0)?;
     let label = case
         .ground_truth
         .ok_or_else(|| anyhow::anyhow!("255 fits a byte"))?;
+    assert!(matches!(label, crate::common::label::Label::U8(_)));
     assert!(label.iter().all(|v| v == 255));
     Ok(())
 }

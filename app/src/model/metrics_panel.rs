@@ -8,7 +8,8 @@ use crate::io::source::Source;
 use crate::viewer::case_view::CaseView;
 use eframe::egui;
 use engine::metrics::{
-    CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, class_values, column_means, score_case,
+    CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, LabelStatistics, class_values, column_means,
+    label_statistics, score_case,
 };
 use engine::volume::{Volume, read_nifti};
 use std::collections::BTreeMap;
@@ -38,6 +39,21 @@ pub struct MetricsPanel {
     /// Cases still to come from the all-cases job.
     pub all_remaining: usize,
     all_job: Option<mpsc::Receiver<CaseResult>>,
+    /// Label statistics of the case on screen, with what they were computed from.
+    pub statistics: Option<(MetricsKey, StatisticsResult)>,
+    statistics_pending: Option<(MetricsKey, mpsc::Receiver<StatisticsResult>)>,
+}
+
+/// The label statistics of a case, per layer, or why there are none.
+pub type StatisticsResult = Result<Vec<LayerStatistics>, String>;
+
+/// The statistics of every label of one layer (ground truth, corrected label or prediction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerStatistics {
+    /// "ground truth", "corrected" or "prediction".
+    pub layer: &'static str,
+    /// One row per label present, ascending.
+    pub labels: Vec<LabelStatistics>,
 }
 
 impl MetricsPanel {
@@ -67,7 +83,7 @@ impl MetricsPanel {
 
     /// Collects finished work and starts the metrics of `view` when they are missing or stale.
     /// At most one current-case computation runs at a time; a stale one finishes first.
-    pub fn update(&mut self, view: Option<&CaseView>, wake: impl Fn() + Send + 'static) {
+    pub fn update(&mut self, view: Option<&CaseView>, wake: impl Fn() + Send + Clone + 'static) {
         if let Some((key, receiver)) = &self.pending {
             match receiver.try_recv() {
                 Ok(result) => {
@@ -97,6 +113,7 @@ impl MetricsPanel {
                 }
             }
         }
+        self.update_statistics(view, &wake);
         let Some(view) = view else {
             self.current = None;
             return;
@@ -130,6 +147,75 @@ impl MetricsPanel {
             metrics_of(&prediction, &truth, &scheme)
         };
         self.pending = Some((key, spawn("metrics", wake, work)));
+    }
+
+    /// Collects finished label statistics and starts those of `view` when missing or stale.
+    fn update_statistics(&mut self, view: Option<&CaseView>, wake: &(impl Fn() + Send + Clone + 'static)) {
+        if let Some((key, receiver)) = &self.statistics_pending {
+            match receiver.try_recv() {
+                Ok(result) => {
+                    self.statistics = Some((*key, result));
+                    self.statistics_pending = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.statistics = Some((*key, Err("the statistics thread stopped".into())));
+                    self.statistics_pending = None;
+                }
+            }
+        }
+        let Some(view) = view else {
+            self.statistics = None;
+            return;
+        };
+        let key = MetricsKey {
+            ticket: view.ticket,
+            generation: view.edit.generation,
+        };
+        let up_to_date = self.statistics.as_ref().is_some_and(|(k, _)| *k == key);
+        if up_to_date || self.statistics_pending.is_some() || view.edit.is_painting() {
+            return;
+        }
+        let truth_layer = if view.case.corrected {
+            "corrected"
+        } else {
+            "ground truth"
+        };
+        // Copy-on-write snapshots, as for the metrics.
+        let layers: Vec<(&'static str, Label)> = [
+            (truth_layer, view.case.ground_truth.clone()),
+            ("prediction", view.case.prediction.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(name, label)| Some((name, label?)))
+        .collect();
+        let image = std::sync::Arc::clone(&view.case.image);
+        let work = move || {
+            let geometry = image.geometry();
+            layers
+                .into_iter()
+                .map(|(layer, label)| {
+                    let volume = label_to_volume(&label, &geometry)
+                        .ok_or_else(|| format!("the {layer} is not on the scan's grid"))?;
+                    drop(label);
+                    let labels = label_statistics(&volume, &image, 0).map_err(|e| format!("{layer}: {e}"))?;
+                    Ok(LayerStatistics { layer, labels })
+                })
+                .collect()
+        };
+        self.statistics_pending = Some((key, spawn("label-statistics", wake.clone(), work)));
+    }
+
+    /// The label statistics of the case on screen, when they are up to date with it.
+    pub fn statistics_for(&self, view: &CaseView) -> Option<&[LayerStatistics]> {
+        match &self.statistics {
+            Some((key, Ok(layers)))
+                if key.ticket == view.ticket && key.generation == view.edit.generation =>
+            {
+                Some(layers)
+            }
+            _ => None,
+        }
     }
 
     /// Starts computing every case of `source` that has a ground truth and a prediction, from
@@ -232,6 +318,94 @@ fn table_ui(ui: &mut egui::Ui, id: &str, metrics: &CaseMetrics, label_names: &BT
     });
 }
 
+/// Column headers of the label statistics.
+pub const STATISTICS_COLUMNS: [&str; 8] = [
+    "Layer",
+    "Label",
+    "Voxels",
+    "Volume mL",
+    "Mean",
+    "SD",
+    "Min",
+    "Max",
+];
+
+/// The label statistics of the case on screen: voxels, volume and intensity inside, per layer.
+fn statistics_ui(
+    ui: &mut egui::Ui,
+    panel: &MetricsPanel,
+    view: &CaseView,
+    label_names: &BTreeMap<u32, String>,
+) {
+    if view.case.ground_truth.is_none() && view.case.prediction.is_none() {
+        return;
+    }
+    ui.separator();
+    ui.heading("Label statistics");
+    match &panel.statistics {
+        Some((key, Ok(layers))) if key.ticket == view.ticket => {
+            egui::Grid::new("label-statistics")
+                .striped(true)
+                .num_columns(STATISTICS_COLUMNS.len())
+                .show(ui, |ui| {
+                    for column in STATISTICS_COLUMNS {
+                        ui.strong(column);
+                    }
+                    ui.end_row();
+                    for layer in layers {
+                        for row in statistics_rows(layer, label_names) {
+                            for cell in row {
+                                ui.monospace(cell);
+                            }
+                            ui.end_row();
+                        }
+                    }
+                });
+            let non_finite: u64 = layers.iter().flat_map(|l| &l.labels).map(|l| l.non_finite).sum();
+            if non_finite > 0 {
+                ui.weak(format!(
+                    "{non_finite} voxel(s) with a NaN or infinite intensity are left out of mean, SD, min and max"
+                ));
+            }
+            ui.weak("SD is the sample SD (n − 1); volume from the scan's voxel size.");
+        }
+        Some((key, Err(message))) if key.ticket == view.ticket => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+        _ => {}
+    }
+    if panel.statistics_for(view).is_none() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("computing…");
+        });
+    }
+}
+
+/// The rows of one layer's statistics as text, in [`STATISTICS_COLUMNS`] order.
+pub fn statistics_rows(layer: &LayerStatistics, label_names: &BTreeMap<u32, String>) -> Vec<[String; 8]> {
+    let number = |value: Option<f64>| value.map_or_else(|| "—".to_string(), |v| format!("{v:.1}"));
+    layer
+        .labels
+        .iter()
+        .map(|label| {
+            let name = label_names
+                .get(&label.label)
+                .map_or_else(|| label.label.to_string(), |n| format!("{} {n}", label.label));
+            [
+                layer.layer.to_string(),
+                name,
+                label.voxels.to_string(),
+                format!("{:.3}", label.volume_ml),
+                number(label.mean),
+                number(label.sd),
+                number(label.min),
+                number(label.max),
+            ]
+        })
+        .collect()
+}
+
 /// Draws the panel.
 pub fn metrics_panel_ui(
     ui: &mut egui::Ui,
@@ -274,6 +448,9 @@ pub fn metrics_panel_ui(
                 });
             }
         }
+    }
+    if let Some(view) = view {
+        statistics_ui(ui, panel, view, label_names);
     }
     ui.separator();
     ui.heading("All cases");

@@ -108,10 +108,33 @@ impl Studio {
                 } else {
                     report_csv(&rows, &names)
                 };
-                engine::volume::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let write = |path: &std::path::Path, text: &str| {
+                    engine::volume::write_atomically(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                };
+                write(&path, &text)?;
                 self.settings.export_folder = path.parent().map(PathBuf::from);
-                self.notice = Some(Notice::Info(format!("metrics written to {}", path.display())));
+                let mut written = format!("metrics written to {}", path.display());
+                // The label statistics of the case on screen go beside them.
+                if let Some(view) = self.view.as_ref()
+                    && let Some(layers) = self.metrics.statistics_for(view)
+                {
+                    let rows: Vec<(String, String, &[engine::metrics::LabelStatistics])> = layers
+                        .iter()
+                        .map(|l| (view.case.id.clone(), l.layer.to_string(), l.labels.as_slice()))
+                        .collect();
+                    let stem = path
+                        .file_stem()
+                        .map_or("metrics".into(), |s| s.to_string_lossy().into_owned());
+                    let stats_path = path.with_file_name(format!("{stem}_label_statistics.csv"));
+                    write(&stats_path, &engine::metrics::label_statistics_csv(&rows, &names))?;
+                    written.push_str(&format!(
+                        ", label statistics of {} to {}",
+                        view.case.id,
+                        stats_path.display()
+                    ));
+                }
+                self.notice = Some(Notice::Info(written));
             }
         }
         Ok(())

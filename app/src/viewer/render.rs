@@ -147,15 +147,32 @@ impl Default for OverlaySettings {
     }
 }
 
-/// Colours of label values 1, 2, … (0 is background and never drawn).
-pub const LABEL_COLOURS: [Color32; 6] = [
-    Color32::from_rgb(230, 60, 60),
-    Color32::from_rgb(60, 200, 90),
-    Color32::from_rgb(70, 120, 240),
-    Color32::from_rgb(240, 200, 40),
-    Color32::from_rgb(200, 80, 220),
-    Color32::from_rgb(40, 210, 220),
-];
+/// The label palette as committed in `assets/label_palette.txt`: one "R G B" line per label
+/// value 1, 2, …; `#` starts a comment.
+const LABEL_PALETTE_TEXT: &str = include_str!("../../../assets/label_palette.txt");
+
+/// Colours of label values 1, 2, … (0 is background and never drawn), from
+/// [`LABEL_PALETTE_TEXT`]; at least 20 distinct ones before they repeat.
+pub fn label_colours() -> &'static [Color32] {
+    static COLOURS: std::sync::OnceLock<Vec<Color32>> = std::sync::OnceLock::new();
+    COLOURS.get_or_init(|| parse_palette(LABEL_PALETTE_TEXT))
+}
+
+/// The colours of a palette text; a malformed line is skipped (the committed one has none, as a
+/// test checks).
+pub fn parse_palette(text: &str) -> Vec<Color32> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let channels: Vec<u8> = line.split_whitespace().filter_map(|c| c.parse().ok()).collect();
+            match channels.as_slice() {
+                [r, g, b] => Some(Color32::from_rgb(*r, *g, *b)),
+                _ => None,
+            }
+        })
+        .collect()
+}
 
 /// Difference colour of a voxel labelled in both ground truth and prediction, with the same value.
 pub const TRUE_POSITIVE_COLOUR: Color32 = Color32::from_rgb(40, 200, 40);
@@ -166,7 +183,11 @@ pub const FALSE_NEGATIVE_COLOUR: Color32 = Color32::from_rgb(40, 130, 255);
 
 /// The colour of a label value (values above the palette wrap around).
 pub fn label_colour(value: u32) -> Color32 {
-    LABEL_COLOURS[(value.saturating_sub(1) as usize) % LABEL_COLOURS.len()]
+    let colours = label_colours();
+    colours
+        .get(value.saturating_sub(1) as usize % colours.len().max(1))
+        .copied()
+        .unwrap_or(Color32::RED)
 }
 
 /// The volumes a slice is made from. Overlays of another shape than the image are ignored.
@@ -257,7 +278,7 @@ pub fn render_slice(
     if !overlays.enabled {
         return ColorImage::new(size, pixels);
     }
-    let label_slice = |label: Option<&Label>| -> Option<Vec<u8>> {
+    let label_slice = |label: Option<&Label>| -> Option<Vec<u16>> {
         let label = label.filter(|l| l.shape() == shape)?;
         let mut labels = Vec::new();
         gather_label_slice(label, axis, slice, &mut labels);
@@ -296,7 +317,7 @@ pub fn render_slice(
 
 /// TP when both agree on a foreground value, FP when the prediction adds or changes a value, FN
 /// when the prediction misses a ground-truth voxel.
-pub fn difference_class(truth: u8, predicted: u8) -> u8 {
+pub fn difference_class(truth: u16, predicted: u16) -> u8 {
     match (truth, predicted) {
         (0, 0) => 0,
         (t, p) if t == p => TRUE_POSITIVE,

@@ -19,7 +19,7 @@ fn volume(shape: [usize; 3], f: impl FnMut(usize, usize, usize) -> f32) -> Volum
 
 /// A label from voxel values, as the loader builds it from a file.
 fn label(shape: [usize; 3], f: impl FnMut(usize, usize, usize) -> f32) -> Label {
-    Label::from_values(shape, volume(shape, f).voxels()).expect("labels fit in a byte")
+    Label::from_values(shape, volume(shape, f).voxels()).expect("labels fit in u16")
 }
 
 fn only_difference() -> OverlaySettings {
@@ -249,7 +249,7 @@ fn reference_render(
         })
     };
     // The class of a pixel in a layer; `None` outside the slice or when the layer is missing.
-    let class_at = |layer: usize, column: isize, row: isize| -> Option<u8> {
+    let class_at = |layer: usize, column: isize, row: isize| -> Option<u16> {
         if column < 0 || row < 0 || column >= columns as isize || row >= rows as isize {
             return None;
         }
@@ -259,7 +259,7 @@ fn reference_render(
         match layer {
             0 => truth,
             1 => predicted,
-            _ => Some(difference_class(truth?, predicted?)),
+            _ => Some(u16::from(difference_class(truth?, predicted?))),
         }
     };
     let mut pixels = Vec::new();
@@ -285,7 +285,7 @@ fn reference_render(
                     continue;
                 }
                 let colour = if layer == 2 {
-                    difference_colour(value)
+                    difference_colour(value as u8)
                 } else {
                     label_colour(u32::from(value))
                 };
@@ -307,15 +307,37 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
         0 => f32::NAN,
         k => k as f32 * 47.3 - 230.0,
     });
-    let label_values = [0.0, 1.0, 1.4, 1.6, 2.0, 3.0, -1.0, f32::NAN, 255.0, 0.49, 4.0];
-    let truth = label(shape, |x, y, z| label_values[(x * y + z) % label_values.len()]);
-    let predicted = label(shape, |x, y, z| {
-        if (x + y) % 3 == 0 || z == 2 {
-            label_values[(x + y * z) % label_values.len()]
-        } else {
-            f32::from(x > 3)
-        }
-    });
+    // The second set needs two bytes per voxel: labels above 255 side by side with small ones
+    // (256 next to 255 and 4, whose colours are the same palette entry).
+    let byte_values = [0.0, 1.0, 1.4, 1.6, 2.0, 3.0, -1.0, f32::NAN, 255.0, 0.49, 4.0];
+    let wide_values = [
+        0.0,
+        1.0,
+        300.0,
+        301.0,
+        2.0,
+        65_535.0,
+        256.0,
+        f32::NAN,
+        255.0,
+        4.0,
+        7.0,
+    ];
+    let labels = |values: &[f32; 11]| {
+        let truth = label(shape, |x, y, z| values[(x * y + z) % values.len()]);
+        let predicted = label(shape, |x, y, z| {
+            if (x + y) % 3 == 0 || z == 2 {
+                values[(x + y * z) % values.len()]
+            } else {
+                f32::from(x > 3)
+            }
+        });
+        (truth, predicted)
+    };
+    let byte_labels = labels(&byte_values);
+    let wide_labels = labels(&wide_values);
+    assert!(matches!(byte_labels.0, Label::U8(_)));
+    assert!(matches!(wide_labels.0, Label::U16(_)));
     let heat = Heat {
         volume: std::sync::Arc::new(volume(shape, |x, y, z| {
             (x as f32 * 0.37 - y as f32 * 0.21 + z as f32 * 0.13).sin() * 1.3
@@ -327,7 +349,7 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
     };
     let mut settings = Vec::new();
     for style in [LayerStyle::Fill, LayerStyle::Outline] {
-        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 255])] {
+        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 255, 301])] {
             let mut s = OverlaySettings {
                 opacity,
                 hidden_labels: hidden.into_iter().collect(),
@@ -342,11 +364,14 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
         }
     }
     let mut compared = 0;
-    for heat in [None, Some(&heat)] {
+    for ((truth, predicted), heat) in [&byte_labels, &wide_labels]
+        .into_iter()
+        .flat_map(|labels| [(labels, None), (labels, Some(&heat))])
+    {
         let layers = SliceLayers {
             image: &image,
-            ground_truth: Some(&truth),
-            prediction: Some(&predicted),
+            ground_truth: Some(truth),
+            prediction: Some(predicted),
             heat,
         };
         for axis in Axis::ALL {
@@ -361,20 +386,55 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
             }
         }
     }
-    assert_eq!(compared, 2 * (5 + 6 + 7) * 8);
+    assert_eq!(compared, 2 * 2 * (5 + 6 + 7) * 8);
 }
 
 #[test]
 fn hidden_labels_become_background_and_others_stay() {
     use crate::viewer::slice_pixels::hide_labels;
-    let mut labels: Vec<u8> = (0..=255).collect();
-    hide_labels(&mut labels, &BTreeSet::from([1, 7, 255, 300]));
+    let mut labels: Vec<u16> = (0..=400).collect();
+    hide_labels(&mut labels, &BTreeSet::from([1, 7, 255, 300, 70_000]));
     for (value, shown) in labels.iter().enumerate() {
-        let expected = if [1, 7, 255].contains(&value) {
+        let expected = if [1, 7, 255, 300].contains(&value) {
             0
         } else {
-            value as u8
+            value as u16
         };
         assert_eq!(*shown, expected, "label {value}");
     }
+}
+
+#[test]
+fn the_committed_palette_has_20_distinct_colours_before_it_repeats() {
+    let colours = label_colours();
+    let lines = LABEL_PALETTE_TEXT
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+        .count();
+    assert_eq!(colours.len(), lines, "every palette line parses");
+    assert!(colours.len() >= 20, "{} colours", colours.len());
+    // "Redmean" distance (a cheap perceptual approximation); 100 is far apart on any slice.
+    let distance = |a: Color32, b: Color32| {
+        let mean_red = (f64::from(a.r()) + f64::from(b.r())) / 2.0;
+        let [dr, dg, db] = [
+            f64::from(a.r()) - f64::from(b.r()),
+            f64::from(a.g()) - f64::from(b.g()),
+            f64::from(a.b()) - f64::from(b.b()),
+        ];
+        ((2.0 + mean_red / 256.0) * dr * dr + 4.0 * dg * dg + (2.0 + (255.0 - mean_red) / 256.0) * db * db)
+            .sqrt()
+    };
+    for (i, a) in colours.iter().enumerate() {
+        for b in &colours[i + 1..] {
+            assert!(distance(*a, *b) >= 100.0, "{a:?} and {b:?} are too alike");
+        }
+    }
+    let n = colours.len() as u32;
+    assert_eq!(label_colour(1), colours[0]);
+    assert_eq!(label_colour(n), colours[colours.len() - 1]);
+    assert_eq!(label_colour(n + 1), colours[0], "repeats after the last");
+    assert_eq!(
+        parse_palette("# comment\n1 2 3\nnot a colour\n4 5\n7 8 9\n"),
+        [Color32::from_rgb(1, 2, 3), Color32::from_rgb(7, 8, 9)]
+    );
 }

@@ -62,17 +62,22 @@ impl Blender {
     }
 }
 
-/// Sets hidden label values to background (0), through a table of all 256 values.
-pub fn hide_labels(labels: &mut [u8], hidden: &BTreeSet<u32>) {
+/// Sets hidden label values to background (0), through a table of the values up to the
+/// slice's largest.
+pub fn hide_labels(labels: &mut [u16], hidden: &BTreeSet<u32>) {
     if hidden.is_empty() {
         return;
     }
-    let mut shown = [0u8; 256];
-    for (value, entry) in shown.iter_mut().enumerate() {
-        if !hidden.contains(&(value as u32)) {
-            *entry = value as u8;
-        }
-    }
+    let highest = labels.iter().copied().max().unwrap_or(0);
+    let shown: Vec<u16> = (0..=highest)
+        .map(|value| {
+            if hidden.contains(&u32::from(value)) {
+                0
+            } else {
+                value
+            }
+        })
+        .collect();
     for label in labels {
         *label = shown[usize::from(*label)];
     }
@@ -108,26 +113,28 @@ impl BlendTable {
 
 /// Blends `colour_of(value)` into every non-zero pixel (`outline == false`) or only into the
 /// pixels on a region's border (a 4-neighbour holds another value or lies outside the slice).
-pub fn paint(
+pub fn paint<T: Copy + Eq + Into<usize>>(
     pixels: &mut [Color32],
-    values: &[u8],
+    values: &[T],
     [columns, rows]: [usize; 2],
     outline: bool,
     blender: Blender,
-    colour_of: impl Fn(u8) -> Color32,
+    colour_of: impl Fn(T) -> Color32,
 ) {
     if values.len() != columns * rows || pixels.len() != values.len() {
         return;
     }
     // One table per label value met, built on first use.
-    let mut tables: Vec<Option<Box<BlendTable>>> = (0..=u8::MAX).map(|_| None).collect();
+    let highest = values.iter().map(|&v| v.into()).max().unwrap_or(0);
+    let mut tables: Vec<Option<Box<BlendTable>>> = (0..=highest).map(|_| None).collect();
     for row in 0..rows {
         let start = row * columns;
         let line = &values[start..start + columns];
         let line_pixels = &mut pixels[start..start + columns];
         for column in 0..columns {
             let value = line[column];
-            if value == 0 {
+            let index: usize = value.into();
+            if index == 0 {
                 continue;
             }
             if outline {
@@ -141,8 +148,8 @@ pub fn paint(
                     continue;
                 }
             }
-            let table = tables[usize::from(value)]
-                .get_or_insert_with(|| Box::new(BlendTable::new(blender, colour_of(value))));
+            let table =
+                tables[index].get_or_insert_with(|| Box::new(BlendTable::new(blender, colour_of(value))));
             line_pixels[column] = table.blend(line_pixels[column]);
         }
     }

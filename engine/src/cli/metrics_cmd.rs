@@ -108,6 +108,64 @@ pub fn metrics(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mvl stats`: per-label voxel count, volume in mL and intensity inside.
+pub fn stats(
+    output: &mut Output,
+    label_path: &Path,
+    image_path: &Path,
+    channel: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let label = read_nifti(label_path)?.volume;
+    let image = read_nifti(image_path)?.volume;
+    let stats = crate::metrics::label_statistics(&label, &image, channel).with_context(|| {
+        format!(
+            "cannot measure label {} over image {}",
+            label_path.display(),
+            image_path.display()
+        )
+    })?;
+    if json {
+        output.json(&serde_json::json!({
+            "label": label_path.display().to_string(),
+            "image": image_path.display().to_string(),
+            "channel": channel,
+            "labels": stats,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output.line(format!("label  {}", label_path.display()));
+    output.line(format!("image  {} (channel {channel})", image_path.display()));
+    if stats.is_empty() {
+        output.line("no foreground labels");
+        return Ok(ExitCode::SUCCESS);
+    }
+    output.line(format!(
+        "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "label", "voxels", "mL", "mean", "SD", "min", "max"
+    ));
+    let number = |value: Option<f64>| value.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"));
+    for label in &stats {
+        output.line(format!(
+            "{:>5} {:>10} {:>10.3} {:>10} {:>10} {:>10} {:>10}",
+            label.label,
+            label.voxels,
+            label.volume_ml,
+            number(label.mean),
+            number(label.sd),
+            number(label.min),
+            number(label.max)
+        ));
+        if label.non_finite > 0 {
+            output.line(format!(
+                "      label {}: {} voxel(s) with a NaN or infinite intensity left out of mean, SD, min and max",
+                label.label, label.non_finite
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Per-label voxel count, volume in mL and intensity inside (mean, SD, min, max).
+    Stats {
+        /// Label file (whole label numbers).
+        #[arg(long)]
+        label: PathBuf,
+        /// The scan the label was drawn on (same grid).
+        #[arg(long)]
+        image: PathBuf,
+        /// The image channel measured (multi-channel MRI).
+        #[arg(long, default_value_t = 0)]
+        channel: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The architecture, parameter counts, tokens and FLOPs of a model preset.
     Model {
         /// A preset, e.g. configs/official-code.toml.
@@ -553,6 +568,12 @@ where
             tolerance_mm,
             json,
         } => metrics_cmd::metrics(output, &pred, &gt, tolerance_mm, json),
+        Command::Stats {
+            label,
+            image,
+            channel,
+            json,
+        } => metrics_cmd::stats(output, &label, &image, channel, json),
         Command::Model {
             config,
             llm,

@@ -12,6 +12,7 @@
 
 pub mod brush;
 pub mod chunked;
+pub mod edit_label;
 pub mod interpolate;
 pub mod label;
 pub mod undo;
@@ -20,6 +21,7 @@ pub use brush::{
     BrushShape, Canvas, MAX_BRUSH_VOXELS, PaintOver, PaintRule, brush_offsets, brush_voxel_estimate,
 };
 pub use chunked::{CHUNK_SLICES, ChunkedLabel, label_type_for};
+pub use edit_label::EditLabel;
 pub use interpolate::{fill_between_slices, signed_distance_2d};
 pub use label::{LabelValue, LabelVoxels};
 pub use undo::{Change, EditStep, StepRecorder, UndoStack, VoxelBox, change_bytes};

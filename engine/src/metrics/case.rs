@@ -6,7 +6,7 @@
 
 use super::MetricsError;
 use super::surface::compute_surface_distances;
-use crate::volume::Volume;
+use crate::volume::{Affine, Volume};
 use rayon::prelude::*;
 
 /// Percentile of the robust Hausdorff distance.
@@ -96,12 +96,28 @@ impl Tally {
 }
 
 /// The label a voxel value stands for, or an error naming the value and the volume.
-fn label_of(value: f32, volume: &'static str) -> Result<u32, MetricsError> {
+pub(crate) fn label_of(value: f32, volume: &'static str) -> Result<u32, MetricsError> {
     let whole = value.round();
     if !value.is_finite() || value < 0.0 || whole != value || whole > MAX_LABEL as f32 {
         return Err(MetricsError::NotALabel { volume, value });
     }
     Ok(whole as u32)
+}
+
+/// The largest difference between two affines' rotation-scale and translation entries (mm);
+/// NaN when either holds one.
+pub(crate) fn affine_difference_mm(a: &Affine, b: &Affine) -> f64 {
+    let (a, b) = (a.0, b.0);
+    (0..3)
+        .flat_map(|r| (0..4).map(move |c| (r, c)))
+        .map(|(r, c)| (a[r][c] - b[r][c]).abs())
+        .fold(0.0, |largest, d| {
+            if d.is_nan() || largest.is_nan() {
+                f64::NAN
+            } else {
+                largest.max(d)
+            }
+        })
 }
 
 /// Refuses volumes that are not on the same grid: different shapes, more than one channel, or
@@ -122,11 +138,7 @@ pub fn check_same_grid(prediction: &Volume, ground_truth: &Volume) -> Result<(),
             ground_truth.shape()
         ));
     }
-    let (a, b) = (prediction.world_from_voxel().0, ground_truth.world_from_voxel().0);
-    let largest = (0..3)
-        .flat_map(|r| (0..4).map(move |c| (r, c)))
-        .map(|(r, c)| (a[r][c] - b[r][c]).abs())
-        .fold(0.0, f64::max);
+    let largest = affine_difference_mm(prediction.world_from_voxel(), ground_truth.world_from_voxel());
     if largest.is_nan() || largest > AFFINE_TOLERANCE_MM {
         return mismatch(format!(
             "voxel-to-world affines differ by up to {largest:.4} mm (limit {AFFINE_TOLERANCE_MM} mm); resample the prediction onto the ground truth's grid"

@@ -8,6 +8,7 @@
 
 mod case;
 mod distance_transform;
+mod label_stats;
 mod report;
 mod scoring;
 mod special;
@@ -23,6 +24,7 @@ pub use case::{
     both_empty_class, case_metrics, check_same_grid,
 };
 pub use distance_transform::squared_distance_to_sites;
+pub use label_stats::{LABEL_STATISTICS_CSV_HEADER, LabelStatistics, label_statistics, label_statistics_csv};
 pub use report::{REPORT_CSV_HEADER, class_values, column_means, report_csv, report_json};
 pub use scoring::{
     LabelScheme, MERGED_FOREGROUND_NAME, SCHEME_FILE, dice_from_counts, dice_per_label, mean_per_label,
@@ -40,6 +42,12 @@ pub enum MetricsError {
     /// Prediction and ground truth are not on the same voxel grid.
     #[error("prediction and ground truth are not on the same grid: {reason}")]
     GridMismatch {
+        /// What differs, with both values.
+        reason: String,
+    },
+    /// A label map is not on its scan's voxel grid.
+    #[error("the label is not on the image's grid: {reason}; resample the label onto the scan")]
+    LabelOffImageGrid {
         /// What differs, with both values.
         reason: String,
     },

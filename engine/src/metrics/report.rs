@@ -67,7 +67,7 @@ pub fn report_json(rows: &[(String, &CaseMetrics)]) -> serde_json::Result<String
 }
 
 /// Quotes a field that holds a comma, quote or line break.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -26,7 +26,7 @@ pub use header::{ByteOrder, HEADER_SIZE, NiftiHeader};
 pub use intensity::{CtStatistics, Modality, normalize_mri, percentile, replace_non_finite};
 pub use nifti::{
     DataLayout, MAX_VOXELS, NiftiError, NiftiImage, WriteOptions, read_header, validate_header,
-    write_atomically, write_label_like, write_nifti, write_u8_label_like,
+    write_atomically, write_label_like, write_nifti, write_u8_label_like, write_u16_label_like,
 };
 pub use orientation::{
     Quaternion, axis_codes, orientation_string, quaternion_from_affine, reorient_to_canonical,

@@ -301,8 +301,47 @@ fn write_payload(path: &Path, header: &NiftiHeader, voxel_bytes: &[u8]) -> Resul
     Ok(())
 }
 
+/// The temporary files [`write_atomically`] writes `name` through are this, then the writer's
+/// process id.
+fn temporary_prefix(name: &str) -> String {
+    format!(".{name}.tmp-")
+}
+
+/// Whether process `pid` is running. Only Linux can tell (`/proc`); elsewhere every process
+/// counts as running, so no other process's temporary file is ever removed.
+fn process_is_running(pid: u32) -> bool {
+    if cfg!(target_os = "linux") && Path::new("/proc/self").exists() {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the temporary files of `name` in `folder` that writers killed mid-write left (their
+/// process is gone); those of running processes, another writer's, are kept.
+fn remove_stale_temporaries(folder: &Path, name: &str) {
+    let prefix = temporary_prefix(name);
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(prefix.as_str()))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_is_running(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes a file atomically: into a temporary file beside it, flushed to disk, then renamed over
-/// the target. A crash at any moment leaves either the old file or the new one, never half of one.
+/// the target. A crash at any moment leaves either the old file or the new one, never half of one;
+/// the temporary file a killed writer left is removed by the next write of the same file.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<File>) -> std::io::Result<()>,
@@ -315,7 +354,8 @@ pub fn write_atomically(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = folder.join(format!(".{name}.tmp-{}", std::process::id()));
+    remove_stale_temporaries(&folder, &name);
+    let temporary = folder.join(format!("{}{}", temporary_prefix(&name), std::process::id()));
     let result = (|| {
         let mut writer = std::io::BufWriter::with_capacity(READ_BUFFER_BYTES, File::create(&temporary)?);
         write(&mut writer)?;
@@ -368,4 +408,67 @@ pub fn write_u8_label_like(
         write_payload(path, &header, voxels)
     };
     write().map_err(|e| e.in_file(path))
+}
+
+/// Writes a uint16 label (a task with more than 255 labels) as [`write_u8_label_like`] writes a
+/// uint8 one: little-endian `uint16` voxels with the scan's header.
+pub fn write_u16_label_like(
+    path: &Path,
+    shape: [usize; 3],
+    world_from_voxel: &super::Affine,
+    voxels: &[u16],
+    scan_header: &NiftiHeader,
+) -> Result<(), NiftiError> {
+    let write = || {
+        if voxels.len() != shape.iter().product::<usize>() {
+            return Err(NiftiError::Write(format!(
+                "{} voxels do not fill a {shape:?} grid",
+                voxels.len()
+            )));
+        }
+        let options = WriteOptions::new(DataType::U16);
+        let header = output_header(Some(scan_header), shape, 1, world_from_voxel, options)?;
+        let bytes: Vec<u8> = voxels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        write_payload(path, &header, &bytes)
+    };
+    write().map_err(|e| e.in_file(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id of a process that has exited (and been reaped), so no process has it now.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().expect("`true` runs");
+        let pid = child.id();
+        child.wait().expect("reaped");
+        pid
+    }
+
+    #[test]
+    fn a_write_removes_the_temporaries_of_killed_writers_and_keeps_the_rest() {
+        if !cfg!(target_os = "linux") {
+            eprintln!("skipped: only Linux tells whether a writer's process is gone");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("label.nii");
+        let dead = dir.path().join(format!(".label.nii.tmp-{}", dead_pid()));
+        // Process 1 (init) always runs: its file may be a write in progress.
+        let running = dir.path().join(".label.nii.tmp-1");
+        let other_file = dir.path().join(format!(".other.nii.tmp-{}", dead_pid()));
+        let not_a_pid = dir.path().join(".label.nii.tmp-backup");
+        for planted in [&dead, &running, &other_file, &not_a_pid] {
+            std::fs::write(planted, b"half a file").expect("plants");
+        }
+        write_atomically(&target, |w| w.write_all(b"whole")).expect("writes");
+        assert_eq!(std::fs::read(&target).expect("reads"), b"whole");
+        assert!(!dead.exists(), "a killed writer's temporary file stays");
+        assert!(running.exists(), "a running writer's temporary file was removed");
+        assert!(other_file.exists(), "another file's temporary was removed");
+        assert!(not_a_pid.exists(), "a file not named by a process id was removed");
+        let own = dir.path().join(format!(".label.nii.tmp-{}", std::process::id()));
+        assert!(!own.exists(), "the write left its own temporary file");
+    }
 }

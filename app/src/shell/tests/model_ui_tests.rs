@@ -220,6 +220,11 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
     })?;
     assert_eq!(harness.state().metrics.all.len(), source.cases.len());
     assert!(harness.state().metrics.all.iter().all(|(_, r)| r.is_ok()));
+    wait_until(harness, "the label statistics", |s| {
+        s.view
+            .as_ref()
+            .is_some_and(|v| s.metrics.statistics_for(v).is_some())
+    })?;
     let csv = fixture.task.path().join("metrics.csv");
     harness.state_mut().apply(Command::Model(
         crate::model::panels::ModelCommand::ExportMetricsCsv(csv.clone()),
@@ -235,6 +240,21 @@ fn train_stop_resume_then_every_case_is_predicted_and_measured() -> anyhow::Resu
         .map(|m| m.classes.len())
         .sum();
     assert_eq!(rows, classes, "{text}");
+    // The label statistics of the case on screen (ground truth and prediction) go beside it.
+    let statistics = std::fs::read_to_string(fixture.task.path().join("metrics_label_statistics.csv"))?;
+    let studio = harness.state();
+    let view = studio.view.as_ref().ok_or_else(|| anyhow::anyhow!("no case"))?;
+    let layers = studio
+        .metrics
+        .statistics_for(view)
+        .ok_or_else(|| anyhow::anyhow!("statistics went stale"))?;
+    assert_eq!(
+        layers.iter().map(|l| l.layer).collect::<Vec<_>>(),
+        ["ground truth", "prediction"]
+    );
+    let labels: usize = layers.iter().map(|l| l.labels.len()).sum();
+    assert_eq!(statistics.lines().count(), 1 + labels, "{statistics}");
+    assert!(statistics.starts_with(engine::metrics::LABEL_STATISTICS_CSV_HEADER));
     Ok(())
 }
 
@@ -371,5 +391,60 @@ fn fine_tuning_on_a_corrected_case_repredicts_the_others_with_dice_before_and_af
             .all(|o| o.before.is_some() && o.after.is_some())
     );
     harness.get_by_label("Dice before and after");
+    Ok(())
+}
+
+#[test]
+fn the_metrics_tab_shows_label_statistics_counted_from_the_label_file() -> anyhow::Result<()> {
+    let mut fixture = open_task(2)?;
+    let harness = &mut fixture.harness;
+    click(harness, "Metrics");
+    wait_until(harness, "the label statistics", |s| {
+        s.view
+            .as_ref()
+            .is_some_and(|v| s.metrics.statistics_for(v).is_some())
+    })?;
+    harness.get_by_label("Label statistics");
+    harness.get_by_label("Volume mL");
+    let studio = harness.state();
+    let view = studio.view.as_ref().ok_or_else(|| anyhow::anyhow!("no case"))?;
+    let source = studio.source.as_ref().ok_or_else(|| anyhow::anyhow!("no task"))?;
+    let entry = source
+        .cases
+        .iter()
+        .find(|c| c.id == view.case.id)
+        .ok_or_else(|| anyhow::anyhow!("case on screen not in the task"))?;
+    let file = entry.label_shown().ok_or_else(|| anyhow::anyhow!("no label"))?;
+    // Counted from the file in the scan's own geometry; the volume from its affine.
+    let label = engine::volume::read_nifti(file)?.volume;
+    let voxel_ml = engine::volume::determinant(&label.world_from_voxel().linear()).abs() / 1000.0;
+    let mut counts = std::collections::BTreeMap::<u32, u64>::new();
+    for value in label.voxels().iter().filter(|v| **v > 0.0) {
+        *counts.entry(value.round() as u32).or_default() += 1;
+    }
+    let layers = studio
+        .metrics
+        .statistics_for(view)
+        .ok_or_else(|| anyhow::anyhow!("statistics went stale"))?;
+    let truth = layers
+        .iter()
+        .find(|l| l.layer == "ground truth")
+        .ok_or_else(|| anyhow::anyhow!("no ground-truth layer: {layers:?}"))?;
+    let shown: std::collections::BTreeMap<u32, u64> =
+        truth.labels.iter().map(|l| (l.label, l.voxels)).collect();
+    assert_eq!(shown, counts);
+    assert!(counts.len() >= 2, "organ and lesion: {counts:?}");
+    for row in &truth.labels {
+        let expected = row.voxels as f64 * voxel_ml;
+        assert!(
+            (row.volume_ml - expected).abs() <= 1e-9 * expected,
+            "{row:?} vs {expected} mL"
+        );
+        // The table shows the count as it is.
+        harness
+            .get_all_by_label(&row.voxels.to_string())
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{} voxels of label {} not shown", row.voxels, row.label))?;
+    }
     Ok(())
 }
