@@ -19,10 +19,15 @@ fn main() -> eframe::Result {
             std::process::exit(2);
         }
     };
+    let mut viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("MedVisionLlama Studio")
+        .with_inner_size([1280.0, 820.0]);
+    match app::shell::icon::window_icon() {
+        Ok(icon) => viewport = viewport.with_icon(std::sync::Arc::new(icon)),
+        Err(message) => eprintln!("{message}; the window opens without an icon"),
+    }
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("MedVisionLlama Studio")
-            .with_inner_size([1280.0, 820.0]),
+        viewport,
         ..Default::default()
     };
     eframe::run_native(

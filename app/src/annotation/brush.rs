@@ -46,6 +46,8 @@ pub struct BrushSettings {
     pub paint_over: PaintOver,
     /// Paint only voxels whose intensity lies in `[low, high]`.
     pub intensity_range: Option<(f32, f32)>,
+    /// "Remove islands under": islands of the label smaller than this many mL are removed.
+    pub min_island_ml: f64,
 }
 
 impl Default for BrushSettings {
@@ -57,6 +59,7 @@ impl Default for BrushSettings {
             label: 1,
             paint_over: PaintOver::AnyLabel,
             intensity_range: None,
+            min_island_ml: 0.1,
         }
     }
 }

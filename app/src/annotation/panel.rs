@@ -30,6 +30,9 @@ pub enum EditCommand {
     StartFromPrediction,
     /// Interpolate labels between labelled slices along the active view's axis.
     FillBetween,
+    /// Remove islands of the brush's label: keep the largest, or drop those under the brush
+    /// settings' `min_island_ml`.
+    RemoveIslands(engine::edit::IslandRule),
     /// Load the autosaved edit session offered on opening the case.
     RestoreAutosave,
     /// Delete the autosaved edit session.
@@ -74,10 +77,11 @@ pub fn annotation_panel_ui(
     // The panel edits a copy; a change reaches the app as one command.
     let mut edited = brush.clone();
     brush_ui(ui, view, &mut edited, context.label_names);
+    history_ui(ui, view, commands);
+    islands_ui(ui, &mut edited, commands);
     if edited != *brush {
         commands.push(EditCommand::SetBrush(edited));
     }
-    history_ui(ui, view, commands);
     if let Some(what) = context.edit_job {
         ui.horizontal(|ui| {
             ui.spinner();
@@ -197,6 +201,30 @@ fn history_ui(ui: &mut egui::Ui, view: &CaseView, commands: &mut Vec<EditCommand
     {
         commands.push(EditCommand::StartFromPrediction);
     }
+}
+
+/// Island removal for the brush's label: keep the largest island, or remove the small ones.
+fn islands_ui(ui: &mut egui::Ui, brush: &mut BrushSettings, commands: &mut Vec<EditCommand>) {
+    use engine::edit::IslandRule;
+    let hover = "Islands are the parts of the brush's label connected face to face; one undoable step";
+    if ui.button("Keep largest island").on_hover_text(hover).clicked() {
+        commands.push(EditCommand::RemoveIslands(IslandRule::KeepLargest));
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Remove islands under").on_hover_text(hover).clicked() {
+            commands.push(EditCommand::RemoveIslands(IslandRule::SmallerThanMl(
+                brush.min_island_ml,
+            )));
+        }
+        let label = ui.label("mL");
+        ui.add(
+            egui::DragValue::new(&mut brush.min_island_ml)
+                .range(0.0..=1.0e6)
+                .speed(0.01)
+                .max_decimals(3),
+        )
+        .labelled_by(label.id);
+    });
 }
 
 /// Save, overwrite the ground truth, and whether there are unsaved changes.

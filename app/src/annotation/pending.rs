@@ -1,10 +1,12 @@
 //! Whole-label edits worked out away from the UI thread: "start from prediction", restoring an
-//! autosave and fill between slices read or compute over the whole volume, so the shell runs these
+//! autosave, fill between slices and island removal read or compute over the whole volume, so the shell runs these
 //! functions on a background thread and the edit session applies only their sparse result.
 
 use crate::annotation::brush::PaintRule;
 use crate::common::label::{Label, LabelVoxel};
-use engine::edit::{EditError, EditStep, LabelValue, StepRecorder, fill_between_slices};
+use engine::edit::{
+    EditError, EditStep, IslandRule, LabelValue, StepRecorder, fill_between_slices, island_removals,
+};
 use engine::volume::Volume;
 use std::collections::BTreeSet;
 
@@ -104,6 +106,51 @@ pub fn fill_changes(
         name,
         step: recorder.finish(name),
         label_values: BTreeSet::from([rule.value]),
+    })
+}
+
+/// Island removal (see `engine::edit::island_removals`) worked out on `label`, a snapshot of the
+/// label being edited: the removed voxels become background, as one undoable step.
+///
+/// # Errors
+/// The case has no label, or the label has no voxel of `value`.
+pub fn island_changes(
+    label: Option<Label>,
+    image: &Volume,
+    value: u32,
+    rule: IslandRule,
+) -> Result<PendingEdit, String> {
+    let name = match rule {
+        IslandRule::KeepLargest => "keep largest island",
+        IslandRule::SmallerThanMl(_) => "remove small islands",
+    };
+    let mut copy = label.ok_or("this case has no label to clean up")?;
+    let shape = copy.shape();
+    if copy.shape() != image.shape() {
+        return Err(format!(
+            "the label has shape {shape:?} but the scan has {:?}",
+            image.shape()
+        ));
+    }
+    let voxel_ml = engine::volume::determinant(&image.world_from_voxel().linear()).abs() / 1000.0;
+    if !copy.label_numbers().contains(&value) {
+        return Err(format!("label {value} has no voxel in this case"));
+    }
+    let removed = island_removals(&copy, shape, value, voxel_ml, rule);
+    let [nx, ny, _] = shape;
+    let mut recorder = StepRecorder::default();
+    for index in removed {
+        recorder.set(
+            &mut copy,
+            index,
+            [index % nx, index / nx % ny, index / (nx * ny)],
+            0,
+        );
+    }
+    Ok(PendingEdit {
+        name,
+        step: recorder.finish(name),
+        label_values: BTreeSet::new(),
     })
 }
 

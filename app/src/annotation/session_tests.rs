@@ -48,6 +48,7 @@ fn brush(tool: Tool, radius_mm: f64) -> BrushSettings {
         label: 2,
         paint_over: PaintOver::AnyLabel,
         intensity_range: None,
+        min_island_ml: 0.1,
     }
 }
 

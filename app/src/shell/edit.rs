@@ -215,6 +215,9 @@ impl Studio {
                 }
             }
             EditCommand::StartFromPrediction => self.start_edit_job(EditJobKind::StartFromPrediction),
+            EditCommand::RemoveIslands(rule) => {
+                self.start_edit_job(EditJobKind::RemoveIslands(brush.label, rule))
+            }
             EditCommand::CancelJob => self.cancel_edit_job(),
             EditCommand::FillBetween => {
                 let rule = PaintRule {

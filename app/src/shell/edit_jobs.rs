@@ -1,13 +1,14 @@
-//! Whole-label edits on a background thread: "start from prediction", restoring an autosave and
-//! fill between slices. The thread works on shared (`Arc`) volumes and drops them before it
+//! Whole-label edits on a background thread: "start from prediction", restoring an autosave,
+//! fill between slices and island removal. The thread works on shared (`Arc`) volumes and drops them before it
 //! answers, so applying the sparse result never copies the label; painting waits meanwhile.
 
 use super::{Notice, Studio};
 use crate::annotation::brush::PaintRule;
-use crate::annotation::pending::{PendingEdit, fill_changes, replacement_changes};
+use crate::annotation::pending::{PendingEdit, fill_changes, island_changes, replacement_changes};
 use crate::common::label::label_from_volume;
 use crate::common::slice_geometry::Axis;
 use crate::io::label_io::read_label_canonical;
+use engine::edit::IslandRule;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -37,6 +38,8 @@ pub(super) enum EditJobKind {
     RestoreAutosave(PathBuf),
     /// Fill the brush's label between its drawn slices across `axis`.
     FillBetween(Axis, PaintRule),
+    /// Remove islands of this label.
+    RemoveIslands(u32, IslandRule),
 }
 
 impl Studio {
@@ -96,6 +99,19 @@ impl Studio {
                     Ok((pending, message))
                 };
                 ("fill between slices", Box::new(work))
+            }
+            EditJobKind::RemoveIslands(value, rule) => {
+                let work = move || {
+                    let pending = island_changes(label, &image, value, rule)
+                        .map_err(|e| format!("no island removed: {e}"))?;
+                    let message = format!(
+                        "{} voxels of label {value} removed ({})",
+                        pending.len(),
+                        pending.name
+                    );
+                    Ok((pending, message))
+                };
+                ("island removal", Box::new(work))
             }
         };
         let (sender, receiver) = mpsc::sync_channel(1);

@@ -9,6 +9,7 @@ mod edit;
 mod edit_jobs;
 mod export;
 mod frame;
+pub mod icon;
 mod model;
 pub mod settings;
 pub mod shortcuts;

@@ -14,6 +14,7 @@ pub mod brush;
 pub mod chunked;
 pub mod edit_label;
 pub mod interpolate;
+pub mod islands;
 pub mod label;
 pub mod undo;
 
@@ -23,6 +24,7 @@ pub use brush::{
 pub use chunked::{CHUNK_SLICES, ChunkedLabel, label_type_for};
 pub use edit_label::EditLabel;
 pub use interpolate::{fill_between_slices, signed_distance_2d};
+pub use islands::{IslandRule, island_removals, islands};
 pub use label::{LabelValue, LabelVoxels};
 pub use undo::{Change, EditStep, StepRecorder, UndoStack, VoxelBox, change_bytes};
 

@@ -232,3 +232,81 @@ fn cancelling_a_whole_label_edit_leaves_the_label_as_it_was() -> anyhow::Result<
     assert!(notice.contains("cancelled"), "{notice}");
     Ok(())
 }
+
+/// One click (press and release) at `pos`.
+fn click_at(harness: &mut Harness<'static, Studio>, pos: eframe::egui::Pos2) {
+    harness.hover_at(pos);
+    harness.step();
+    button(harness, pos, true);
+    harness.step();
+    button(harness, pos, false);
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn keep_largest_island_and_remove_small_islands_are_one_undoable_step_each() -> anyhow::Result<()> {
+    let mut fixture = open_edit_task()?;
+    let harness = &mut fixture.harness;
+    // Two separate blobs of label 3 (the phantom has none): a stroke and a click far from it.
+    harness.state_mut().edit.brush.label = 3;
+    harness.state_mut().edit.brush.radius_mm = 20.0;
+    harness.key_press(eframe::egui::Key::B);
+    harness.step();
+    let original = label(harness);
+    paint_stroke(harness)?;
+    let stroke = painted_count(harness, 3.0);
+    let rect = harness.state().views.planes[Axis::Axial.index()]
+        .last_rect
+        .ok_or_else(|| anyhow::anyhow!("the axial view was not drawn"))?;
+    click_at(
+        harness,
+        rect.left_top() + vec2(rect.width() * 0.12, rect.height() * 0.12),
+    );
+    let both = painted_count(harness, 3.0);
+    let (large, small) = (stroke.max(both - stroke), stroke.min(both - stroke));
+    assert!(
+        small > 0 && large > small,
+        "two blobs of different sizes: {stroke} and {}",
+        both - stroke
+    );
+    harness.key_press(eframe::egui::Key::B); // back to navigating
+    harness.step();
+    let painted = label(harness);
+
+    harness.get_by_label("Keep largest island").click();
+    settle(harness)?;
+    let kept = label(harness);
+    assert_eq!(painted_count(harness, 3.0), large, "only the larger blob stays");
+    for (i, (before, after)) in painted.iter().zip(&kept).enumerate() {
+        assert!(
+            before == after || (*before == 3.0 && *after == 0.0),
+            "voxel {i}: {before} → {after}; only label 3 may become background"
+        );
+    }
+    let view = harness
+        .state()
+        .view
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no case"))?;
+    assert_eq!(view.edit.undo.undo_name(), Some("keep largest island"));
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.step();
+    assert_eq!(label(harness), painted, "undo brings the small blob back");
+
+    // Every island is under a million mL: all of label 3 goes, and undo brings it back.
+    harness.state_mut().edit.brush.min_island_ml = 1.0e6;
+    harness.step();
+    harness.get_by_label("Remove islands under").click();
+    settle(harness)?;
+    assert_eq!(painted_count(harness, 3.0), 0);
+    let cleared = label(harness);
+    for (i, ((before, after), first)) in painted.iter().zip(&cleared).zip(&original).enumerate() {
+        let expected = if *before == 3.0 { 0.0 } else { *first };
+        assert_eq!(*after, expected, "voxel {i}");
+    }
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.step();
+    assert_eq!(label(harness), painted);
+    Ok(())
+}
