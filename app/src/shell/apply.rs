@@ -237,6 +237,10 @@ impl Studio {
             }
             Command::ShowAllViews => self.views.maximised = None,
             Command::ResetZoom => self.views.reset_zoom(),
+            Command::Zoom(steps) => {
+                let axis = self.views.maximised.unwrap_or(self.views.active);
+                self.views.zoom_view(axis, steps);
+            }
             Command::ExportPng(path) => self.export_png(path),
             Command::ToggleHelp => self.show_help = !self.show_help,
             Command::View(command) => self.apply_view(command),

@@ -36,6 +36,8 @@ pub enum Command {
     ShowAllViews,
     /// Fit every view again.
     ResetZoom,
+    /// Zoom the active view in (positive) or out by this many steps.
+    Zoom(i32),
     /// Write the active view to this PNG file.
     ExportPng(PathBuf),
     /// Show or hide the shortcut help.

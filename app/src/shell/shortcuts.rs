@@ -9,6 +9,8 @@ use eframe::egui::{self, Key, Modifiers};
 
 /// Slices skipped by Page Up / Page Down.
 const PAGE_SLICES: i64 = 10;
+/// More slices than any volume has: Home and End step this far (the step is clamped).
+const ALL_SLICES: i64 = i64::MAX / 4;
 
 /// A key (with modifiers) and what it does.
 pub struct Shortcut {
@@ -48,6 +50,15 @@ pub const SHORTCUTS: &[Shortcut] = &[
     shortcut(Key::PageDown, "10 slices back", || {
         Command::StepSlice(-PAGE_SLICES)
     }),
+    shortcut(Key::Home, "First slice in the active view", || {
+        Command::StepSlice(-ALL_SLICES)
+    }),
+    shortcut(Key::End, "Last slice in the active view", || {
+        Command::StepSlice(ALL_SLICES)
+    }),
+    shortcut(Key::Plus, "Zoom in (the active view)", || Command::Zoom(1)),
+    shortcut(Key::Equals, "Zoom in (= without Shift)", || Command::Zoom(1)),
+    shortcut(Key::Minus, "Zoom out", || Command::Zoom(-1)),
     shortcut(Key::Num1, "Maximise the axial view (again: all views)", || {
         Command::View(ViewCommand::ToggleMaximise(Axis::Axial))
     }),

@@ -59,6 +59,12 @@ pub struct HeatLayers {
 }
 
 impl ViewsState {
+    /// Zooms the view of `axis` by `steps` steps of the wheel's factor, within the zoom limits.
+    pub fn zoom_view(&mut self, axis: Axis, steps: i32) {
+        let plane = &mut self.planes[axis.index()];
+        plane.zoom = (plane.zoom * ZOOM_PER_LINE.powi(steps)).clamp(ZOOM_RANGE.0, ZOOM_RANGE.1);
+    }
+
     /// Fits every view again (zoom 1, no pan).
     pub fn reset_zoom(&mut self) {
         for plane in &mut self.planes {

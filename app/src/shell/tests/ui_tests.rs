@@ -239,3 +239,40 @@ fn export_writes_a_png_of_the_active_view() -> anyhow::Result<()> {
     assert!(matches!(fixture.harness.state().notice, Some(Notice::Info(_))));
     Ok(())
 }
+
+#[test]
+fn home_and_end_go_to_the_first_and_last_slice_and_plus_minus_zoom() -> anyhow::Result<()> {
+    let mut fixture = open_phantom_task()?;
+    let harness = &mut fixture.harness;
+    let axis = harness.state().views.active;
+    let count = harness
+        .state()
+        .view
+        .as_ref()
+        .map(|v| v.case.image.shape()[axis.normal()])
+        .ok_or_else(|| anyhow::anyhow!("no case"))?;
+    let slice = |h: &Harness<'static, Studio>| h.state().view.as_ref().map(|v| v.crosshair[axis.normal()]);
+    harness.key_press(Key::End);
+    frames(harness, 2);
+    assert_eq!(slice(harness), Some(count - 1));
+    harness.key_press(Key::Home);
+    frames(harness, 2);
+    assert_eq!(slice(harness), Some(0));
+    let zoom = |h: &Harness<'static, Studio>| h.state().views.planes[axis.index()].zoom;
+    assert_eq!(zoom(harness), 1.0);
+    harness.key_press(Key::Plus);
+    frames(harness, 2);
+    assert!(
+        (zoom(harness) - 1.15).abs() < 1e-6,
+        "one wheel step in: {}",
+        zoom(harness)
+    );
+    harness.key_press(Key::Minus);
+    harness.key_press(Key::Minus);
+    frames(harness, 2);
+    assert!((zoom(harness) - 1.0 / 1.15).abs() < 1e-6, "{}", zoom(harness));
+    // Other views keep their zoom.
+    let other = Axis::ALL.into_iter().find(|a| *a != axis).unwrap_or(axis);
+    assert_eq!(harness.state().views.planes[other.index()].zoom, 1.0);
+    Ok(())
+}
