@@ -17,6 +17,10 @@ use engine::volume::{
 };
 use std::time::Instant;
 
+/// The app's allocator (see `app/src/main.rs`), so the volumes live where they live in the app.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SHAPE: [usize; 3] = [512, 512, 400];
 const SLICES_PER_AXIS: usize = 20;
 
