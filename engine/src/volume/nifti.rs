@@ -396,18 +396,12 @@ pub fn write_u8_label_like(
     voxels: &[u8],
     scan_header: &NiftiHeader,
 ) -> Result<(), NiftiError> {
-    let write = || {
-        if voxels.len() != shape.iter().product::<usize>() {
-            return Err(NiftiError::Write(format!(
-                "{} voxels do not fill a {shape:?} grid",
-                voxels.len()
-            )));
-        }
-        let options = WriteOptions::new(DataType::U8);
-        let header = output_header(Some(scan_header), shape, 1, world_from_voxel, options)?;
-        write_payload(path, &header, voxels)
+    let label = IntegerLabel {
+        datatype: DataType::U8,
+        voxels: voxels.len(),
+        bytes: std::borrow::Cow::Borrowed(voxels),
     };
-    write().map_err(|e| e.in_file(path))
+    write_integer_label(path, shape, world_from_voxel, label, scan_header)
 }
 
 /// Writes a uint16 label (a task with more than 255 labels) as [`write_u8_label_like`] writes a
@@ -419,17 +413,40 @@ pub fn write_u16_label_like(
     voxels: &[u16],
     scan_header: &NiftiHeader,
 ) -> Result<(), NiftiError> {
+    let label = IntegerLabel {
+        datatype: DataType::U16,
+        voxels: voxels.len(),
+        bytes: std::borrow::Cow::Owned(voxels.iter().flat_map(|v| v.to_le_bytes()).collect()),
+    };
+    write_integer_label(path, shape, world_from_voxel, label, scan_header)
+}
+
+/// A label's voxels already encoded (little-endian) in `datatype`.
+struct IntegerLabel<'a> {
+    datatype: DataType,
+    /// Voxel count.
+    voxels: usize,
+    bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+/// [`write_u8_label_like`] and [`write_u16_label_like`]: checks the voxel count, then writes.
+fn write_integer_label(
+    path: &Path,
+    shape: [usize; 3],
+    world_from_voxel: &super::Affine,
+    label: IntegerLabel<'_>,
+    scan_header: &NiftiHeader,
+) -> Result<(), NiftiError> {
     let write = || {
-        if voxels.len() != shape.iter().product::<usize>() {
+        if label.voxels != shape.iter().product::<usize>() {
             return Err(NiftiError::Write(format!(
                 "{} voxels do not fill a {shape:?} grid",
-                voxels.len()
+                label.voxels
             )));
         }
-        let options = WriteOptions::new(DataType::U16);
+        let options = WriteOptions::new(label.datatype);
         let header = output_header(Some(scan_header), shape, 1, world_from_voxel, options)?;
-        let bytes: Vec<u8> = voxels.iter().flat_map(|v| v.to_le_bytes()).collect();
-        write_payload(path, &header, &bytes)
+        write_payload(path, &header, &label.bytes)
     };
     write().map_err(|e| e.in_file(path))
 }
