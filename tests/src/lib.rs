@@ -43,6 +43,28 @@ pub fn mvl(args: &[&str]) -> (bool, String) {
     (code == ExitCode::SUCCESS, text)
 }
 
+/// Writes a phantom task of `cases` labelled 16³ cases (no test cases) with `seed` into
+/// `root/task` through `mvl demo-data`, for the tiny presets of [`tiny_preset`]; returns its folder.
+pub fn demo_task(root: &Path, cases: usize, seed: u64) -> PathBuf {
+    let task = root.join("task");
+    let (cases, seed) = (cases.to_string(), seed.to_string());
+    let (ok, text) = mvl(&[
+        "demo-data",
+        "--out",
+        task.to_str().expect("utf-8 temp path"),
+        "--cases",
+        &cases,
+        "--test-cases",
+        "0",
+        "--size",
+        "16,16,16",
+        "--seed",
+        &seed,
+    ]);
+    assert!(ok, "mvl demo-data: {text}");
+    task
+}
+
 /// A tiny network preset for CLI tests (16³ input, 64 tokens, width 16, a 32-wide Llama-style
 /// block): `kind` is "medvisionllama" or "vit-baseline", `training` the `[training]` table's
 /// lines.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use tests::mvl;
+use tests::{demo_task, mvl};
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
@@ -13,19 +13,8 @@ fn s(path: &Path) -> &str {
 #[test]
 fn train_without_out_numbers_runs_in_the_task_where_the_app_and_mvl_runs_list_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = dir.path().join("task");
-    let (ok, text) = mvl(&[
-        "demo-data",
-        "--out",
-        s(&task),
-        "--cases",
-        "6",
-        "--test-cases",
-        "0",
-        "--size",
-        "16,16,16",
-    ]);
-    assert!(ok, "{text}");
+    // The seed demo-data uses when none is given.
+    let task = demo_task(dir.path(), 6, 0);
     let config = dir.path().join("tiny.toml");
     std::fs::write(
         &config,

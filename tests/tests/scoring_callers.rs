@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tests::mvl;
+use tests::{demo_task, mvl};
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
@@ -232,21 +232,7 @@ fn check_callers(dir: &Path, task: &Path, model_lines: &str, name: &str, expecte
 #[test]
 fn every_caller_reads_the_same_dice_for_the_same_prediction() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let task = dir.path().join("task");
-    let (ok, text) = mvl(&[
-        "demo-data",
-        "--out",
-        s(&task),
-        "--cases",
-        "10",
-        "--test-cases",
-        "0",
-        "--size",
-        "16,16,16",
-        "--seed",
-        "3",
-    ]);
-    assert!(ok, "{text}");
+    let task = demo_task(dir.path(), 10, 3);
     // One sigmoid channel: organ and lesion merged into label 1, "foreground".
     check_callers(
         dir.path(),
