@@ -13,6 +13,10 @@ pub enum Tool {
     Brush,
     /// Paint background (0).
     Eraser,
+    /// Click a seed: the region connected to it within an intensity window takes the label.
+    Grow,
+    /// Click two points: their distance in mm, kept on the slice until cleared.
+    Ruler,
 }
 
 impl Tool {
@@ -22,6 +26,8 @@ impl Tool {
             Tool::Navigate => "Navigate",
             Tool::Brush => "Brush",
             Tool::Eraser => "Eraser",
+            Tool::Grow => "Grow",
+            Tool::Ruler => "Ruler",
         }
     }
 }
@@ -48,6 +54,11 @@ pub struct BrushSettings {
     pub intensity_range: Option<(f32, f32)>,
     /// "Remove islands under": islands of the label smaller than this many mL are removed.
     pub min_island_ml: f64,
+    /// Region growing takes voxels whose intensity lies in this closed range; `None` until set
+    /// (the first seed then takes the display window).
+    pub grow_range: Option<(f32, f32)>,
+    /// Region growing through the volume (3-D) instead of the seed's slice (2-D).
+    pub grow_in_3d: bool,
 }
 
 impl Default for BrushSettings {
@@ -60,22 +71,30 @@ impl Default for BrushSettings {
             paint_over: PaintOver::AnyLabel,
             intensity_range: None,
             min_island_ml: 0.1,
+            grow_range: None,
+            grow_in_3d: false,
         }
     }
 }
 
 impl BrushSettings {
+    /// Whether a primary drag paints (brush and eraser) rather than clicking or panning.
+    pub fn paints(&self) -> bool {
+        matches!(self.tool, Tool::Brush | Tool::Eraser)
+    }
+
     /// Grows (`steps > 0`) or shrinks the radius by [`RADIUS_STEP_FACTOR`] per step.
     pub fn resize(&mut self, steps: i32) {
         self.radius_mm =
             (self.radius_mm * RADIUS_STEP_FACTOR.powi(steps)).clamp(RADIUS_RANGE_MM.0, RADIUS_RANGE_MM.1);
     }
 
-    /// The rule a stroke of the active tool follows (`None` when navigating).
+    /// The rule a stroke or a grown region of the active tool follows (`None` when navigating
+    /// or measuring).
     pub fn rule(&self) -> Option<PaintRule> {
         let value = match self.tool {
-            Tool::Navigate => return None,
-            Tool::Brush => self.label,
+            Tool::Navigate | Tool::Ruler => return None,
+            Tool::Brush | Tool::Grow => self.label,
             Tool::Eraser => 0,
         };
         Some(PaintRule {

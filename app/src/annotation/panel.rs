@@ -41,6 +41,8 @@ pub enum EditCommand {
     Unsaved(UnsavedChoice),
     /// Stop waiting for the whole-label edit under way and drop its result.
     CancelJob,
+    /// Forget the ruler's measurement.
+    ClearRuler,
 }
 
 /// What to do with unsaved edits.
@@ -77,6 +79,11 @@ pub fn annotation_panel_ui(
     // The panel edits a copy; a change reaches the app as one command.
     let mut edited = brush.clone();
     brush_ui(ui, view, &mut edited, context.label_names);
+    match edited.tool {
+        Tool::Grow => grow_ui(ui, view, &mut edited),
+        Tool::Ruler => ruler_ui(ui, view, commands),
+        _ => {}
+    }
     history_ui(ui, view, commands);
     islands_ui(ui, &mut edited, commands);
     if edited != *brush {
@@ -107,6 +114,15 @@ fn brush_ui(
             (Tool::Navigate, "Click moves the crosshair, drag pans"),
             (Tool::Brush, "Paint the selected label (B)"),
             (Tool::Eraser, "Erase (E)"),
+            (
+                Tool::Grow,
+                "Click a seed: the region connected to it within the intensity window takes the \
+                 label, as one undoable step (G)",
+            ),
+            (
+                Tool::Ruler,
+                "Click two points on a slice: their distance in mm (M)",
+            ),
         ] {
             if ui
                 .selectable_label(brush.tool == tool, tool.name())
@@ -157,6 +173,58 @@ fn brush_ui(
                 .labelled_by(label.id);
         });
     }
+}
+
+/// Region growing's window and extent.
+fn grow_ui(ui: &mut egui::Ui, view: &CaseView, brush: &mut BrushSettings) {
+    let window = view.window;
+    let display = (
+        window.level - window.width / 2.0,
+        window.level + window.width / 2.0,
+    );
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut brush.grow_in_3d, false, "2-D (the slice)");
+        ui.radio_value(&mut brush.grow_in_3d, true, "3-D");
+    });
+    let (low, high) = brush.grow_range.get_or_insert(display);
+    ui.horizontal(|ui| {
+        let speed = ((*high - *low).abs() * 0.005).max(0.01);
+        let label = ui.label("Grow within");
+        ui.add(egui::DragValue::new(low).speed(speed))
+            .labelled_by(label.id);
+        let label = ui.label("to");
+        ui.add(egui::DragValue::new(high).speed(speed))
+            .labelled_by(label.id);
+    });
+    if ui
+        .button("Use the display window")
+        .on_hover_text("Grow over the intensities the window shows from black to white")
+        .clicked()
+    {
+        brush.grow_range = Some(display);
+    }
+    ui.weak("Click a seed in a view; Undo takes the region back.");
+}
+
+/// The ruler's length and its Clear button.
+fn ruler_ui(ui: &mut egui::Ui, view: &CaseView, commands: &mut Vec<EditCommand>) {
+    let length = view
+        .ruler
+        .as_ref()
+        .and_then(|r| r.length_mm(view.case.image.world_from_voxel()));
+    ui.horizontal(|ui| {
+        match (length, &view.ruler) {
+            (Some(length), _) => ui.label(format!("Ruler: {length:.1} mm")),
+            (None, Some(_)) => ui.label("Ruler: click the second point on the same slice"),
+            (None, None) => ui.label("Ruler: click two points on a slice"),
+        };
+        if ui
+            .add_enabled(view.ruler.is_some(), egui::Button::new("Clear ruler"))
+            .clicked()
+        {
+            commands.push(EditCommand::ClearRuler);
+        }
+    });
 }
 
 /// Undo, redo, fill between slices and start from prediction.

@@ -1,11 +1,12 @@
 //! Whole-label edits worked out away from the UI thread: "start from prediction", restoring an
-//! autosave, fill between slices and island removal read or compute over the whole volume, so the shell runs these
-//! functions on a background thread and the edit session applies only their sparse result.
+//! autosave, fill between slices, island removal and region growing read or compute over the
+//! whole volume, so the shell runs these functions on a background thread and the edit session applies only their sparse result.
 
 use crate::annotation::brush::PaintRule;
 use crate::common::label::{Label, LabelVoxel};
 use engine::edit::{
-    EditError, EditStep, IslandRule, LabelValue, StepRecorder, fill_between_slices, island_removals,
+    EditError, EditStep, GrowRequest, IslandRule, LabelValue, LabelVoxels, StepRecorder, fill_between_slices,
+    grow_region, island_removals,
 };
 use engine::volume::Volume;
 use std::collections::BTreeSet;
@@ -151,6 +152,57 @@ pub fn island_changes(
         name,
         step: recorder.finish(name),
         label_values: BTreeSet::new(),
+    })
+}
+
+/// Seeded region growing (see `engine::edit::grow_region`) on the scan's first channel, written
+/// into `label` (zeros when `None`) under `rule` (a voxel another label holds is kept when the
+/// rule paints over background only), as one undoable step.
+///
+/// # Errors
+/// The label and the scan differ in shape, the seed is outside the window, or `stop` asked to
+/// stop.
+pub fn grow_changes(
+    label: Option<Label>,
+    image: &Volume,
+    request: &GrowRequest,
+    rule: &PaintRule,
+    stop: &dyn Fn() -> bool,
+) -> Result<PendingEdit, String> {
+    let shape = image.shape();
+    let mut copy = label.unwrap_or_else(|| Label::zeros(shape));
+    if copy.shape() != shape {
+        return Err(format!(
+            "the label has shape {:?} but the scan has {shape:?}",
+            copy.shape()
+        ));
+    }
+    let intensities = image.channel(0);
+    let region = grow_region(intensities, shape, request, stop).map_err(|e| e.to_string())?;
+    if rule.value > LabelVoxel::MAX_LABEL {
+        return Err(format!("label {} is larger than a label can hold", rule.value));
+    }
+    let value = LabelVoxel::from_label(rule.value);
+    let [nx, ny, _] = shape;
+    let mut recorder = StepRecorder::default();
+    for index in region {
+        let Some(current) = copy.voxel(index) else {
+            continue;
+        };
+        if rule.allows(current, intensities[index]) {
+            recorder.set(
+                &mut copy,
+                index,
+                [index % nx, index / nx % ny, index / (nx * ny)],
+                value,
+            );
+        }
+    }
+    let name = "grow region";
+    Ok(PendingEdit {
+        name,
+        step: recorder.finish(name),
+        label_values: BTreeSet::from([rule.value]),
     })
 }
 

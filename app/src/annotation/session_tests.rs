@@ -49,6 +49,8 @@ fn brush(tool: Tool, radius_mm: f64) -> BrushSettings {
         paint_over: PaintOver::AnyLabel,
         intensity_range: None,
         min_island_ml: 0.1,
+        grow_range: None,
+        grow_in_3d: false,
     }
 }
 

@@ -12,6 +12,7 @@ use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::plane::step_index;
 use crate::viewer::render::WindowPreset;
+use crate::viewer::ruler::Ruler;
 use std::sync::{Arc, mpsc};
 
 impl Studio {
@@ -162,6 +163,7 @@ impl Studio {
             window,
             preset,
             edit: crate::annotation::session::EditSession::default(),
+            ruler: None,
         });
         self.offer_autosave();
     }
@@ -311,6 +313,12 @@ impl Studio {
                     if let Err(error) = painted {
                         self.notice = Some(Notice::Error(format!("not painted: {error}")));
                     }
+                }
+            }
+            ViewCommand::Grow { axis, voxel } => self.start_grow(axis, voxel),
+            ViewCommand::RulerPoint { axis, voxel } => {
+                if let Some(view) = &mut self.view {
+                    view.ruler = Some(Ruler::click(view.ruler, axis, voxel));
                 }
             }
             ViewCommand::EndStroke => {

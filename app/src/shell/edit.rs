@@ -219,6 +219,11 @@ impl Studio {
                 self.start_edit_job(EditJobKind::RemoveIslands(brush.label, rule))
             }
             EditCommand::CancelJob => self.cancel_edit_job(),
+            EditCommand::ClearRuler => {
+                if let Some(view) = &mut self.view {
+                    view.ruler = None;
+                }
+            }
             EditCommand::FillBetween => {
                 let rule = PaintRule {
                     value: brush.label,

@@ -1,14 +1,17 @@
 //! Whole-label edits on a background thread: "start from prediction", restoring an autosave,
-//! fill between slices and island removal. The thread works on shared (`Arc`) volumes and drops them before it
-//! answers, so applying the sparse result never copies the label; painting waits meanwhile.
+//! fill between slices, island removal and region growing. The thread works on shared (`Arc`)
+//! volumes and drops them before it answers, so applying the sparse result never copies the
+//! label; painting waits meanwhile.
 
 use super::{Notice, Studio};
 use crate::annotation::brush::PaintRule;
-use crate::annotation::pending::{PendingEdit, fill_changes, island_changes, replacement_changes};
+use crate::annotation::pending::{
+    PendingEdit, fill_changes, grow_changes, island_changes, replacement_changes,
+};
 use crate::common::label::label_from_volume;
 use crate::common::slice_geometry::Axis;
 use crate::io::label_io::read_label_canonical;
-use engine::edit::IslandRule;
+use engine::edit::{GrowExtent, GrowRequest, IslandRule};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -40,6 +43,8 @@ pub(super) enum EditJobKind {
     FillBetween(Axis, PaintRule),
     /// Remove islands of this label.
     RemoveIslands(u32, IslandRule),
+    /// Grow a region from a seed and write it under the rule.
+    Grow(GrowRequest, PaintRule),
 }
 
 impl Studio {
@@ -113,6 +118,27 @@ impl Studio {
                 };
                 ("island removal", Box::new(work))
             }
+            EditJobKind::Grow(request, rule) => {
+                let stop = Arc::clone(&cancelled);
+                let work = move || {
+                    let stop = || stop.load(Ordering::Relaxed);
+                    let pending = grow_changes(label, &image, &request, &rule, &stop)
+                        .map_err(|e| format!("no region grown: {e}"))?;
+                    let message = format!(
+                        "{} voxels set to label {} (grown {} within {} to {})",
+                        pending.len(),
+                        rule.value,
+                        match request.extent {
+                            GrowExtent::Volume => "in 3-D",
+                            GrowExtent::Slice { .. } => "in the slice",
+                        },
+                        request.low,
+                        request.high
+                    );
+                    Ok((pending, message))
+                };
+                ("region growing", Box::new(work))
+            }
         };
         let (sender, receiver) = mpsc::sync_channel(1);
         let waker = self.ctx.clone();
@@ -140,6 +166,40 @@ impl Studio {
             }
             Err(error) => self.notice = Some(Notice::Error(format!("cannot start {what}: {error}"))),
         }
+    }
+
+    /// Region growing from `seed`, clicked in the view across `axis`, with the brush's label,
+    /// window (the display window when none is set yet, which then becomes the brush's) and
+    /// paint-over rule.
+    pub(super) fn start_grow(&mut self, axis: Axis, seed: [usize; 3]) {
+        let Some(view) = &self.view else { return };
+        let brush = &mut self.edit.brush;
+        let (low, high) = *brush.grow_range.get_or_insert_with(|| {
+            let window = view.window;
+            (
+                window.level - window.width / 2.0,
+                window.level + window.width / 2.0,
+            )
+        });
+        let request = GrowRequest {
+            seed,
+            low,
+            high,
+            extent: if brush.grow_in_3d {
+                GrowExtent::Volume
+            } else {
+                GrowExtent::Slice {
+                    normal: axis.normal(),
+                }
+            },
+        };
+        let rule = PaintRule {
+            value: brush.label,
+            selected_label: brush.label,
+            paint_over: brush.paint_over,
+            intensity_range: None,
+        };
+        self.start_edit_job(EditJobKind::Grow(request, rule));
     }
 
     /// Cancel: the UI stops waiting at once and the thread's answer, when it comes, is dropped;

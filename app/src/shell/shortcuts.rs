@@ -80,6 +80,12 @@ pub const SHORTCUTS: &[Shortcut] = &[
     shortcut(Key::E, "Eraser (again: navigate)", || {
         Command::Edit(EditCommand::ToggleTool(Tool::Eraser))
     }),
+    shortcut(Key::G, "Region growing: click a seed (again: navigate)", || {
+        Command::Edit(EditCommand::ToggleTool(Tool::Grow))
+    }),
+    shortcut(Key::M, "Ruler: click two points (again: navigate)", || {
+        Command::Edit(EditCommand::ToggleTool(Tool::Ruler))
+    }),
     shortcut(Key::OpenBracket, "Smaller brush", || {
         Command::Edit(EditCommand::ResizeBrush(-1))
     }),

@@ -4,6 +4,7 @@
 use crate::annotation::session::EditSession;
 use crate::io::loader::LoadedCase;
 use crate::viewer::render::{Window, WindowPreset};
+use crate::viewer::ruler::Ruler;
 
 /// The case on screen and how it is being looked at.
 pub struct CaseView {
@@ -19,4 +20,6 @@ pub struct CaseView {
     pub preset: Option<WindowPreset>,
     /// Label edits and their undo history.
     pub edit: EditSession,
+    /// The ruler's measurement, kept until cleared.
+    pub ruler: Option<Ruler>,
 }

@@ -24,6 +24,20 @@ pub enum ViewCommand {
         /// The voxel under the pointer.
         voxel: [usize; 3],
     },
+    /// Grow the brush's label from the seed `voxel` clicked in the view across `axis`.
+    Grow {
+        /// The view clicked in (the slice of a 2-D grow).
+        axis: Axis,
+        /// The seed.
+        voxel: [usize; 3],
+    },
+    /// A ruler point clicked at `voxel` in the view across `axis`.
+    RulerPoint {
+        /// The view clicked in.
+        axis: Axis,
+        /// The point.
+        voxel: [usize; 3],
+    },
     /// The primary button is up: the stroke under way (if any) is one undo step now.
     EndStroke,
 }

@@ -1,6 +1,6 @@
 //! The case on screen: the three linked planes ([`views`], [`plane`]), slice rendering
-//! ([`render`], pure and tested against hand-computed pixels), overlays, the display controls and
-//! PNG export.
+//! ([`render`], pure and tested against hand-computed pixels), overlays, the display controls, the
+//! ruler and PNG export.
 
 pub mod case_view;
 pub mod command;
@@ -9,6 +9,7 @@ pub mod export;
 pub mod overlays;
 pub mod plane;
 pub mod render;
+pub mod ruler;
 pub mod slice_pixels;
 pub mod view_info;
 pub mod views;

@@ -9,6 +9,7 @@ use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, step_index, wheel_lines};
 use crate::viewer::render::{Heat, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers, render_slice};
+use crate::viewer::ruler::draw_ruler;
 pub use crate::viewer::view_info::HoverInfo;
 use crate::viewer::view_info::{colour_bar, hover_info, info_ui};
 use eframe::egui::{
@@ -296,8 +297,21 @@ fn plane_ui(
         .hover_pos()
         .or(response.interact_pointer_pos())
         .and_then(|pos| pixel_under(image_rect, pixels, pos));
+    if let Some(ruler) = &view.ruler {
+        let length = ruler.length_mm(view.case.image.world_from_voxel());
+        draw_ruler(
+            &painter,
+            ruler,
+            length,
+            shape,
+            axis,
+            view.crosshair[normal],
+            image_rect,
+            pixels,
+        );
+    }
     // With the brush or eraser, the primary button paints instead of moving and panning.
-    let painting = brush.tool != Tool::Navigate;
+    let painting = brush.paints();
     if painting {
         if response.is_pointer_button_down_on()
             && ui.input(|i| i.pointer.primary_down())
@@ -327,17 +341,17 @@ fn plane_ui(
         && response.clicked()
         && let Some(pixel) = pointer_pixel
     {
-        commands.push(ViewCommand::SetCrosshair(voxel_at_pixel(
-            shape,
-            axis,
-            view.crosshair[normal],
-            pixel,
-        )));
+        let voxel = voxel_at_pixel(shape, axis, view.crosshair[normal], pixel);
+        commands.push(match brush.tool {
+            Tool::Grow => ViewCommand::Grow { axis, voxel },
+            Tool::Ruler => ViewCommand::RulerPoint { axis, voxel },
+            _ => ViewCommand::SetCrosshair(voxel),
+        });
     }
     if response.clicked() || response.dragged() {
         state.active = axis;
     }
-    if response.double_clicked() && !painting {
+    if response.double_clicked() && brush.tool == Tool::Navigate {
         commands.push(ViewCommand::ToggleMaximise(axis));
     }
     if (response.dragged_by(PointerButton::Primary) && !painting)

@@ -1,7 +1,8 @@
 //! Label editing, shared by the app and any tool that edits labels: the mm brush with its bound on
 //! voxel count ([`brush`]), the rules deciding which voxels paint may change, sparse undo diffs
 //! ([`undo`]) and shape-based interpolation between the slices a label was drawn on
-//! ([`interpolate`], built on the metrics' exact distance transform).
+//! ([`interpolate`], built on the metrics' exact distance transform), island removal
+//! ([`islands`]) and seeded region growing ([`grow`]).
 //!
 //! Everything works on any [`LabelVoxels`] storage (a flat slice, x fastest, or the chunked
 //! copy-on-write [`ChunkedLabel`] the app edits) of any [`LabelValue`]: `u8` for tasks with up
@@ -13,6 +14,7 @@
 pub mod brush;
 pub mod chunked;
 pub mod edit_label;
+pub mod grow;
 pub mod interpolate;
 pub mod islands;
 pub mod label;
@@ -23,6 +25,7 @@ pub use brush::{
 };
 pub use chunked::{CHUNK_SLICES, ChunkedLabel, label_type_for};
 pub use edit_label::EditLabel;
+pub use grow::{GrowError, GrowExtent, GrowRequest, grow_region};
 pub use interpolate::{fill_between_slices, signed_distance_2d};
 pub use islands::{IslandRule, island_removals, islands};
 pub use label::{LabelValue, LabelVoxels};

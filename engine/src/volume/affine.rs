@@ -66,6 +66,13 @@ impl Affine {
         out
     }
 
+    /// The distance in mm between two voxel positions (the ruler's length): the length of their
+    /// difference mapped through the linear part, so shears and oblique axes count.
+    pub fn distance_mm(&self, a: [f64; 3], b: [f64; 3]) -> f64 {
+        let (pa, pb) = (self.apply(a), self.apply(b));
+        (0..3).map(|i| (pa[i] - pb[i]).powi(2)).sum::<f64>().sqrt()
+    }
+
     /// Matrix product `self · rhs` (apply `rhs` first).
     pub fn then_after(&self, rhs: &Affine) -> Affine {
         let (a, b) = (&self.0, &rhs.0);
@@ -174,5 +181,23 @@ mod tests {
         for (got, want) in norms.iter().zip([0.8, 0.8, 2.5]) {
             assert!((got - want).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn distance_mm_is_the_world_length_of_a_voxel_difference() {
+        // Spacing 0.5 × 2 × 3 mm: (2, 1, 1) voxels apart is √(1² + 2² + 3²) mm.
+        let scaled = Affine::from_diagonal([0.5, 2.0, 3.0]);
+        assert!((scaled.distance_mm([0.0; 3], [2.0, 1.0, 1.0]) - 14f64.sqrt()).abs() < 1e-12);
+        // A rotation by 30° about z with a translation keeps lengths: 5 voxels of 1 mm is 5 mm.
+        let (sin, cos) = 30f64.to_radians().sin_cos();
+        let rotated = Affine::from_parts(
+            [[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]],
+            [10.0, -4.0, 7.0],
+        );
+        assert!((rotated.distance_mm([1.0, 2.0, 3.0], [4.0, 6.0, 3.0]) - 5.0).abs() < 1e-12);
+        // A shear: voxel (1, 0, 0) → (1, 0, 0) mm and (0, 1, 0) → (1, 1, 0) mm, so the step
+        // (−1, 1, 0) maps to (0, 1, 0): 1 mm, though it is √2 voxels.
+        let sheared = Affine::from_parts([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [0.0; 3]);
+        assert!((sheared.distance_mm([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]) - 1.0).abs() < 1e-12);
     }
 }

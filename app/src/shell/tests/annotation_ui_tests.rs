@@ -310,3 +310,124 @@ fn keep_largest_island_and_remove_small_islands_are_one_undoable_step_each() -> 
     assert_eq!(label(harness), painted);
     Ok(())
 }
+
+/// The crosshair voxel after a click at `pos` with the Navigate tool.
+fn voxel_at(harness: &mut Harness<'static, Studio>, pos: eframe::egui::Pos2) -> anyhow::Result<[usize; 3]> {
+    harness.state_mut().edit.brush.tool = Tool::Navigate;
+    click_at(harness, pos);
+    Ok(harness
+        .state()
+        .view
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no case"))?
+        .crosshair)
+}
+
+#[test]
+fn region_growing_from_a_click_takes_the_4_connected_in_window_pixels_of_the_slice() -> anyhow::Result<()> {
+    let mut fixture = open_edit_task()?;
+    let harness = &mut fixture.harness;
+    let rect = harness.state().views.planes[Axis::Axial.index()]
+        .last_rect
+        .ok_or_else(|| anyhow::anyhow!("the axial view was not drawn"))?;
+    let pos = rect.center();
+    let seed = voxel_at(harness, pos)?;
+    let before = label(harness);
+    harness.state_mut().edit.brush.label = 3;
+    harness.key_press(Key::G);
+    harness.step();
+    assert_eq!(harness.state().edit.brush.tool, Tool::Grow);
+    click_at(harness, pos);
+    settle(harness)?;
+    let view = harness
+        .state()
+        .view
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no case"))?;
+    // No window was set: the first seed took the display window, which the panel now shows.
+    let window = view.window;
+    let (low, high) = (
+        window.level - window.width / 2.0,
+        window.level + window.width / 2.0,
+    );
+    assert_eq!(harness.state().edit.brush.grow_range, Some((low, high)));
+    // The region computed here by a breadth-first search over the seed's axial slice.
+    let image = view.case.image.channel(0);
+    let [nx, ny, _] = view.case.image.shape();
+    let z = seed[2];
+    let at = |x: usize, y: usize| image[x + nx * (y + ny * z)];
+    let mut expected = vec![false; nx * ny];
+    let mut queue = std::collections::VecDeque::from([(seed[0], seed[1])]);
+    expected[seed[0] + nx * seed[1]] = true;
+    while let Some((x, y)) = queue.pop_front() {
+        let neighbours = [
+            (x.wrapping_sub(1), y),
+            (x + 1, y),
+            (x, y.wrapping_sub(1)),
+            (x, y + 1),
+        ];
+        for (a, b) in neighbours {
+            if a < nx && b < ny && !expected[a + nx * b] && (low..=high).contains(&at(a, b)) {
+                expected[a + nx * b] = true;
+                queue.push_back((a, b));
+            }
+        }
+    }
+    let grown = expected.iter().filter(|e| **e).count();
+    assert!(
+        grown > 1 && grown < nx * ny,
+        "a real region: {grown} of {} pixels",
+        nx * ny
+    );
+    let after = label(harness);
+    for (i, (old, new)) in before.iter().zip(&after).enumerate() {
+        let in_region = i / (nx * ny) == z && expected[i % (nx * ny)];
+        let wanted = if in_region { 3.0 } else { *old };
+        assert_eq!(*new, wanted, "voxel {i} (in region: {in_region})");
+    }
+    assert_eq!(view.edit.undo.undo_name(), Some("grow region"));
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.step();
+    assert_eq!(label(harness), before, "one undo takes the whole region back");
+    Ok(())
+}
+
+#[test]
+fn the_ruler_measures_two_clicks_in_mm_and_clears() -> anyhow::Result<()> {
+    let mut fixture = open_edit_task()?;
+    let harness = &mut fixture.harness;
+    let rect = harness.state().views.planes[Axis::Axial.index()]
+        .last_rect
+        .ok_or_else(|| anyhow::anyhow!("the axial view was not drawn"))?;
+    let (a, b) = (
+        rect.center() + vec2(-rect.width() * 0.2, -rect.height() * 0.1),
+        rect.center() + vec2(rect.width() * 0.15, rect.height() * 0.2),
+    );
+    let (voxel_a, voxel_b) = (voxel_at(harness, a)?, voxel_at(harness, b)?);
+    harness.key_press(Key::M);
+    harness.step();
+    click_at(harness, a);
+    click_at(harness, b);
+    let view = harness
+        .state()
+        .view
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no case"))?;
+    let ruler = view.ruler.ok_or_else(|| anyhow::anyhow!("no ruler"))?;
+    assert_eq!((ruler.start, ruler.end), (voxel_a, Some(voxel_b)));
+    // The phantom's grid is rotated but not sheared: the length is the voxel steps times the
+    // spacing, by Pythagoras.
+    let spacing = view.case.image.spacing_mm();
+    let expected = (0..3)
+        .map(|i| ((voxel_a[i] as f64 - voxel_b[i] as f64) * spacing[i]).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(expected > 10.0, "the clicks are apart: {expected} mm");
+    let text = format!("Ruler: {expected:.1} mm");
+    harness.get_by_label(&text);
+    harness.get_by_label("Clear ruler").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().view.as_ref().is_some_and(|v| v.ruler.is_none()));
+    Ok(())
+}
