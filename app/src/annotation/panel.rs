@@ -3,7 +3,7 @@
 
 use crate::annotation::brush::{BrushSettings, BrushShape, PaintOver, RADIUS_RANGE_MM, Tool};
 use crate::viewer::case_view::CaseView;
-use crate::viewer::render::label_colour;
+use crate::viewer::render::OverlaySettings;
 use eframe::egui;
 use std::collections::BTreeMap;
 
@@ -66,6 +66,8 @@ pub struct PanelContext<'a> {
     pub writing: bool,
     /// The whole-label edit under way ("fill between slices", …), if any.
     pub edit_job: Option<&'static str>,
+    /// The overlays as drawn (the legend's label colours).
+    pub overlays: &'a OverlaySettings,
 }
 
 /// Draws the annotation section of the right panel.
@@ -78,7 +80,7 @@ pub fn annotation_panel_ui(
 ) {
     // The panel edits a copy; a change reaches the app as one command.
     let mut edited = brush.clone();
-    brush_ui(ui, view, &mut edited, context.label_names);
+    brush_ui(ui, view, &mut edited, context);
     match edited.tool {
         Tool::Grow => grow_ui(ui, view, &mut edited),
         Tool::Ruler => ruler_ui(ui, view, commands),
@@ -102,12 +104,7 @@ pub fn annotation_panel_ui(
 }
 
 /// Tool, shape, radius, label and painting rules.
-fn brush_ui(
-    ui: &mut egui::Ui,
-    view: &CaseView,
-    brush: &mut BrushSettings,
-    label_names: &BTreeMap<u32, String>,
-) {
+fn brush_ui(ui: &mut egui::Ui, view: &CaseView, brush: &mut BrushSettings, context: &PanelContext<'_>) {
     ui.heading("Annotation");
     ui.horizontal(|ui| {
         for (tool, hint) in [
@@ -147,7 +144,7 @@ fn brush_ui(
         .labelled_by(label.id)
         .on_hover_text("[ and ] change it");
     });
-    label_picker_ui(ui, view, brush, label_names);
+    label_picker_ui(ui, view, brush, context);
     ui.horizontal(|ui| {
         ui.label("Paint over");
         ui.radio_value(&mut brush.paint_over, PaintOver::Background, "Background only")
@@ -328,8 +325,9 @@ fn label_picker_ui(
     ui: &mut egui::Ui,
     view: &CaseView,
     brush: &mut BrushSettings,
-    names: &BTreeMap<u32, String>,
+    context: &PanelContext<'_>,
 ) {
+    let names = context.label_names;
     let mut choices: Vec<(u32, String)> = names
         .iter()
         .filter(|(value, _)| **value > 0)
@@ -344,7 +342,7 @@ fn label_picker_ui(
         .find(|(value, _)| *value == brush.label)
         .map_or_else(|| brush.label.to_string(), |(_, text)| text.clone());
     ui.horizontal(|ui| {
-        crate::viewer::overlays::swatch_ui(ui, label_colour(brush.label));
+        crate::viewer::overlays::swatch_ui(ui, context.overlays.label_colour(brush.label));
         egui::ComboBox::from_label("Label")
             .selected_text(selected)
             .show_ui(ui, |ui| {

@@ -40,6 +40,7 @@ impl Studio {
                 LoadEvent::Opened(Ok(source)) => {
                     self.opening = None;
                     self.settings.remember_opened(&source.request);
+                    self.settings.open_task(&source.request.title());
                     // The old case belongs to the old source: keep its window, then let it go.
                     self.remember_window();
                     self.view = None;
@@ -280,7 +281,10 @@ impl Studio {
                 self.views.maximised = (self.views.maximised != Some(axis)).then_some(axis);
                 self.views.active = axis;
             }
-            ViewCommand::SetOverlays(overlays) => self.settings.overlays = overlays,
+            ViewCommand::SetOverlays(overlays) => {
+                let task = self.source.as_ref().map(|s| s.request.title());
+                self.settings.set_overlays(overlays, task.as_deref());
+            }
             ViewCommand::SetPreset(preset) => {
                 if let Some(view) = &mut self.view {
                     view.window = preset.window(view.case.auto_window);

@@ -125,6 +125,7 @@ impl Studio {
                         has_ground_truth_file,
                         writing: self.edit.is_writing(),
                         edit_job: self.edit_job.as_ref().map(|job| job.what),
+                        overlays: &self.settings.overlays,
                     };
                     let mut requests = Vec::new();
                     crate::annotation::panel::annotation_panel_ui(

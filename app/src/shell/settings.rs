@@ -2,7 +2,8 @@
 //! Every field has a default, so files from older versions (or hand-edited ones) still load.
 
 use crate::io::source::OpenRequest;
-use crate::viewer::render::{OverlaySettings, WindowPreset};
+use crate::viewer::render::{LabelStyle, OverlaySettings, WindowPreset};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Key under which the settings are stored.
@@ -25,6 +26,9 @@ pub struct Settings {
     pub last_opened: Option<PathBuf>,
     /// Where the last PNG was exported.
     pub export_folder: Option<PathBuf>,
+    /// The legend's label colours and opacities, per task (by its title: the folder or file
+    /// path, or "Demo task").
+    pub task_label_styles: BTreeMap<String, BTreeMap<u32, LabelStyle>>,
 }
 
 impl Default for Settings {
@@ -35,6 +39,7 @@ impl Default for Settings {
             recent: Vec::new(),
             last_opened: None,
             export_folder: None,
+            task_label_styles: BTreeMap::new(),
         }
     }
 }
@@ -60,6 +65,26 @@ impl Settings {
         if request.path.is_some() {
             self.last_opened.clone_from(&request.path);
         }
+    }
+
+    /// Shows the label colours remembered for `task` (none: the palette).
+    pub fn open_task(&mut self, task: &str) {
+        self.overlays.label_styles = self.task_label_styles.get(task).cloned().unwrap_or_default();
+    }
+
+    /// New overlay settings; their label colours are remembered for `task` when one is open.
+    pub fn set_overlays(&mut self, overlays: OverlaySettings, task: Option<&str>) {
+        if let Some(task) = task
+            && overlays.label_styles != self.overlays.label_styles
+        {
+            if overlays.label_styles.is_empty() {
+                self.task_label_styles.remove(task);
+            } else {
+                self.task_label_styles
+                    .insert(task.to_string(), overlays.label_styles.clone());
+            }
+        }
+        self.overlays = overlays;
     }
 
     /// The preset after `current` in the cycle (the first when `current` is none or not offered).
@@ -112,6 +137,44 @@ mod tests {
         );
         let text = serde_json::to_string(&settings)?;
         assert_eq!(serde_json::from_str::<Settings>(&text)?, settings);
+        Ok(())
+    }
+
+    #[test]
+    fn label_colours_are_remembered_per_task_and_survive_a_restart() -> anyhow::Result<()> {
+        let mut settings = Settings::default();
+        let red = LabelStyle {
+            colour: [255, 0, 0],
+            opacity: 0.5,
+        };
+        settings.open_task("/data/Task01");
+        let mut overlays = settings.overlays.clone();
+        overlays.label_styles.insert(2, red);
+        settings.set_overlays(overlays, Some("/data/Task01"));
+        assert_eq!(settings.overlays.label_colour(2), eframe::egui::Color32::RED);
+        // Another task shows the palette, and its own changes stay its own.
+        settings.open_task("Demo task");
+        assert!(settings.overlays.label_styles.is_empty());
+        assert_ne!(settings.overlays.label_colour(2), eframe::egui::Color32::RED);
+        // A change of another setting while no task is open remembers nothing.
+        let mut overlays = settings.overlays.clone();
+        overlays.label_styles.insert(1, red);
+        settings.set_overlays(overlays, None);
+        assert!(!settings.task_label_styles.contains_key("Demo task"));
+        // Through the storage format and back, then the first task again.
+        let text = serde_json::to_string(&settings)?;
+        let mut restored: Settings = serde_json::from_str(&text)?;
+        restored.open_task("/data/Task01");
+        assert_eq!(restored.overlays.label_styles.get(&2), Some(&red));
+        assert_eq!(
+            restored.overlays.label_opacity(2),
+            restored.overlays.opacity * 0.5
+        );
+        // "Default label colours" forgets them for the task.
+        let mut overlays = restored.overlays.clone();
+        overlays.label_styles.clear();
+        restored.set_overlays(overlays, Some("/data/Task01"));
+        assert!(restored.task_label_styles.is_empty());
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! The overlay panel: ground truth, prediction and difference layers with opacity, fill or
-//! outline, and per-label visibility; the label legend takes names and colours from dataset.json.
+//! outline, and per-label visibility; the label legend takes names from dataset.json and sets
+//! each label's colour and opacity.
 
 use crate::viewer::render::{
-    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, Layer, LayerStyle, OverlaySettings, TRUE_POSITIVE_COLOUR,
-    label_colour,
+    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, LabelStyle, Layer, LayerStyle, OverlaySettings,
+    TRUE_POSITIVE_COLOUR, label_colour,
 };
 use eframe::egui::{self, Color32, Sense, vec2};
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,7 +73,7 @@ pub fn overlays_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, available:
                 .unwrap_or_else(|| format!("label {value}"));
             let mut visible = !settings.hidden_labels.contains(&value);
             ui.horizontal(|ui| {
-                swatch_ui(ui, label_colour(value));
+                label_style_ui(ui, settings, value, &name);
                 if ui.checkbox(&mut visible, format!("{value}: {name}")).changed() {
                     if visible {
                         settings.hidden_labels.remove(&value);
@@ -82,7 +83,52 @@ pub fn overlays_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, available:
                 }
             });
         }
+        if !settings.label_styles.is_empty()
+            && ui
+                .button("Default label colours")
+                .on_hover_text("Forget this task's label colours and opacities")
+                .clicked()
+        {
+            settings.label_styles.clear();
+        }
     });
+}
+
+/// The colour button and opacity of one label in the legend; a change is remembered for the
+/// task. A style equal to the default (palette colour, full opacity) is not stored.
+fn label_style_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, value: u32, name: &str) {
+    let default = label_colour(value);
+    let current = settings.label_colour(value);
+    let mut rgb = [current.r(), current.g(), current.b()];
+    let mut opacity = settings
+        .label_styles
+        .get(&value)
+        .map_or(1.0, |style| style.opacity);
+    let colour_changed = egui::color_picker::color_edit_button_srgb(ui, &mut rgb)
+        .on_hover_text(format!("Colour of {name}"))
+        .changed();
+    let opacity_changed = ui
+        .add(
+            egui::DragValue::new(&mut opacity)
+                .range(0.0..=1.0)
+                .speed(0.01)
+                .fixed_decimals(2),
+        )
+        .on_hover_text(format!("Opacity of {name}, times the overlay opacity"))
+        .changed();
+    if colour_changed || opacity_changed {
+        if rgb == [default.r(), default.g(), default.b()] && opacity >= 1.0 {
+            settings.label_styles.remove(&value);
+        } else {
+            settings.label_styles.insert(
+                value,
+                LabelStyle {
+                    colour: rgb,
+                    opacity: opacity.clamp(0.0, 1.0),
+                },
+            );
+        }
+    }
 }
 
 fn layer_ui(ui: &mut egui::Ui, name: &str, layer: &mut Layer, available: bool) {

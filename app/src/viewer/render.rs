@@ -7,7 +7,7 @@ use crate::common::slice_geometry::{Axis, gather_label_slice, gather_slice, slic
 use crate::viewer::slice_pixels::{Blender, GreyRamp, hide_labels, paint};
 use eframe::egui::{Color32, ColorImage};
 use engine::volume::Volume;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A display window: intensities `level ± width/2` map to black..white.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -123,6 +123,40 @@ pub struct OverlaySettings {
     pub opacity: f32,
     /// Label values not drawn in any layer.
     pub hidden_labels: BTreeSet<u32>,
+    /// Colours and opacities set in the legend, by label value (the palette's colour at full
+    /// opacity otherwise). The shell keeps them per task.
+    pub label_styles: BTreeMap<u32, LabelStyle>,
+}
+
+/// How one label is drawn, as set in the legend.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LabelStyle {
+    /// Red, green, blue.
+    pub colour: [u8; 3],
+    /// Its opacity as a fraction of the overlay opacity, 0–1.
+    pub opacity: f32,
+}
+
+impl OverlaySettings {
+    /// The colour label `value` is drawn in: the legend's choice, or the palette's.
+    pub fn label_colour(&self, value: u32) -> Color32 {
+        self.label_styles.get(&value).map_or_else(
+            || label_colour(value),
+            |style| {
+                let [r, g, b] = style.colour;
+                Color32::from_rgb(r, g, b)
+            },
+        )
+    }
+
+    /// The opacity label `value` is blended at: the overlay opacity times the label's own.
+    pub fn label_opacity(&self, value: u32) -> f32 {
+        let own = self
+            .label_styles
+            .get(&value)
+            .map_or(1.0, |style| style.opacity.clamp(0.0, 1.0));
+        self.opacity.clamp(0.0, 1.0) * own
+    }
 }
 
 impl Default for OverlaySettings {
@@ -143,6 +177,7 @@ impl Default for OverlaySettings {
             },
             opacity: 0.45,
             hidden_labels: BTreeSet::new(),
+            label_styles: BTreeMap::new(),
         }
     }
 }
@@ -287,7 +322,6 @@ pub fn render_slice(
     };
     let ground_truth = label_slice(layers.ground_truth);
     let prediction = label_slice(layers.prediction);
-    let blender = Blender::new(overlays.opacity);
     for (layer, labels) in [
         (overlays.ground_truth, &ground_truth),
         (overlays.prediction, &prediction),
@@ -296,8 +330,9 @@ pub fn render_slice(
             && let Some(labels) = labels
         {
             let outline = layer.style == LayerStyle::Outline;
-            paint(&mut pixels, labels, size, outline, blender, |v| {
-                label_colour(u32::from(v))
+            paint(&mut pixels, labels, size, outline, |v| {
+                let value = u32::from(v);
+                (overlays.label_colour(value), overlays.label_opacity(value))
             });
         }
     }
@@ -310,7 +345,9 @@ pub fn render_slice(
             .map(|(&t, &p)| difference_class(t, p))
             .collect();
         let outline = overlays.difference.style == LayerStyle::Outline;
-        paint(&mut pixels, &classes, size, outline, blender, difference_colour);
+        paint(&mut pixels, &classes, size, outline, |class| {
+            (difference_colour(class), overlays.opacity)
+        });
     }
     ColorImage::new(size, pixels)
 }

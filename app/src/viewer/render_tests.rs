@@ -284,12 +284,19 @@ fn reference_render(
                 if settings.style == LayerStyle::Outline && !border {
                     continue;
                 }
-                let colour = if layer == 2 {
-                    difference_colour(value as u8)
+                let (colour, opacity) = if layer == 2 {
+                    (difference_colour(value as u8), overlays.opacity)
                 } else {
-                    label_colour(u32::from(value))
+                    // A legend style replaces the palette colour and scales the opacity.
+                    match overlays.label_styles.get(&u32::from(value)) {
+                        Some(style) => (
+                            Color32::from_rgb(style.colour[0], style.colour[1], style.colour[2]),
+                            overlays.opacity * style.opacity,
+                        ),
+                        None => (label_colour(u32::from(value)), overlays.opacity),
+                    }
                 };
-                pixel = blend(pixel, colour, overlays.opacity);
+                pixel = blend(pixel, colour, opacity);
             }
             pixels.push(pixel);
         }
@@ -349,12 +356,22 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
     };
     let mut settings = Vec::new();
     for style in [LayerStyle::Fill, LayerStyle::Outline] {
-        for (opacity, hidden) in [(0.45, vec![]), (0.3, vec![2, 255, 301])] {
+        for (opacity, hidden, styled) in [(0.45, vec![], false), (0.3, vec![2, 255, 301], true)] {
             let mut s = OverlaySettings {
                 opacity,
                 hidden_labels: hidden.into_iter().collect(),
                 ..OverlaySettings::default()
             };
+            if styled {
+                // Label 1 recoloured and half as opaque, label 4 opaque, label 256 invisible.
+                for (value, colour, opacity) in [
+                    (1, [10, 200, 30], 0.5),
+                    (4, [250, 250, 0], 1.0),
+                    (256, [0, 0, 255], 0.0),
+                ] {
+                    s.label_styles.insert(value, LabelStyle { colour, opacity });
+                }
+            }
             s.ground_truth.style = style;
             s.difference.visible = true;
             s.difference.style = style;

@@ -111,15 +111,15 @@ impl BlendTable {
     }
 }
 
-/// Blends `colour_of(value)` into every non-zero pixel (`outline == false`) or only into the
-/// pixels on a region's border (a 4-neighbour holds another value or lies outside the slice).
+/// Blends `style_of(value)`'s colour at its opacity into every non-zero pixel (`outline ==
+/// false`) or only into the pixels on a region's border (a 4-neighbour holds another value or
+/// lies outside the slice).
 pub fn paint<T: Copy + Eq + Into<usize>>(
     pixels: &mut [Color32],
     values: &[T],
     [columns, rows]: [usize; 2],
     outline: bool,
-    blender: Blender,
-    colour_of: impl Fn(T) -> Color32,
+    style_of: impl Fn(T) -> (Color32, f32),
 ) {
     if values.len() != columns * rows || pixels.len() != values.len() {
         return;
@@ -148,8 +148,10 @@ pub fn paint<T: Copy + Eq + Into<usize>>(
                     continue;
                 }
             }
-            let table =
-                tables[index].get_or_insert_with(|| Box::new(BlendTable::new(blender, colour_of(value))));
+            let table = tables[index].get_or_insert_with(|| {
+                let (colour, opacity) = style_of(value);
+                Box::new(BlendTable::new(Blender::new(opacity), colour))
+            });
             line_pixels[column] = table.blend(line_pixels[column]);
         }
     }

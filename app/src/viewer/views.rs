@@ -328,7 +328,7 @@ fn plane_ui(
             let points_per_mm = image_rect.width() / size_mm[0].max(f32::MIN_POSITIVE);
             let colour = match brush.tool {
                 Tool::Eraser => Color32::WHITE,
-                _ => crate::viewer::render::label_colour(brush.label),
+                _ => overlays.label_colour(brush.label),
             };
             painter.circle_stroke(
                 pixel_centre(image_rect, pixels, pixel),
