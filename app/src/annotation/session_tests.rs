@@ -13,7 +13,11 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
         shape,
         world_from_voxel: Affine::from_diagonal(spacing),
     };
-    let image = Volume::from_fn(&geometry, |x, _, _| x as f32);
+    let image = Arc::new(Volume::from_fn(&geometry, |x, _, _| x as f32));
+    let window = Window {
+        width: 1.0,
+        level: 0.0,
+    };
     LoadedCase {
         id: "case".into(),
         ground_truth: with_label.then(|| Label::zeros(shape)),
@@ -24,13 +28,14 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
             )
             .expect("labels 0 and 1"),
         ),
-        image: Arc::new(image),
+        channels: vec![Arc::clone(&image)],
+        channel_names: vec!["MRI".into()],
+        auto_windows: vec![window],
+        channel: 0,
+        image,
         is_ct: false,
         corrected: false,
-        auto_window: Window {
-            width: 1.0,
-            level: 0.0,
-        },
+        auto_window: window,
         focus: [0; 3],
         label_values: Default::default(),
         warnings: Vec::new(),

@@ -186,6 +186,7 @@ fn default_paths_never_point_at_the_ground_truth() {
         }],
         label_names: Default::default(),
         is_ct: None,
+        channel_names: Default::default(),
     };
     let corrected = corrected_label_path(&task, "case_001");
     assert_eq!(

@@ -20,8 +20,16 @@ use std::sync::mpsc;
 pub struct LoadedCase {
     /// Case id.
     pub id: String,
-    /// The scan, channel 0.
+    /// The channel of the scan on screen (see [`LoadedCase::show_channel`]).
     pub image: Arc<Volume>,
+    /// Every channel of the scan, each reoriented like `image`.
+    pub channels: Vec<Arc<Volume>>,
+    /// Each channel's name: dataset.json's `modality`, else "channel N".
+    pub channel_names: Vec<String>,
+    /// Each channel's 1st–99th percentile window.
+    pub auto_windows: Vec<Window>,
+    /// The channel on screen.
+    pub channel: usize,
     /// The ground-truth label, when present and on the image's grid (cloning it is a cheap
     /// copy-on-write snapshot).
     pub ground_truth: Option<Label>,
@@ -29,7 +37,7 @@ pub struct LoadedCase {
     pub prediction: Option<Label>,
     /// Whether the scan is CT (decides the default window).
     pub is_ct: bool,
-    /// The 1st–99th percentile window.
+    /// The 1st–99th percentile window of the channel on screen.
     pub auto_window: Window,
     /// Where the crosshair starts: the centre of the labelled region, else of the volume.
     pub focus: [usize; 3],
@@ -208,7 +216,22 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
             entry.image.display()
         ));
     }
-    let image = reorient_to_canonical(&image.select_channel(0));
+    // Every channel reoriented here, on the loader thread, so switching channels is instant.
+    let channels: Vec<Arc<Volume>> = (0..image.channels().max(1))
+        .map(|c| Arc::new(reorient_to_canonical(&image.select_channel(c))))
+        .collect();
+    let auto_windows: Vec<Window> = channels.iter().map(|c| percentile_window(c.voxels())).collect();
+    let channel_names = (0..channels.len())
+        .map(|c| {
+            source
+                .channel_names
+                .get(&c)
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| format!("channel {c}"))
+        })
+        .collect();
+    let image = Arc::clone(&channels[0]);
     let mut read_label = |path: &Option<PathBuf>, what: &str| {
         let path = path.as_ref()?;
         match read_nifti(path) {
@@ -273,8 +296,12 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         .collect();
     Ok(LoadedCase {
         id: entry.id.clone(),
-        auto_window: percentile_window(image.voxels()),
-        image: Arc::new(image),
+        auto_window: auto_windows[0],
+        image,
+        channels,
+        channel_names,
+        auto_windows,
+        channel: 0,
         ground_truth,
         prediction,
         is_ct,
@@ -286,6 +313,21 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         scan_grid,
         scheme: prediction_scheme(entry.prediction.as_deref()),
     })
+}
+
+impl LoadedCase {
+    /// Shows channel `channel` (its volume becomes `image`, its window `auto_window`); false
+    /// when the scan has no such channel.
+    pub fn show_channel(&mut self, channel: usize) -> bool {
+        let (Some(volume), Some(window)) = (self.channels.get(channel), self.auto_windows.get(channel))
+        else {
+            return false;
+        };
+        self.image = Arc::clone(volume);
+        self.auto_window = *window;
+        self.channel = channel;
+        true
+    }
 }
 
 /// The largest difference between two voxel-to-world affines, entry by entry (mm).

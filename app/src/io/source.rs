@@ -130,6 +130,9 @@ pub struct Source {
     pub label_names: BTreeMap<u32, String>,
     /// Whether channel 0 is CT; `None` when unknown (decided per scan from its intensities).
     pub is_ct: Option<bool>,
+    /// Channel names from dataset.json's `modality` ("FLAIR", "T1w", …), by channel index;
+    /// empty for a bare scan or DICOM.
+    pub channel_names: BTreeMap<usize, String>,
 }
 
 /// The file that makes a folder an MSD task.
@@ -229,6 +232,7 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
         name: task.name.clone(),
         cases,
         label_names: task.labels.clone(),
+        channel_names: task.modalities.clone(),
         is_ct: task
             .modalities
             .get(&0)
@@ -252,6 +256,7 @@ fn open_scan(path: &Path, request: &OpenRequest) -> Source {
         }],
         label_names: BTreeMap::new(),
         is_ct: None,
+        channel_names: BTreeMap::new(),
     }
 }
 
@@ -300,6 +305,7 @@ fn open_dicom(dir: &Path, request: &OpenRequest, scan: engine::volume::dicom::Fo
         cases,
         label_names: BTreeMap::new(),
         is_ct: all_ct.then_some(true),
+        channel_names: BTreeMap::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::shell::dialogs::{DialogAnswer, DialogRequest, spawn_dialog};
 use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::plane::step_index;
-use crate::viewer::render::WindowPreset;
+use crate::viewer::render::{Window, WindowPreset};
 use crate::viewer::ruler::Ruler;
 use std::sync::{Arc, mpsc};
 
@@ -129,13 +129,40 @@ impl Studio {
         }
     }
 
-    fn window_key(&self, id: &str) -> String {
+    /// The key a case's window is remembered under, per channel.
+    fn window_key(&self, id: &str, channel: usize) -> String {
         let title = self
             .source
             .as_ref()
             .map(|s| s.request.title())
             .unwrap_or_default();
-        format!("{title} / {id}")
+        format!("{title} / {id} / {channel}")
+    }
+
+    /// The remembered window of the channel on screen, or its default: soft tissue for CT,
+    /// the percentile window otherwise.
+    fn window_of(&self, case: &LoadedCase) -> (Window, Option<WindowPreset>) {
+        self.windows
+            .get(&self.window_key(&case.id, case.channel))
+            .copied()
+            .unwrap_or_else(|| {
+                let preset = if case.is_ct && case.channel == 0 {
+                    WindowPreset::SoftTissue
+                } else {
+                    WindowPreset::Auto
+                };
+                (preset.window(case.auto_window), Some(preset))
+            })
+    }
+
+    /// Shows another channel of the case's scan, each with its own window.
+    fn show_channel(&mut self, channel: usize) {
+        self.remember_window();
+        let Some(mut view) = self.view.take() else { return };
+        if view.case.show_channel(channel) {
+            (view.window, view.preset) = self.window_of(&view.case);
+        }
+        self.view = Some(view);
     }
 
     fn show_case(&mut self, case: LoadedCase, ticket: u64) {
@@ -143,18 +170,7 @@ impl Studio {
         if !case.warnings.is_empty() {
             self.notice = Some(Notice::Error(case.warnings.join("; ")));
         }
-        let (window, preset) = self
-            .windows
-            .get(&self.window_key(&case.id))
-            .copied()
-            .unwrap_or_else(|| {
-                let preset = if case.is_ct {
-                    WindowPreset::SoftTissue
-                } else {
-                    WindowPreset::Auto
-                };
-                (preset.window(case.auto_window), Some(preset))
-            });
+        let (window, preset) = self.window_of(&case);
         self.views.reset_zoom();
         self.jobs.activations.clear();
         self.view = Some(CaseView {
@@ -172,7 +188,7 @@ impl Studio {
     /// Stores the current case's window so it comes back when the case is shown again.
     fn remember_window(&mut self) {
         if let Some(view) = &self.view {
-            let key = self.window_key(&view.case.id);
+            let key = self.window_key(&view.case.id, view.case.channel);
             self.windows.insert(key, (view.window, view.preset));
         }
     }
@@ -231,6 +247,12 @@ impl Studio {
                 }
             }
             Command::ToggleOverlays => self.settings.overlays.enabled = !self.settings.overlays.enabled,
+            Command::NextChannel => {
+                if let Some(view) = &self.view {
+                    let count = view.case.channels.len().max(1);
+                    self.show_channel((view.case.channel + 1) % count);
+                }
+            }
             Command::StepSlice(steps) => {
                 if let Some(view) = &mut self.view {
                     let axis = self.views.maximised.unwrap_or(self.views.active).normal();
@@ -285,6 +307,7 @@ impl Studio {
                 let task = self.source.as_ref().map(|s| s.request.title());
                 self.settings.set_overlays(overlays, task.as_deref());
             }
+            ViewCommand::SetChannel(channel) => self.show_channel(channel),
             ViewCommand::SetPreset(preset) => {
                 if let Some(view) = &mut self.view {
                     view.window = preset.window(view.case.auto_window);

@@ -30,6 +30,8 @@ pub enum Command {
     CyclePreset,
     /// All overlays on or off.
     ToggleOverlays,
+    /// Show the next channel of a multi-channel scan (after the last: the first).
+    NextChannel,
     /// Scroll the active view by this many slices.
     StepSlice(i64),
     /// Show all three views.

@@ -70,6 +70,9 @@ pub const SHORTCUTS: &[Shortcut] = &[
     }),
     shortcut(Key::Escape, "Show all three views", || Command::ShowAllViews),
     shortcut(Key::O, "Overlays on / off", || Command::ToggleOverlays),
+    shortcut(Key::C, "Next channel of a multi-channel scan", || {
+        Command::NextChannel
+    }),
     shortcut(Key::W, "Next window preset", || Command::CyclePreset),
     shortcut(Key::N, "Next case in the list", || Command::StepCase(1)),
     shortcut(Key::P, "Previous case in the list", || Command::StepCase(-1)),

@@ -1,10 +1,34 @@
-//! The display controls (right panel): window/level presets and values, then the overlays.
+//! The display controls (right panel): the channel of a multi-channel scan, window/level
+//! presets and values, then the overlays.
 
 use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::overlays::{AvailableLayers, overlays_ui};
 use crate::viewer::render::{MIN_WINDOW_WIDTH, OverlaySettings, WindowPreset};
 use eframe::egui;
+
+/// The channel picker of a multi-channel scan, named from dataset.json's `modality`.
+fn channel_ui(ui: &mut egui::Ui, view: &CaseView, commands: &mut Vec<ViewCommand>) {
+    let names = &view.case.channel_names;
+    if names.len() < 2 {
+        return;
+    }
+    let text = |c: usize| format!("{c}: {}", names[c]);
+    egui::ComboBox::from_label("Channel")
+        .selected_text(text(view.case.channel))
+        .show_ui(ui, |ui| {
+            for channel in 0..names.len() {
+                if ui
+                    .selectable_label(view.case.channel == channel, text(channel))
+                    .clicked()
+                {
+                    commands.push(ViewCommand::SetChannel(channel));
+                }
+            }
+        })
+        .response
+        .on_hover_text("C: next channel; each channel keeps its own window");
+}
 
 /// Draws the window/level section and the overlay section.
 pub fn controls_ui(
@@ -15,6 +39,7 @@ pub fn controls_ui(
     label_names: &std::collections::BTreeMap<u32, String>,
     commands: &mut Vec<ViewCommand>,
 ) {
+    channel_ui(ui, view, commands);
     ui.heading("Window");
     ui.horizontal_wrapped(|ui| {
         for preset in presets {

@@ -19,6 +19,8 @@ pub struct TextureKey {
     pub axis: Axis,
     /// The slice index along the plane's normal.
     pub slice: usize,
+    /// The scan's channel shown.
+    pub channel: usize,
     /// The display window.
     pub window: Window,
     /// The overlay settings.

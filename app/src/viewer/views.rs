@@ -227,6 +227,7 @@ fn plane_ui(
         ticket: view.ticket,
         axis,
         slice: view.crosshair[normal],
+        channel: view.case.channel,
         window: view.window,
         overlays: overlays.clone(),
         label_generation: view.edit.view_generation[axis.index()],

@@ -70,14 +70,19 @@ pub fn open_phantom_task(
     size: [usize; 3],
     window: [f32; 2],
 ) -> anyhow::Result<Fixture> {
-    let task = tempfile::tempdir()?;
     let options = PhantomOptions {
         training_cases,
         test_cases,
         size,
         ..PhantomOptions::default()
     };
-    write_phantom_task(task.path(), &options)?;
+    open_phantom_task_with(&options, window)
+}
+
+/// [`open_phantom_task`] with every phantom option given (e.g. a multi-channel MRI task).
+pub fn open_phantom_task_with(options: &PhantomOptions, window: [f32; 2]) -> anyhow::Result<Fixture> {
+    let task = tempfile::tempdir()?;
+    write_phantom_task(task.path(), options)?;
     // The waker repaints this context; the harness steps frames itself.
     let request = OpenRequest {
         path: Some(task.path().to_path_buf()),

@@ -276,3 +276,66 @@ fn home_and_end_go_to_the_first_and_last_slice_and_plus_minus_zoom() -> anyhow::
     assert_eq!(harness.state().views.planes[other.index()].zoom, 1.0);
     Ok(())
 }
+
+fn case<'a>(harness: &'a Harness<'static, Studio>) -> Option<&'a crate::io::loader::LoadedCase> {
+    harness.state().view.as_ref().map(|v| &v.case)
+}
+
+#[test]
+fn a_multi_channel_scan_shows_each_channel_by_its_modality_name_with_its_own_window() -> anyhow::Result<()> {
+    use engine::data::{PhantomModality, PhantomOptions};
+    let options = PhantomOptions {
+        training_cases: 2,
+        test_cases: 0,
+        size: PHANTOM_SIZE,
+        modality: PhantomModality::Mri { channels: 2 },
+        ..PhantomOptions::default()
+    };
+    let mut fixture = crate::shell::tests::support::open_phantom_task_with(&options, [1400.0, 900.0])?;
+    let harness = &mut fixture.harness;
+    // dataset.json names the phantom's channels T1 and T2: the picker lists them.
+    harness.get_by_label("Channel").click();
+    frames(harness, 2);
+    harness.get_by_label("0: T1");
+    let channels = case(harness).map(|c| c.channels.len());
+    assert_eq!(channels, Some(2));
+    // Each channel holds the file's channel: reorientation only moves voxels, so the sums of
+    // the file's channels, read here, are the sums of what the app shows.
+    let path = fixture.task.path().join("imagesTr/phantom_000.nii.gz");
+    let file = engine::volume::read_nifti(&path)?.volume;
+    let sum = |values: &[f32]| values.iter().map(|v| f64::from(*v)).sum::<f64>();
+    for c in 0..2 {
+        let shown = case(harness).map(|case| sum(case.channels[c].voxels()));
+        assert_eq!(shown, Some(sum(file.channel(c))), "channel {c}");
+    }
+    assert_ne!(sum(file.channel(0)), sum(file.channel(1)), "the contrasts differ");
+
+    let uploads = harness.state().views.planes[0].uploads;
+    harness.get_by_label("1: T2").click();
+    frames(harness, 2);
+    let shown = case(harness).ok_or_else(|| anyhow::anyhow!("no case"))?;
+    assert_eq!(shown.channel, 1);
+    assert!(std::sync::Arc::ptr_eq(&shown.image, &shown.channels[1]));
+    let auto_1 = shown.auto_windows[1];
+    assert_eq!(current_window(harness), Some((auto_1, Some(WindowPreset::Auto))));
+    assert!(
+        harness.state().views.planes[0].uploads > uploads,
+        "the texture was redrawn"
+    );
+    // A window set on channel 1 stays with channel 1.
+    harness.get_by_label("Brain").click();
+    frames(harness, 2);
+    harness.key_press(Key::C);
+    frames(harness, 2);
+    let auto_0 = case(harness).map(|c| c.auto_windows[0]);
+    assert_eq!(case(harness).map(|c| c.channel), Some(0));
+    assert_eq!(current_window(harness).map(|w| w.0), auto_0);
+    harness.key_press(Key::C);
+    frames(harness, 2);
+    let brain = Window {
+        width: 80.0,
+        level: 40.0,
+    };
+    assert_eq!(current_window(harness), Some((brain, Some(WindowPreset::Brain))));
+    Ok(())
+}
