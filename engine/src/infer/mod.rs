@@ -6,11 +6,16 @@ mod activations;
 mod colormap;
 mod labels;
 mod png_export;
+mod uncertainty;
 
 pub use activations::{ActivationMap, Reduction, activation_maps, reduce_tokens};
 pub use colormap::{Colormap, colour, round_to_u8};
 pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
+pub use uncertainty::{
+    Mirroring, UNCERTAINTY_FILE, UncertainPrediction, UncertaintyScores, flip_volume, predict_with_uncertainty,
+    region_mean, uncertainty_map, voxel_uncertainty,
+};
 
 use crate::checkpoint::PreprocessingSpec;
 use crate::data::{model_grid_input, normalise_channels, single_scan_ct_statistics};

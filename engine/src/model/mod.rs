@@ -37,8 +37,8 @@ mod attention_tests;
 #[cfg(test)]
 mod layer_norm_block_tests;
 #[cfg(test)]
-mod llama_tests;
+pub(crate) mod llama_tests;
 #[cfg(test)]
-mod network_tests;
+pub(crate) mod network_tests;
 #[cfg(test)]
 mod precision_tests;
