@@ -91,6 +91,44 @@ fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_ever
         assert_eq!(*l, best as f32, "voxel {i}: {values:?}");
     }
 
+    // Under test-time mirroring: the map on the scan's grid, the score printed and recorded.
+    let uncertain_out = dir.path().join("uncertain/pred.nii.gz");
+    let map_path = dir.path().join("uncertain/phantom_001_uncertainty.nii.gz");
+    let (ok, text) = mvl(&[
+        "predict",
+        "--checkpoint",
+        s(&checkpoint),
+        "--input",
+        s(&scan),
+        "--out",
+        s(&uncertain_out),
+        "--uncertainty",
+        s(&map_path),
+        "--mirroring",
+        "each-axis",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    let map = read_nifti(&map_path).expect("uncertainty map").volume;
+    assert_eq!(map.shape(), source.volume.shape());
+    assert!(map.voxels().iter().all(|u| (0.0..=1.0).contains(u)));
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("uncertain/uncertainty.json")).expect("uncertainty.json"),
+    )
+    .expect("json");
+    let score = recorded["scores"]["phantom_001"]
+        .as_f64()
+        .expect("a score for the case");
+    assert!(score > 0.0 && score <= 1.0, "{score}");
+    assert!(text.contains(&format!("uncertainty score {score:.4}")), "{text}");
+    assert!(
+        recorded["method"]
+            .as_str()
+            .is_some_and(|m| m.contains("4 predictions")),
+        "{recorded}"
+    );
+
     let maps = dir.path().join("maps");
     let (ok, text) = mvl(&[
         "activations",

@@ -191,6 +191,13 @@ enum Command {
         /// Also write the probabilities here.
         #[arg(long)]
         probabilities: Option<PathBuf>,
+        /// Predict under test-time mirroring and write the voxel uncertainty (normalised entropy,
+        /// 0–1) here; the case's score is printed and recorded in uncertainty.json beside --out.
+        #[arg(long)]
+        uncertainty: Option<PathBuf>,
+        /// Mirrorings for --uncertainty: all-axes (8 predictions) or each-axis (4).
+        #[arg(long, default_value = "all-axes", value_parser = crate::infer::Mirroring::parse)]
+        mirroring: crate::infer::Mirroring,
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
@@ -587,6 +594,8 @@ where
             series,
             out,
             probabilities,
+            uncertainty,
+            mirroring,
             llm,
             device,
             dtype,
@@ -597,6 +606,7 @@ where
                 input: dicom_cmd::ScanArg { path: input, series },
                 out,
                 probabilities,
+                uncertainty: uncertainty.map(|path| (path, mirroring)),
                 llm,
                 dtype,
             },

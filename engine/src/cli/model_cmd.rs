@@ -179,6 +179,8 @@ pub struct PredictJob {
     pub out: PathBuf,
     /// Also write the probabilities here.
     pub probabilities: Option<PathBuf>,
+    /// Predict under test-time mirroring and write the uncertainty map here.
+    pub uncertainty: Option<(PathBuf, infer::Mirroring)>,
     /// LLM folder override.
     pub llm: Option<PathBuf>,
     /// Precision of the frozen Llama block.
@@ -204,7 +206,24 @@ impl BackendJob for PredictJob {
         let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let started = std::time::Instant::now();
-        let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)?;
+        let (prediction, uncertain) = match self.uncertainty {
+            None => (
+                infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)?,
+                None,
+            ),
+            Some((path, mirroring)) => {
+                let result = infer::predict_with_uncertainty(
+                    &loaded.model,
+                    &loaded.config,
+                    &spec,
+                    &image.volume,
+                    mirroring,
+                    &device,
+                )?;
+                let extra = (path, mirroring, result.uncertainty, result.score);
+                (result.prediction, Some(extra))
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         // The app, `mvl metrics` and the worker read the scheme beside a prediction to score it
         // (a one-channel sigmoid model predicts the merged foreground).
@@ -228,7 +247,7 @@ impl BackendJob for PredictJob {
         }
         let voxel_ml = image.volume.spacing_mm().iter().product::<f64>() / 1000.0;
         let foreground = prediction.label.voxels().iter().filter(|v| **v > 0.0).count();
-        Ok(vec![
+        let mut lines = vec![
             format!("LLM weights: {}", loaded.meta.llm_weights),
             format!(
                 "predicted {} in {seconds:.2} s: {foreground} foreground voxels ({:.1} mL); wrote {}",
@@ -236,7 +255,20 @@ impl BackendJob for PredictJob {
                 foreground as f64 * voxel_ml,
                 self.out.display()
             ),
-        ])
+        ];
+        if let Some((path, mirroring, map, score)) = uncertain {
+            write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))?;
+            let case = crate::data::case_id(&self.input.path);
+            infer::UncertaintyScores::record(folder, &mirroring.describe(), &case, score)
+                .map_err(anyhow::Error::msg)?;
+            lines.push(format!(
+                "uncertainty score {score:.4} ({}); wrote {} and {}",
+                mirroring.describe(),
+                path.display(),
+                infer::UncertaintyScores::path(folder).display()
+            ));
+        }
+        Ok(lines)
     }
 }
 

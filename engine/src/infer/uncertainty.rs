@@ -36,7 +36,23 @@ impl Mirroring {
                 [false, true, false],
                 [false, false, true],
             ],
-            Mirroring::AllAxes => (0..8u8).map(|bits| [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0]).collect(),
+            Mirroring::AllAxes => (0..8u8)
+                .map(|bits| [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0])
+                .collect(),
+        }
+    }
+
+    /// Parses "all-axes" or "each-axis" (the command line's spelling).
+    ///
+    /// # Errors
+    /// Any other text, with the two choices.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "all-axes" => Ok(Mirroring::AllAxes),
+            "each-axis" => Ok(Mirroring::EachAxis),
+            other => Err(format!(
+                "unknown mirroring {other:?}: use all-axes (8 predictions) or each-axis (4)"
+            )),
         }
     }
 
@@ -80,8 +96,13 @@ pub fn flip_volume(volume: &Volume, flip: [bool; 3]) -> Volume {
         }
     }
     debug_assert_eq!(voxels.len(), len * volume.channels());
-    Volume::new(volume.shape(), volume.channels(), voxels, *volume.world_from_voxel())
-        .expect("a flipped volume has the shape of the original")
+    Volume::new(
+        volume.shape(),
+        volume.channels(),
+        voxels,
+        *volume.world_from_voxel(),
+    )
+    .expect("a flipped volume has the shape of the original")
 }
 
 /// The normalised entropy of one voxel's probabilities (see the module's description).
@@ -146,7 +167,10 @@ pub fn predict_with_uncertainty<B: EngineBackend>(
             *seen |= *label > 0.0;
         }
         match &mut sum {
-            Some(sum) => sum.iter_mut().zip(probabilities.voxels()).for_each(|(s, p)| *s += p),
+            Some(sum) => sum
+                .iter_mut()
+                .zip(probabilities.voxels())
+                .for_each(|(s, p)| *s += p),
             None => sum = Some(probabilities.voxels().to_vec()),
         }
         geometry_probabilities.get_or_insert(probabilities);
@@ -154,8 +178,13 @@ pub fn predict_with_uncertainty<B: EngineBackend>(
     let template = geometry_probabilities.ok_or_else(|| InferError::Incompatible("no mirroring".into()))?;
     let count = flips.len() as f32;
     let mean: Vec<f32> = sum.unwrap_or_default().into_iter().map(|s| s / count).collect();
-    let mean = Volume::new(template.shape(), template.channels(), mean, *template.world_from_voxel())
-        .map_err(|e| InferError::Device(e.to_string()))?;
+    let mean = Volume::new(
+        template.shape(),
+        template.channels(),
+        mean,
+        *template.world_from_voxel(),
+    )
+    .map_err(|e| InferError::Device(e.to_string()))?;
     let model_uncertainty = uncertainty_map(&mean, config.output);
     let score = region_mean(model_uncertainty.voxels(), &considered);
     let probabilities = resample(&mean, &image.geometry(), Interpolation::Linear, 0.0);
@@ -174,7 +203,9 @@ pub fn region_mean(values: &[f32], inside: &[bool]) -> f64 {
         .iter()
         .zip(inside)
         .filter(|(_, inside)| **inside)
-        .fold((0.0, 0usize), |(sum, count), (v, _)| (sum + f64::from(*v), count + 1));
+        .fold((0.0, 0usize), |(sum, count), (v, _)| {
+            (sum + f64::from(*v), count + 1)
+        });
     if count == 0 { 0.0 } else { sum / count as f64 }
 }
 

@@ -12,7 +12,9 @@ fn flipping_moves_each_voxel_to_its_mirror_in_every_channel_and_undoes_itself() 
     let [nx, ny, nz] = geometry.shape;
     let value = |c: usize, x: usize, y: usize, z: usize| (c * 1000 + x * 100 + y * 10 + z) as f32;
     let voxels: Vec<f32> = (0..2)
-        .flat_map(|c| (0..nz).flat_map(move |z| (0..ny).flat_map(move |y| (0..nx).map(move |x| value(c, x, y, z)))))
+        .flat_map(|c| {
+            (0..nz).flat_map(move |z| (0..ny).flat_map(move |y| (0..nx).map(move |x| value(c, x, y, z))))
+        })
         .collect();
     let volume = Volume::new(geometry.shape, 2, voxels, geometry.world_from_voxel).expect("shape");
     for flip in Mirroring::AllAxes.flips() {
@@ -27,7 +29,11 @@ fn flipping_moves_each_voxel_to_its_mirror_in_every_channel_and_undoes_itself() 
                             if flip[2] { nz - 1 - z } else { z },
                         ];
                         let got = flipped.channel(c)[x + nx * (y + ny * z)];
-                        assert_eq!(got, value(c, from[0], from[1], from[2]), "{flip:?} at {x},{y},{z}");
+                        assert_eq!(
+                            got,
+                            value(c, from[0], from[1], from[2]),
+                            "{flip:?} at {x},{y},{z}"
+                        );
                     }
                 }
             }
@@ -52,8 +58,14 @@ fn voxel_uncertainty_is_the_normalised_entropy() {
     let close = |a: f32, b: f64| (f64::from(a) - b).abs() < 1e-6;
     // Softmax: uniform over 3 classes is 1, certain is 0, even odds between two of three is
     // ln 2 / ln 3.
-    assert!(close(voxel_uncertainty(&[1.0 / 3.0; 3], OutputKind::Softmax), 1.0));
-    assert!(close(voxel_uncertainty(&[0.0, 1.0, 0.0], OutputKind::Softmax), 0.0));
+    assert!(close(
+        voxel_uncertainty(&[1.0 / 3.0; 3], OutputKind::Softmax),
+        1.0
+    ));
+    assert!(close(
+        voxel_uncertainty(&[0.0, 1.0, 0.0], OutputKind::Softmax),
+        0.0
+    ));
     assert!(close(
         voxel_uncertainty(&[0.5, 0.5, 0.0], OutputKind::Softmax),
         2f64.ln() / 3f64.ln()
@@ -62,7 +74,10 @@ fn voxel_uncertainty_is_the_normalised_entropy() {
     assert!(close(voxel_uncertainty(&[0.5], OutputKind::Sigmoid), 1.0));
     let h = |p: f64| -(p * p.log2() + (1.0 - p) * (1.0 - p).log2());
     assert!(close(voxel_uncertainty(&[0.1], OutputKind::Sigmoid), h(0.1)));
-    assert!(close(voxel_uncertainty(&[0.99, 0.2, 0.0], OutputKind::Sigmoid), h(0.2)));
+    assert!(close(
+        voxel_uncertainty(&[0.99, 0.2, 0.0], OutputKind::Sigmoid),
+        h(0.2)
+    ));
 }
 
 #[test]
@@ -72,7 +87,8 @@ fn region_mean_averages_only_inside() {
 }
 
 #[test]
-fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirroring() -> Result<(), InferError> {
+fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirroring() -> Result<(), InferError>
+{
     type B = Flex;
     let device = Default::default();
     let mut config = tiny_config();
@@ -140,9 +156,16 @@ fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirrorin
             expected_score = (expected_score.0 + entropy, expected_score.1 + 1);
         }
     }
-    assert!(expected_score.1 > 0, "an untrained model labels some voxels foreground");
+    assert!(
+        expected_score.1 > 0,
+        "an untrained model labels some voxels foreground"
+    );
     let expected = expected_score.0 / f64::from(expected_score.1);
-    assert!((result.score - expected).abs() < 1e-4, "{} vs {expected}", result.score);
+    assert!(
+        (result.score - expected).abs() < 1e-4,
+        "{} vs {expected}",
+        result.score
+    );
     assert!(result.score > 0.0 && result.score <= 1.0);
     Ok(())
 }
@@ -150,7 +173,10 @@ fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirrorin
 #[test]
 fn scores_are_recorded_per_case_and_a_new_method_starts_afresh() -> Result<(), String> {
     let folder = tempfile::tempdir().map_err(|e| e.to_string())?;
-    assert_eq!(UncertaintyScores::load(folder.path())?, UncertaintyScores::default());
+    assert_eq!(
+        UncertaintyScores::load(folder.path())?,
+        UncertaintyScores::default()
+    );
     UncertaintyScores::record(folder.path(), "flips", "a", 0.25)?;
     UncertaintyScores::record(folder.path(), "flips", "b", 0.5)?;
     let scores = UncertaintyScores::load(folder.path())?;
