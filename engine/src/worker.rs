@@ -43,6 +43,10 @@ pub enum Command {
         checkpoint: PathBuf,
         /// The cases, predicted in this order.
         cases: Vec<CaseJob>,
+        /// Predict under test-time mirroring: each case's uncertainty map is written to
+        /// [`crate::infer::uncertainty_map_path`] and its score recorded in the predictions
+        /// folder's uncertainty.json.
+        uncertainty: Option<crate::infer::Mirroring>,
     },
     /// Activation maps of a scan.
     CaptureActivations {
@@ -109,6 +113,8 @@ pub enum Event {
         /// Why the case could not be scored although it names a ground truth (unreadable, or
         /// not on the scan's grid); the prediction was still written.
         scoring_problem: Option<String>,
+        /// The case's uncertainty score, when the job asked for one.
+        uncertainty: Option<f64>,
         /// Cases handled so far, failed ones included.
         done: usize,
         /// Cases in the job.
@@ -347,11 +353,16 @@ fn handle(command: Command, device: DeviceKind, stop: &AtomicBool, emitter: &Emi
             },
         )
         .map(Event::TrainingDone),
-        Command::PredictCases { checkpoint, cases } => dispatch(
+        Command::PredictCases {
+            checkpoint,
+            cases,
+            uncertainty,
+        } => dispatch(
             device,
             cases::CasesJob {
                 checkpoint,
                 cases,
+                uncertainty,
                 stop,
                 emitter,
             },

@@ -52,6 +52,7 @@ fn worker_dice(checkpoint: &Path, cases: Vec<CaseJob>) -> BTreeMap<String, CaseD
         .send(Command::PredictCases {
             checkpoint: checkpoint.to_path_buf(),
             cases,
+            uncertainty: None,
         })
         .expect("sent");
     let deadline = Instant::now() + Duration::from_secs(600);

@@ -38,6 +38,7 @@ fn case(shape: [usize; 3], spacing: [f64; 3], with_label: bool) -> LoadedCase {
         auto_window: window,
         focus: [0; 3],
         label_values: Default::default(),
+        uncertainty: None,
         warnings: Vec::new(),
         scan_header: NiftiHeader::default(),
         scan_grid: geometry,

@@ -183,6 +183,7 @@ fn default_paths_never_point_at_the_ground_truth() {
             prediction: None,
             corrected: None,
             series: None,
+            uncertainty: None,
         }],
         label_names: Default::default(),
         is_ct: None,

@@ -45,6 +45,8 @@ pub struct LoadedCase {
     pub corrected: bool,
     /// Label values present in the ground truth or prediction.
     pub label_values: BTreeSet<u32>,
+    /// The prediction's uncertainty map (0–1), when it was predicted under test-time mirroring.
+    pub uncertainty: Option<Arc<Volume>>,
     /// Problems that did not stop loading (e.g. a label on another grid), to show once.
     pub warnings: Vec<String>,
     /// The scan's header as stored: edited labels are written with it.
@@ -289,6 +291,31 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
                 }
             }
         });
+    let uncertainty = entry
+        .prediction
+        .as_deref()
+        .map(engine::infer::uncertainty_map_path)
+        .filter(|path| path.is_file())
+        .and_then(|path| match read_nifti(&path) {
+            Ok(map) => {
+                let map = reorient_to_canonical(&map.volume.select_channel(0));
+                if map.shape() == image.shape() {
+                    Some(Arc::new(map))
+                } else {
+                    warnings.push(format!(
+                        "{}: the uncertainty map has shape {:?} but the image has {:?}; not shown",
+                        path.display(),
+                        map.shape(),
+                        image.shape()
+                    ));
+                    None
+                }
+            }
+            Err(error) => {
+                warnings.push(format!("uncertainty map not shown: {error}"));
+                None
+            }
+        });
     let label_values: BTreeSet<u32> = ground_truth
         .iter()
         .chain(&prediction)
@@ -308,6 +335,7 @@ pub fn load_case(source: &Source, index: usize) -> anyhow::Result<LoadedCase> {
         corrected,
         focus,
         label_values,
+        uncertainty,
         warnings,
         scan_header,
         scan_grid,

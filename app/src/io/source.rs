@@ -73,6 +73,9 @@ pub struct CaseEntry {
     pub corrected: Option<PathBuf>,
     /// The DICOM series, when `image` is a folder of DICOM files (the case id is its UID).
     pub series: Option<SeriesNote>,
+    /// The prediction's uncertainty score (`uncertainty.json` beside it), when it was predicted
+    /// under test-time mirroring.
+    pub uncertainty: Option<f64>,
 }
 
 /// What names a DICOM series: written to `labelsCorrected/series.json` beside its labels.
@@ -200,6 +203,22 @@ fn ensure_demo_task() -> anyhow::Result<PathBuf> {
 /// training), then ones the user put there.
 const PREDICTION_FOLDERS: [&str; 3] = [".medvisionllama/predictions", "labelsPred", "predictions"];
 
+/// The cases with the uncertainty scores recorded beside their predictions (a folder's file
+/// that cannot be read leaves its cases unscored).
+fn with_uncertainty(mut cases: Vec<CaseEntry>) -> Vec<CaseEntry> {
+    let mut folders: BTreeMap<PathBuf, engine::infer::UncertaintyScores> = BTreeMap::new();
+    for case in &mut cases {
+        let Some(folder) = case.prediction.as_deref().and_then(Path::parent) else {
+            continue;
+        };
+        let scores = folders
+            .entry(folder.to_path_buf())
+            .or_insert_with(|| engine::infer::UncertaintyScores::load(folder).unwrap_or_default());
+        case.uncertainty = scores.scores.get(&case.id).copied();
+    }
+    cases
+}
+
 fn find_prediction(root: &Path, id: &str) -> Option<PathBuf> {
     PREDICTION_FOLDERS
         .iter()
@@ -219,8 +238,10 @@ fn open_task(dir: &Path, request: &OpenRequest) -> anyhow::Result<Source> {
             prediction: find_prediction(dir, &case.id),
             corrected: corrected.remove(&case.id),
             series: None,
+            uncertainty: None,
         })
         .collect();
+    let cases = with_uncertainty(cases);
     if cases.is_empty() {
         anyhow::bail!("{}: dataset.json lists no cases", dir.display());
     }
@@ -253,6 +274,7 @@ fn open_scan(path: &Path, request: &OpenRequest) -> Source {
             prediction: request.prediction.clone(),
             corrected: corrected.is_file().then_some(corrected),
             series: None,
+            uncertainty: None,
         }],
         label_names: BTreeMap::new(),
         is_ct: None,
@@ -283,6 +305,7 @@ fn open_dicom(dir: &Path, request: &OpenRequest, scan: engine::volume::dicom::Fo
                     patient: series.patient_name,
                     study: series.study_description,
                 }),
+                uncertainty: None,
             }
         })
         .collect::<Vec<_>>();

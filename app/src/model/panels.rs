@@ -47,6 +47,14 @@ pub fn checkpoint_folder(path: PathBuf) -> Result<PathBuf, String> {
     ))
 }
 
+fn uncertainty_name(choice: Option<engine::infer::Mirroring>) -> &'static str {
+    match choice {
+        None => "none",
+        Some(engine::infer::Mirroring::EachAxis) => "mirroring, 4 predictions",
+        Some(engine::infer::Mirroring::AllAxes) => "mirroring, 8 predictions",
+    }
+}
+
 fn device_name(device: DeviceRequest) -> &'static str {
     match device {
         DeviceRequest::Auto => "Auto (CUDA, then wgpu, else CPU)",
@@ -177,6 +185,21 @@ pub fn training_panel_ui(
                     ui.selectable_value(&mut choices.dtype, Precision::Bf16, "bf16")
                         .on_hover_text("The frozen block's weights and activations in bfloat16: half its memory, tensor cores on a GPU; trainable weights, gradients and Adam stay f32");
                 });
+            ui.end_row();
+            ui.label("Uncertainty");
+            egui::ComboBox::from_id_salt("uncertainty")
+                .selected_text(uncertainty_name(choices.uncertainty))
+                .show_ui(ui, |ui| {
+                    use engine::infer::Mirroring;
+                    for choice in [None, Some(Mirroring::EachAxis), Some(Mirroring::AllAxes)] {
+                        ui.selectable_value(&mut choices.uncertainty, choice, uncertainty_name(choice));
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "Predictions under test-time mirroring: each case gets an uncertainty score (the \
+                     case list sorts by it) and a map (a heat layer), at 4 or 8 times the prediction time",
+                );
             ui.end_row();
         });
         ui.checkbox(&mut choices.fine_tune, "Start from the current model (fine-tune)")

@@ -161,6 +161,8 @@ pub enum Outcome {
         id: String,
         /// The file.
         path: PathBuf,
+        /// Its uncertainty score, when predicted under test-time mirroring.
+        uncertainty: Option<f64>,
     },
     /// A message for the status line.
     Notice(Result<String, String>),
@@ -186,6 +188,9 @@ pub struct TrainingChoices {
     /// Precision of the frozen block (bf16 halves its memory on a GPU; trainable weights stay
     /// f32).
     pub dtype: engine::device::Precision,
+    /// Predict under test-time mirroring, giving each case an uncertainty score and map
+    /// (`None`: plain predictions).
+    pub uncertainty: Option<engine::infer::Mirroring>,
 }
 
 impl Default for TrainingChoices {
@@ -199,6 +204,7 @@ impl Default for TrainingChoices {
             device: DeviceRequest::Auto,
             fine_tune: false,
             dtype: engine::device::Precision::F32,
+            uncertainty: Some(engine::infer::Mirroring::EachAxis),
         }
     }
 }

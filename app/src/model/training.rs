@@ -241,7 +241,11 @@ impl ModelJobs {
         let total = cases.len();
         self.send(
             ctx,
-            WorkerCommand::PredictCases { checkpoint, cases },
+            WorkerCommand::PredictCases {
+                checkpoint,
+                cases,
+                uncertainty: self.choices.uncertainty,
+            },
             Job::Predicting { done: 0, total },
         )?;
         self.outcomes.clear();

@@ -66,6 +66,7 @@ impl ModelJobs {
                 scoring_problem,
                 done,
                 total,
+                uncertainty,
             } => {
                 self.job = Some(Job::Predicting { done, total });
                 self.outcomes.push(CaseOutcome {
@@ -74,7 +75,11 @@ impl ModelJobs {
                     after: after.as_ref().and_then(mean_dice),
                     error: scoring_problem,
                 });
-                outcomes.push(Outcome::Predicted { id, path: output });
+                outcomes.push(Outcome::Predicted {
+                    id,
+                    path: output,
+                    uncertainty,
+                });
             }
             Event::PredictionsDone { written, stopped } => {
                 self.job = None;

@@ -34,15 +34,29 @@ pub struct ListStatus {
     pub loading: Option<usize>,
 }
 
-/// The indices of the cases that pass `filter`, in list order.
+/// The indices of the cases that pass `filter`, in list order, or by uncertainty score (least
+/// certain first, unscored cases last in list order) when the filter asks for it.
 pub fn visible_cases(source: &Source, sheet: &ReviewSheet, filter: &CaseFilter) -> Vec<usize> {
-    source
+    let mut visible: Vec<usize> = source
         .cases
         .iter()
         .enumerate()
         .filter(|(_, case)| filter.matches(&case.id, sheet))
         .map(|(index, _)| index)
-        .collect()
+        .collect();
+    if filter.by_uncertainty {
+        // A stable sort: equal scores keep list order.
+        visible.sort_by(|a, b| {
+            let score = |i: &usize| source.cases[*i].uncertainty;
+            match (score(a), score(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        });
+    }
+    visible
 }
 
 /// Draws the filter, the list and the selected case's review editor.
@@ -68,6 +82,16 @@ pub fn case_list_ui(
                 ui.selectable_value(&mut filter.state, Some(state), state.name());
             }
         });
+    let scored = source.cases.iter().any(|c| c.uncertainty.is_some());
+    ui.add_enabled(
+        scored,
+        egui::Checkbox::new(&mut filter.by_uncertainty, "Least certain first"),
+    )
+    .on_hover_text(
+        "Order by the uncertainty score of the prediction (test-time mirroring, chosen in the \
+             Training tab); N and P follow this order",
+    )
+    .on_disabled_hover_text("No prediction has an uncertainty score yet: predict with uncertainty on");
     let visible = visible_cases(source, sheet, filter);
     ui.label(format!("{} of {} cases", visible.len(), source.cases.len()));
     ui.separator();
@@ -101,6 +125,11 @@ pub fn case_list_ui(
                     }
                     if case.ground_truth.is_none() {
                         ui.weak("no label");
+                    }
+                    if let Some(score) = case.uncertainty {
+                        ui.weak(format!("u {score:.3}")).on_hover_text(
+                            "Uncertainty score: mean normalised entropy where the model sees foreground",
+                        );
                     }
                 });
             }

@@ -27,6 +27,8 @@ pub struct CaseFilter {
     pub text: String,
     /// Only cases in this state, or all.
     pub state: Option<ReviewState>,
+    /// List the cases by uncertainty score, least certain first (unscored ones last).
+    pub by_uncertainty: bool,
 }
 
 impl CaseFilter {
@@ -56,13 +58,13 @@ mod tests {
         review.comment = "Leak into the Kidney".into();
         let by_text = CaseFilter {
             text: "kidney".into(),
-            state: None,
+            ..CaseFilter::default()
         };
         assert!(by_text.matches("case_002", &sheet));
         assert!(!by_text.matches("case_001", &sheet));
         let by_state = CaseFilter {
-            text: String::new(),
             state: Some(ReviewState::NotReviewed),
+            ..CaseFilter::default()
         };
         assert!(by_state.matches("case_001", &sheet));
         assert!(!by_state.matches("case_002", &sheet));

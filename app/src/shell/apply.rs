@@ -102,11 +102,16 @@ impl Studio {
         let source = self.source.clone();
         for outcome in self.jobs.poll(&self.ctx, source.as_deref()) {
             match outcome {
-                Outcome::Predicted { id, path } => {
+                Outcome::Predicted {
+                    id,
+                    path,
+                    uncertainty,
+                } => {
                     if let Some(source) = self.source.as_mut() {
                         let source = Arc::make_mut(source);
                         if let Some(entry) = source.cases.iter_mut().find(|c| c.id == id) {
                             entry.prediction = Some(path);
+                            entry.uncertainty = uncertainty;
                         }
                     }
                     self.metrics.forget_all();

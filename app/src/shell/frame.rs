@@ -10,8 +10,10 @@ use crate::model::panels::{ModelCommand, training_panel_ui};
 use crate::review::case_list::{ListStatus, case_list_ui};
 use crate::viewer::command::ViewCommand;
 use crate::viewer::controls::controls_ui;
+use crate::viewer::render::Heat;
 use crate::viewer::views::{HeatLayers, views_ui};
 use eframe::egui;
+use std::sync::Arc;
 
 const SIDE_PANEL_WIDTH: f32 = 300.0;
 
@@ -46,9 +48,16 @@ impl Studio {
             Some(view) => {
                 let shape = view.case.image.shape();
                 let activations = &mut self.jobs.activations;
+                // An activation map shown wins over the uncertainty layer.
+                let uncertainty = view
+                    .case
+                    .uncertainty
+                    .as_ref()
+                    .filter(|_| self.settings.overlays.uncertainty)
+                    .map(|map| Heat::uncertainty(Arc::clone(map)));
                 let heat = HeatLayers {
                     maps: [
-                        activations.heat(0, shape),
+                        activations.heat(0, shape).or(uncertainty),
                         activations
                             .side_by_side
                             .then(|| activations.heat(1, shape))

@@ -78,6 +78,7 @@ pub fn controls_ui(
         prediction: view.case.prediction.is_some(),
         label_names,
         label_values: &view.case.label_values,
+        uncertainty: view.case.uncertainty.is_some(),
     };
     let mut edited = overlays.clone();
     overlays_ui(ui, &mut edited, &available);

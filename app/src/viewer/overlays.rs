@@ -22,6 +22,8 @@ pub struct AvailableLayers<'a> {
     pub label_names: &'a BTreeMap<u32, String>,
     /// Label values present in the case.
     pub label_values: &'a BTreeSet<u32>,
+    /// The prediction has an uncertainty map.
+    pub uncertainty: bool,
 }
 
 /// The overlay controls and the legend.
@@ -42,6 +44,11 @@ pub fn overlays_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, available:
             &mut settings.difference,
             available.ground_truth && available.prediction,
         );
+        ui.add_enabled_ui(available.uncertainty, |ui| {
+            ui.checkbox(&mut settings.uncertainty, "Uncertainty (heat)")
+                .on_hover_text("The prediction's uncertainty map: dark is certain, bright is even odds")
+                .on_disabled_hover_text("No uncertainty map: predict with uncertainty on (Training tab)");
+        });
         if !available.prediction {
             ui.weak(
                 "No prediction: put labelsPred/<case>.nii.gz in the task folder, or pass --prediction FILE.",

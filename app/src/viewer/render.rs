@@ -126,6 +126,9 @@ pub struct OverlaySettings {
     /// Colours and opacities set in the legend, by label value (the palette's colour at full
     /// opacity otherwise). The shell keeps them per task.
     pub label_styles: BTreeMap<u32, LabelStyle>,
+    /// Draw the prediction's uncertainty map as a heat layer (when the case has one and no
+    /// activation map is shown).
+    pub uncertainty: bool,
 }
 
 /// How one label is drawn, as set in the legend.
@@ -178,6 +181,7 @@ impl Default for OverlaySettings {
             opacity: 0.45,
             hidden_labels: BTreeSet::new(),
             label_styles: BTreeMap::new(),
+            uncertainty: false,
         }
     }
 }
@@ -264,6 +268,20 @@ impl Heat {
         };
         let [r, g, b] = engine::infer::colour(self.colormap, t);
         Color32::from_rgb(r, g, b)
+    }
+}
+
+impl Heat {
+    /// The uncertainty map as a heat layer: 0 (certain) to 1 (even odds), inferno, over the
+    /// slice at 0.6.
+    pub fn uncertainty(volume: std::sync::Arc<Volume>) -> Self {
+        Self {
+            volume,
+            low: 0.0,
+            high: 1.0,
+            colormap: engine::infer::Colormap::Inferno,
+            opacity: 0.6,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
 pub use uncertainty::{
     Mirroring, UNCERTAINTY_FILE, UncertainPrediction, UncertaintyScores, flip_volume,
-    predict_with_uncertainty, region_mean, uncertainty_map, voxel_uncertainty,
+    predict_with_uncertainty, region_mean, uncertainty_map, uncertainty_map_path, voxel_uncertainty,
 };
 
 use crate::checkpoint::PreprocessingSpec;

@@ -209,6 +209,14 @@ pub fn region_mean(values: &[f32], inside: &[bool]) -> f64 {
     if count == 0 { 0.0 } else { sum / count as f64 }
 }
 
+/// Where the uncertainty map of the prediction at `prediction` is written: an `uncertainty`
+/// folder beside it, under the same file name (so a folder of predictions holds labels only).
+pub fn uncertainty_map_path(prediction: &Path) -> PathBuf {
+    let folder = prediction.parent().unwrap_or(Path::new(""));
+    let name = prediction.file_name().unwrap_or_default();
+    folder.join("uncertainty").join(name)
+}
+
 /// The file beside a folder of predictions that records each case's uncertainty score.
 pub const UNCERTAINTY_FILE: &str = "uncertainty.json";
 

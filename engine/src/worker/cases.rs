@@ -10,7 +10,7 @@ use crate::device::BackendJob;
 use crate::infer;
 use crate::metrics::{CaseMetrics, DEFAULT_TOLERANCE_MM, LabelScheme, score_case};
 use crate::model::EngineBackend;
-use crate::volume::{Volume, read_nifti, write_label_like};
+use crate::volume::{DataType, Volume, WriteOptions, read_nifti, write_label_like, write_nifti};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(super) struct CasesJob<'a> {
     pub checkpoint: PathBuf,
     pub cases: Vec<CaseJob>,
+    pub uncertainty: Option<infer::Mirroring>,
     pub stop: &'a AtomicBool,
     pub emitter: &'a Emitter,
 }
@@ -59,7 +60,7 @@ impl BackendJob for CasesJob<'_> {
                     stopped: true,
                 });
             }
-            match guarded(|| predict_case(&loaded, &scheme, case, &device)) {
+            match guarded(|| predict_case(&loaded, &scheme, case, self.uncertainty, &device)) {
                 Ok(scored) => {
                     written += 1;
                     self.emitter.emit(Event::CasePredicted {
@@ -68,6 +69,7 @@ impl BackendJob for CasesJob<'_> {
                         before: scored.before,
                         after: scored.after,
                         scoring_problem: scored.problem,
+                        uncertainty: scored.uncertainty,
                         done: index + 1,
                         total,
                     });
@@ -89,6 +91,7 @@ struct Scored {
     before: Option<CaseMetrics>,
     after: Option<CaseMetrics>,
     problem: Option<String>,
+    uncertainty: Option<f64>,
 }
 
 /// Predicts one case and writes its label (and the scheme file beside it); returns the metrics
@@ -99,6 +102,7 @@ fn predict_case<B: EngineBackend>(
     loaded: &LoadedCheckpoint<B>,
     scheme: &LabelScheme,
     case: &CaseJob,
+    mirroring: Option<infer::Mirroring>,
     device: &B::Device,
 ) -> Result<Scored, String> {
     let image = read_nifti(&case.image).map_err(|e| e.to_string())?;
@@ -121,16 +125,53 @@ fn predict_case<B: EngineBackend>(
         _ => None,
     };
     let spec = scan_spec(loaded, &image.volume);
-    let prediction = infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, device)
-        .map_err(|e| format!("{}: {e}", case.image.display()))?;
-    if let Some(folder) = case.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder)
-            .map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;
-        scheme
-            .save_beside(folder)
-            .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
-    }
+    let in_scan = |e: infer::InferError| format!("{}: {e}", case.image.display());
+    let (prediction, uncertain) = match mirroring {
+        None => (
+            infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, device).map_err(in_scan)?,
+            None,
+        ),
+        Some(mirroring) => {
+            let result = infer::predict_with_uncertainty(
+                &loaded.model,
+                &loaded.config,
+                &spec,
+                &image.volume,
+                mirroring,
+                device,
+            )
+            .map_err(in_scan)?;
+            (
+                result.prediction,
+                Some((mirroring, result.uncertainty, result.score)),
+            )
+        }
+    };
+    let folder = case
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(folder)
+        .map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;
+    scheme
+        .save_beside(folder)
+        .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
     write_label_like(&case.output, &prediction.label, &image.header).map_err(|e| e.to_string())?;
+    let uncertainty = match uncertain {
+        None => None,
+        Some((mirroring, map, score)) => {
+            let path = infer::uncertainty_map_path(&case.output);
+            if let Some(maps) = path.parent() {
+                std::fs::create_dir_all(maps)
+                    .map_err(|e| format!("{}: cannot create the folder: {e}", maps.display()))?;
+            }
+            write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))
+                .map_err(|e| e.to_string())?;
+            infer::UncertaintyScores::record(folder, &mirroring.describe(), &case.id, score)?;
+            Some(score)
+        }
+    };
     let after = match score(&prediction.label) {
         Some(Ok(metrics)) => Some(metrics),
         Some(Err(e)) => {
@@ -143,5 +184,6 @@ fn predict_case<B: EngineBackend>(
         before,
         after,
         problem,
+        uncertainty,
     })
 }

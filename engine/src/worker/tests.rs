@@ -257,15 +257,17 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
     })
     .expect("spawns");
     stop_flag.set(worker.stop.clone()).expect("set once");
-    let run = |worker: &Worker| {
+    let run_with = |worker: &Worker, uncertainty| {
         worker
             .send(Command::PredictCases {
                 checkpoint: checkpoint.clone(),
                 cases: cases.clone(),
+                uncertainty,
             })
             .expect("sent");
         prediction_job_events(worker)
     };
+    let run = |worker: &Worker| run_with(worker, None);
 
     let first = run(&worker);
     assert_eq!(first.len(), 4, "{first:?}");
@@ -290,11 +292,13 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
             scoring_problem,
             done: reported_done,
             total,
+            uncertainty,
         } = event
         else {
             panic!("expected CasePredicted, got {event:?}")
         };
         assert_eq!((*reported_done, *total), (done, 3));
+        assert_eq!(*uncertainty, None, "not asked for");
         assert!(before.is_none(), "no earlier file for {id}");
         if id == "phantom_000" {
             assert!(
@@ -331,7 +335,29 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         Some(crate::metrics::LabelScheme::MergedForeground),
         "the scheme is recorded beside the predictions"
     );
-    let second = run(&worker);
+    assert!(!crate::infer::UncertaintyScores::path(&predictions).exists());
+    // The second job under test-time mirroring: a score per case, recorded, and a map each.
+    let second = run_with(&worker, Some(crate::infer::Mirroring::EachAxis));
+    let recorded = crate::infer::UncertaintyScores::load(&predictions).expect("uncertainty.json");
+    let mut scored = 0;
+    for event in &second {
+        if let Event::CasePredicted {
+            id,
+            output,
+            uncertainty,
+            ..
+        } = event
+        {
+            let score = uncertainty.expect("a score when asked for");
+            assert!((0.0..=1.0).contains(&score), "{score}");
+            assert_eq!(recorded.scores.get(id), Some(&score));
+            let map = read_nifti(&crate::infer::uncertainty_map_path(output)).expect("the map");
+            let scan = read_nifti(&task.join(format!("imagesTr/{id}.nii.gz"))).expect("scan");
+            assert_eq!(map.volume.shape(), scan.volume.shape());
+            scored += 1;
+        }
+    }
+    assert_eq!(scored, 2);
     let second_before: Vec<_> = second
         .iter()
         .filter_map(|e| match e {

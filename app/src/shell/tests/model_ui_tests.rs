@@ -448,3 +448,70 @@ fn the_metrics_tab_shows_label_statistics_counted_from_the_label_file() -> anyho
     }
     Ok(())
 }
+
+#[test]
+fn predictions_under_mirroring_give_scores_that_order_the_list_and_a_heat_layer() -> anyhow::Result<()> {
+    let mut fixture = open_task(6)?;
+    let harness = &mut fixture.harness;
+    assert_eq!(
+        harness.state().jobs.choices.uncertainty,
+        Some(engine::infer::Mirroring::EachAxis),
+        "on by default"
+    );
+    train_one_epoch(harness)?;
+    // Every case has the score the worker recorded in uncertainty.json.
+    let predictions = fixture.task.path().join(".medvisionllama/predictions");
+    let recorded = engine::infer::UncertaintyScores::load(&predictions).map_err(anyhow::Error::msg)?;
+    let source = harness
+        .state()
+        .source
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no source"))?;
+    for case in &source.cases {
+        let score = case
+            .uncertainty
+            .ok_or_else(|| anyhow::anyhow!("{} has no score", case.id))?;
+        assert_eq!(recorded.scores.get(&case.id), Some(&score));
+    }
+    // Reopened from disk, the task finds the same scores.
+    let reopened = crate::io::source::open(&source.request)?;
+    let scores: Vec<Option<f64>> = reopened.cases.iter().map(|c| c.uncertainty).collect();
+    assert_eq!(
+        scores,
+        source.cases.iter().map(|c| c.uncertainty).collect::<Vec<_>>()
+    );
+
+    // "Least certain first" lists the cases by score, highest first.
+    harness.state_mut().tab = Tab::Display;
+    click(harness, "Least certain first");
+    assert!(harness.state().filter.by_uncertainty);
+    let sheet = harness
+        .state()
+        .reviews
+        .get(&source.request.title())
+        .cloned()
+        .unwrap_or_default();
+    let order = crate::review::case_list::visible_cases(&source, &sheet, &harness.state().filter);
+    let mut expected: Vec<(f64, usize)> = source
+        .cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.uncertainty.map(|s| (s, i)))
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0));
+    assert_eq!(order, expected.iter().map(|(_, i)| *i).collect::<Vec<_>>());
+
+    // The case on screen has its map; the overlay panel shows it as a heat layer.
+    let has_map = |s: &Studio| s.view.as_ref().is_some_and(|v| v.case.uncertainty.is_some());
+    wait_until(harness, "the case with its uncertainty map", |s| {
+        idle(s) && has_map(s)
+    })?;
+    let uploads = harness.state().views.planes[0].uploads;
+    click(harness, "Uncertainty (heat)");
+    assert!(harness.state().settings.overlays.uncertainty);
+    assert!(
+        harness.state().views.planes[0].uploads > uploads,
+        "the views were redrawn"
+    );
+    Ok(())
+}
