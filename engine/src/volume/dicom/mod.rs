@@ -4,10 +4,12 @@
 //! ([`geometry`]), and stacks the rescaled slices.
 
 mod geometry;
+mod lengths;
 mod pixels;
 mod scan;
 
 pub use geometry::{Plane, SPACING_TOLERANCE, SliceStack, stack_slices};
+pub use lengths::{HARMLESS_LENGTH, check_declared_lengths};
 pub use pixels::{SUPPORTED_SYNTAXES, syntax_name};
 pub use scan::{DicomImage, DicomSeries, FolderScan, SkippedFile, scan_folder};
 

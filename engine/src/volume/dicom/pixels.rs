@@ -89,6 +89,11 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
         path: path.to_path_buf(),
         reason: chain(error),
     };
+    let bytes = std::fs::read(path).map_err(|e| read_error(&e))?;
+    super::lengths::check_declared_lengths(&bytes).map_err(|reason| DicomError::Read {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let object = OpenFileOptions::new()
         .open_file(path)
         .map_err(|e| read_error(&e))?;

@@ -3,6 +3,7 @@
 
 use super::DicomError;
 use super::geometry::Plane;
+use super::lengths::check_declared_lengths;
 use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -125,6 +126,17 @@ pub fn scan_folder(dir: &Path) -> Result<FolderScan, DicomError> {
     let mut by_uid: BTreeMap<String, DicomSeries> = BTreeMap::new();
     let mut skipped = Vec::new();
     for path in list_files(dir)? {
+        // dicom-rs would zero-fill a damaged file's declared lengths before failing.
+        let checked = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| check_declared_lengths(&bytes));
+        if let Err(reason) = checked {
+            skipped.push(SkippedFile {
+                path,
+                reason: format!("not read: {reason}"),
+            });
+            continue;
+        }
         let header = match OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .open_file(&path)

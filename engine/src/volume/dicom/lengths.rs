@@ -1,0 +1,221 @@
+//! A guard run before dicom-rs parses a file: dicom-rs reserves and zero-fills a value's
+//! declared length before reading it, so a 2 kB file declaring a 4 GB element made it touch
+//! 4 GB (found by the `dicom` fuzz target). This walks the file's element headers, as dicom-rs
+//! will, and refuses a declared length that is both beyond the end of the file and larger than
+//! [`HARMLESS_LENGTH`]: such a file is damaged, and parsing it could only exhaust memory.
+//!
+//! The walk follows the encodings of the standard (PS3.5 §7): the file meta group in explicit
+//! VR little endian, then the data set in the transfer syntax's encoding; sequences and items
+//! of undefined length are stepped into, as are defined-length values that begin with an item;
+//! the fragments of encapsulated pixel data are skipped by their lengths; a UN of undefined
+//! length holds implicit VR little endian (§6.2.2). A deflated data set is not walked (its
+//! lengths refer to the inflated stream). When the walk meets something it cannot follow and
+//! no length is dangerous, it stops and leaves the verdict to dicom-rs.
+
+/// A declared length up to this many bytes is never refused: dicom-rs allocating it is harmless.
+pub const HARMLESS_LENGTH: u64 = 64 << 20;
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+/// VRs whose explicit header has a 2-byte length; every other one (an unknown VR included, read
+/// as UN, as dicom-rs does) has two reserved bytes and a 4-byte length.
+const SHORT_VRS: [&[u8; 2]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL",
+    b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+struct Encoding {
+    explicit: bool,
+    big_endian: bool,
+}
+
+/// What an undefined-length value being walked is, until its sequence delimiter.
+#[derive(Clone, Copy)]
+struct Open {
+    /// Encapsulated pixel data: items are fragments of raw bytes.
+    fragments: bool,
+    /// The encoding outside it (a UN switches to implicit VR little endian inside).
+    outer: Encoding,
+}
+
+/// Checks the declared lengths of a DICOM file's elements (see the module description).
+///
+/// # Errors
+/// A length beyond the end of the file and above [`HARMLESS_LENGTH`], naming the element and
+/// both sizes.
+pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
+    let mut at = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        132
+    } else {
+        0
+    };
+    let meta = Encoding {
+        explicit: true,
+        big_endian: false,
+    };
+    let mut syntax = String::new();
+    // The file meta group: explicit VR little endian while the group is 0002.
+    while let Some(header) = read_header(bytes, at, meta) {
+        if header.group != 0x0002 {
+            break;
+        }
+        check(bytes, at, &header)?;
+        if header.length == UNDEFINED {
+            return Ok(());
+        }
+        let start = at + header.size;
+        if (header.group, header.element) == (0x0002, 0x0010) {
+            let end = (start + header.length as usize).min(bytes.len());
+            syntax = String::from_utf8_lossy(&bytes[start..end])
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
+        at = start + header.length as usize;
+    }
+    let mut encoding = match syntax.as_str() {
+        DEFLATED => return Ok(()),
+        IMPLICIT_LE => Encoding {
+            explicit: false,
+            big_endian: false,
+        },
+        EXPLICIT_BE => Encoding {
+            explicit: true,
+            big_endian: true,
+        },
+        _ => Encoding {
+            explicit: true,
+            big_endian: false,
+        },
+    };
+    let mut open: Vec<Open> = Vec::new();
+    while let Some(header) = read_header(bytes, at, encoding) {
+        check(bytes, at, &header)?;
+        let start = at + header.size;
+        let in_fragments = open.last().is_some_and(|o| o.fragments);
+        if header.group == 0xFFFE {
+            match header.element {
+                // Sequence delimiter: the undefined-length value ends.
+                0xE0DD => {
+                    if let Some(closed) = open.pop() {
+                        encoding = closed.outer;
+                    }
+                    at = start;
+                }
+                // An item: a fragment's bytes are skipped, a data set's elements walked.
+                0xE000 if header.length != UNDEFINED && in_fragments => at = start + header.length as usize,
+                _ => at = start,
+            }
+            continue;
+        }
+        if header.length == UNDEFINED {
+            let pixel_data = (header.group, header.element) == (0x7FE0, 0x0010);
+            open.push(Open {
+                fragments: pixel_data,
+                outer: encoding,
+            });
+            if header
+                .vr
+                .is_some_and(|vr| !SHORT_VRS.contains(&&vr) && &vr != b"SQ" && !pixel_data)
+            {
+                encoding = Encoding {
+                    explicit: false,
+                    big_endian: false,
+                };
+            }
+            at = start;
+            continue;
+        }
+        let end = start + header.length as usize;
+        // A defined-length sequence (known in implicit VR only by its first item) is walked.
+        let holds_items = header.length >= 8
+            && read_header(bytes, start, encoding)
+                .is_some_and(|inner| (inner.group, inner.element) == (0xFFFE, 0xE000));
+        at = if holds_items && (header.group, header.element) != (0x7FE0, 0x0010) {
+            start
+        } else {
+            end
+        };
+    }
+    Ok(())
+}
+
+struct Header {
+    group: u16,
+    element: u16,
+    vr: Option<[u8; 2]>,
+    length: u32,
+    /// Bytes of the header itself.
+    size: usize,
+}
+
+fn read_header(bytes: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
+    let u16_at = |i: usize| -> Option<u16> {
+        let b: [u8; 2] = bytes.get(i..i + 2)?.try_into().ok()?;
+        Some(if encoding.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let b: [u8; 4] = bytes.get(i..i + 4)?.try_into().ok()?;
+        Some(if encoding.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let (group, element) = (u16_at(at)?, u16_at(at + 2)?);
+    // Items and delimiters never carry a VR.
+    if group == 0xFFFE || !encoding.explicit {
+        return Some(Header {
+            group,
+            element,
+            vr: None,
+            length: u32_at(at + 4)?,
+            size: 8,
+        });
+    }
+    let vr: [u8; 2] = bytes.get(at + 4..at + 6)?.try_into().ok()?;
+    if !SHORT_VRS.contains(&&vr) {
+        Some(Header {
+            group,
+            element,
+            vr: Some(vr),
+            length: u32_at(at + 8)?,
+            size: 12,
+        })
+    } else {
+        Some(Header {
+            group,
+            element,
+            vr: Some(vr),
+            length: u32::from(u16_at(at + 6)?),
+            size: 8,
+        })
+    }
+}
+
+/// Refuses the element at `at` when its declared length is dangerous.
+fn check(bytes: &[u8], at: usize, header: &Header) -> Result<(), String> {
+    if header.length == UNDEFINED {
+        return Ok(());
+    }
+    let left = bytes.len().saturating_sub(at + header.size) as u64;
+    let length = u64::from(header.length);
+    if length > left && length > HARMLESS_LENGTH {
+        return Err(format!(
+            "element ({:04X},{:04X}) at byte {at} declares {length} bytes but the file has {left} left; \
+             the file is damaged",
+            header.group, header.element
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "lengths_tests.rs"]
+mod tests;

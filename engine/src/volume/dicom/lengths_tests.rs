@@ -1,0 +1,126 @@
+use super::*;
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dicom")
+}
+
+/// An explicit VR little endian element.
+fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8], length: Option<u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(group.to_le_bytes());
+    out.extend(element.to_le_bytes());
+    out.extend(vr);
+    let length = length.unwrap_or(value.len() as u32);
+    if !SHORT_VRS.contains(&vr) {
+        out.extend([0, 0]);
+        out.extend(length.to_le_bytes());
+    } else {
+        out.extend((length as u16).to_le_bytes());
+    }
+    out.extend(value);
+    out
+}
+
+/// An item or delimiter tag with its length (no VR).
+fn tag_only(element: u16, length: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xFFFEu16.to_le_bytes());
+    out.extend(element.to_le_bytes());
+    out.extend(length.to_le_bytes());
+    out
+}
+
+/// Preamble, "DICM" and a meta group naming `syntax`.
+fn file_with(syntax: &str, data_set: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 128];
+    out.extend(b"DICM");
+    let mut uid = syntax.as_bytes().to_vec();
+    if uid.len() % 2 == 1 {
+        uid.push(0);
+    }
+    out.extend(explicit(0x0002, 0x0010, b"UI", &uid, None));
+    out.extend(data_set);
+    out
+}
+
+#[test]
+fn the_file_the_fuzzer_found_is_refused_before_dicom_rs_allocates() {
+    // A 2 134-byte file whose data set declares an element of gigabytes: dicom-rs zero-filled
+    // 4.2 GB for it (peak RSS measured with /usr/bin/time) before failing to read it.
+    let bytes = std::fs::read(fixtures().join("fuzz_declared_length/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    assert!(
+        refused.contains("declares") && refused.contains("damaged"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn every_committed_dicom_fixture_passes() {
+    // Implicit and explicit VR, big endian, deflate, RLE and JPEG fragments, enhanced
+    // multi-frame, pydicom's own test files: none is refused.
+    let mut checked = 0;
+    let mut folders = vec![fixtures()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("fixtures folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("fuzz_declared_length") {
+                    folders.push(path);
+                }
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("readable");
+            if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
+                continue;
+            }
+            if let Err(message) = check_declared_lengths(&bytes) {
+                panic!("{}: {message}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} DICOM files found");
+}
+
+#[test]
+fn huge_lengths_are_refused_wherever_they_are_declared() {
+    let huge = Some(0xF000_0000);
+    // At the top level, explicit VR little endian.
+    let top = file_with(
+        "1.2.840.10008.1.2.1",
+        &explicit(0x0010, 0x0010, b"OB", b"abcd", huge),
+    );
+    assert!(check_declared_lengths(&top).is_err());
+    // Inside an item of a sequence of undefined length.
+    let mut nested = explicit(0x0008, 0x1115, b"SQ", &[], Some(UNDEFINED));
+    nested.extend(tag_only(0xE000, UNDEFINED));
+    nested.extend(explicit(0x0008, 0x1150, b"UT", b"ab", huge));
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &nested)).is_err());
+    // Implicit VR: a 4-byte length after the tag.
+    let mut implicit = Vec::new();
+    implicit.extend(0x0010u16.to_le_bytes());
+    implicit.extend(0x0010u16.to_le_bytes());
+    implicit.extend(0xF000_0000u32.to_le_bytes());
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2", &implicit)).is_err());
+}
+
+#[test]
+fn harmless_overlong_lengths_and_raw_fragments_are_left_to_dicom_rs() {
+    // 100 bytes declared, 4 present: damaged, but allocating 100 bytes is harmless.
+    let short = file_with(
+        "1.2.840.10008.1.2.1",
+        &explicit(0x0010, 0x0010, b"OB", b"abcd", Some(100)),
+    );
+    assert!(check_declared_lengths(&short).is_ok());
+    // Encapsulated pixel data: a fragment's bytes that look like a huge element are not
+    // parsed as elements.
+    let mut pixels = explicit(0x7FE0, 0x0010, b"OB", &[], Some(UNDEFINED));
+    pixels.extend(tag_only(0xE000, 0)); // the basic offset table
+    let looks_huge = explicit(0x0010, 0x0010, b"OB", &[], Some(0xF000_0000));
+    pixels.extend(tag_only(0xE000, looks_huge.len() as u32));
+    pixels.extend(&looks_huge);
+    pixels.extend(tag_only(0xE0DD, 0));
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.5", &pixels)).is_ok());
+}
