@@ -206,24 +206,15 @@ impl BackendJob for PredictJob {
         let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let started = std::time::Instant::now();
-        let (prediction, uncertain) = match self.uncertainty {
-            None => (
-                infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, &device)?,
-                None,
-            ),
-            Some((path, mirroring)) => {
-                let result = infer::predict_with_uncertainty(
-                    &loaded.model,
-                    &loaded.config,
-                    &spec,
-                    &image.volume,
-                    mirroring,
-                    &device,
-                )?;
-                let extra = (path, mirroring, result.uncertainty, result.score);
-                (result.prediction, Some(extra))
-            }
-        };
+        let mirroring = self.uncertainty.as_ref().map(|(_, mirroring)| *mirroring);
+        let (prediction, uncertain) = infer::predict_maybe_mirrored(
+            &loaded.model,
+            &loaded.config,
+            &spec,
+            &image.volume,
+            mirroring,
+            &device,
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         // The app, `mvl metrics` and the worker read the scheme beside a prediction to score it
         // (a one-channel sigmoid model predicts the merged foreground).
@@ -256,7 +247,7 @@ impl BackendJob for PredictJob {
                 self.out.display()
             ),
         ];
-        if let Some((path, mirroring, map, score)) = uncertain {
+        if let (Some((path, mirroring)), Some((map, score))) = (self.uncertainty, uncertain) {
             write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))?;
             let case = crate::data::case_id(&self.input.path);
             infer::UncertaintyScores::record(folder, &mirroring.describe(), &case, score)

@@ -197,6 +197,28 @@ pub fn predict_with_uncertainty<B: EngineBackend>(
     })
 }
 
+/// [`super::predict`], or [`predict_with_uncertainty`] when `mirroring` is given: the
+/// prediction, with the uncertainty map and score in that case.
+///
+/// # Errors
+/// As the prediction's.
+pub fn predict_maybe_mirrored<B: EngineBackend>(
+    model: &MedVisionLlama<B>,
+    config: &ModelConfig,
+    spec: &PreprocessingSpec,
+    image: &Volume,
+    mirroring: Option<Mirroring>,
+    device: &B::Device,
+) -> Result<(Prediction, Option<(Volume, f64)>), InferError> {
+    match mirroring {
+        None => Ok((super::predict(model, config, spec, image, device)?, None)),
+        Some(mirroring) => {
+            let result = predict_with_uncertainty(model, config, spec, image, mirroring, device)?;
+            Ok((result.prediction, Some((result.uncertainty, result.score))))
+        }
+    }
+}
+
 /// The mean of `values` where `inside` holds; 0 when it holds nowhere.
 pub fn region_mean(values: &[f32], inside: &[bool]) -> f64 {
     let (sum, count) = values

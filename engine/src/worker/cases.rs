@@ -125,28 +125,15 @@ fn predict_case<B: EngineBackend>(
         _ => None,
     };
     let spec = scan_spec(loaded, &image.volume);
-    let in_scan = |e: infer::InferError| format!("{}: {e}", case.image.display());
-    let (prediction, uncertain) = match mirroring {
-        None => (
-            infer::predict(&loaded.model, &loaded.config, &spec, &image.volume, device).map_err(in_scan)?,
-            None,
-        ),
-        Some(mirroring) => {
-            let result = infer::predict_with_uncertainty(
-                &loaded.model,
-                &loaded.config,
-                &spec,
-                &image.volume,
-                mirroring,
-                device,
-            )
-            .map_err(in_scan)?;
-            (
-                result.prediction,
-                Some((mirroring, result.uncertainty, result.score)),
-            )
-        }
-    };
+    let (prediction, uncertain) = infer::predict_maybe_mirrored(
+        &loaded.model,
+        &loaded.config,
+        &spec,
+        &image.volume,
+        mirroring,
+        device,
+    )
+    .map_err(|e| format!("{}: {e}", case.image.display()))?;
     let folder = case
         .output
         .parent()
@@ -158,9 +145,9 @@ fn predict_case<B: EngineBackend>(
         .save_beside(folder)
         .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
     write_label_like(&case.output, &prediction.label, &image.header).map_err(|e| e.to_string())?;
-    let uncertainty = match uncertain {
+    let uncertainty = match mirroring.zip(uncertain) {
         None => None,
-        Some((mirroring, map, score)) => {
+        Some((mirroring, (map, score))) => {
             let path = infer::uncertainty_map_path(&case.output);
             if let Some(maps) = path.parent() {
                 std::fs::create_dir_all(maps)
