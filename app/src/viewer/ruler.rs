@@ -2,7 +2,7 @@
 //! `Affine::distance_mm`, so oblique and sheared grids measure true lengths), drawn on that
 //! slice until cleared or replaced by the next measurement.
 
-use crate::common::slice_geometry::{Axis, pixel_of_voxel};
+use crate::common::slice_geometry::{Axis, pixel_of_voxel, slice_size};
 use crate::viewer::plane::pixel_centre;
 use eframe::egui::{Align2, Color32, FontId, Painter, Rect, Stroke};
 use engine::volume::Affine;
@@ -57,8 +57,8 @@ impl Ruler {
     }
 }
 
-/// Draws `ruler` over the slice shown in `image_rect` (of `pixels` pixels) when it lies on that
-/// slice of that view.
+/// Draws `ruler` over slice `slice` of the view across `axis`, shown in `image_rect`, when it
+/// lies on that slice of that view.
 pub fn draw_ruler(
     painter: &Painter,
     ruler: &Ruler,
@@ -67,8 +67,8 @@ pub fn draw_ruler(
     axis: Axis,
     slice: usize,
     image_rect: Rect,
-    pixels: [usize; 2],
 ) {
+    let pixels = slice_size(shape, axis);
     if ruler.axis != axis || ruler.slice() != slice {
         return;
     }

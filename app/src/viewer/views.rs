@@ -308,7 +308,6 @@ fn plane_ui(
             axis,
             view.crosshair[normal],
             image_rect,
-            pixels,
         );
     }
     // With the brush or eraser, the primary button paints instead of moving and panning.
