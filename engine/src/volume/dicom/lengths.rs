@@ -57,9 +57,16 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
         big_endian: false,
     };
     let mut syntax = String::new();
-    // The file meta group: explicit VR little endian while the group is 0002.
+    // The file meta group, explicit VR little endian: as dicom-rs reads it, its elements up to
+    // the group length that (0002,0000) gives, whatever their group; without one, while the
+    // group is 0002.
+    let mut meta_end = None;
     while let Some(header) = read_header(bytes, at, meta) {
-        if header.group != 0x0002 {
+        let in_meta = match meta_end {
+            Some(end) => at < end,
+            None => header.group == 0x0002,
+        };
+        if !in_meta {
             break;
         }
         check(bytes, at, &header)?;
@@ -67,11 +74,18 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
             return Ok(());
         }
         let start = at + header.size;
-        if (header.group, header.element) == (0x0002, 0x0010) {
-            let end = (start + header.length as usize).min(bytes.len());
-            syntax = String::from_utf8_lossy(&bytes[start..end])
-                .trim_end_matches(['\0', ' '])
-                .to_string();
+        let end = (start + header.length as usize).min(bytes.len());
+        match (header.group, header.element) {
+            (0x0002, 0x0000) if meta_end.is_none() && header.length == 4 => {
+                let length = u32::from_le_bytes(bytes[start..end].try_into().unwrap_or([0; 4]));
+                meta_end = Some(end + length as usize);
+            }
+            (0x0002, 0x0010) => {
+                syntax = String::from_utf8_lossy(&bytes[start..end])
+                    .trim_end_matches(['\0', ' '])
+                    .to_string();
+            }
+            _ => {}
         }
         at = start + header.length as usize;
     }
