@@ -296,6 +296,24 @@ impl UncertaintyScores {
     }
 }
 
+impl UncertaintyScores {
+    /// Forgets `case`'s score in `folder`'s file (its prediction was replaced by one without
+    /// uncertainty); nothing to do when the file or the score does not exist.
+    ///
+    /// # Errors
+    /// The file cannot be read or written.
+    pub fn forget(folder: &Path, case: &str) -> Result<(), String> {
+        let mut scores = Self::load(folder)?;
+        if scores.scores.remove(case).is_none() {
+            return Ok(());
+        }
+        let text = serde_json::to_string_pretty(&scores).map_err(|e| e.to_string())?;
+        let path = Self::path(folder);
+        crate::volume::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+}
+
 #[cfg(test)]
 #[path = "uncertainty_tests.rs"]
 mod tests;

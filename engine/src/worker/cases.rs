@@ -146,7 +146,16 @@ fn predict_case<B: EngineBackend>(
         .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
     write_label_like(&case.output, &prediction.label, &image.header).map_err(|e| e.to_string())?;
     let uncertainty = match mirroring.zip(uncertain) {
-        None => None,
+        None => {
+            // A score and map of an earlier prediction would describe a file that is gone.
+            let stale = infer::uncertainty_map_path(&case.output);
+            if stale.is_file() {
+                std::fs::remove_file(&stale)
+                    .map_err(|e| format!("{}: cannot remove: {e}", stale.display()))?;
+            }
+            infer::UncertaintyScores::forget(folder, &case.id)?;
+            None
+        }
         Some((mirroring, (map, score))) => {
             let path = infer::uncertainty_map_path(&case.output);
             if let Some(maps) = path.parent() {

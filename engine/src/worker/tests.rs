@@ -387,4 +387,12 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
         ),
         "{stopped:?}"
     );
+    // The stopped job re-predicted phantom_000 without uncertainty: its earlier score and map
+    // are gone, phantom_001's (not re-predicted) stay.
+    let recorded = crate::infer::UncertaintyScores::load(&predictions).expect("uncertainty.json");
+    assert!(!recorded.scores.contains_key("phantom_000"), "{recorded:?}");
+    assert!(recorded.scores.contains_key("phantom_001"), "{recorded:?}");
+    let map_of = |id: &str| crate::infer::uncertainty_map_path(&predictions.join(format!("{id}.nii.gz")));
+    assert!(!map_of("phantom_000").exists());
+    assert!(map_of("phantom_001").is_file());
 }
