@@ -15,6 +15,7 @@ pub mod error;
 pub mod fault;
 pub mod infer;
 pub mod memory;
+pub mod mesh;
 pub mod metrics;
 pub mod model;
 pub mod rng;

@@ -7,7 +7,7 @@ use crate::volume::read_nifti;
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The six metrics of one class as `--json` prints them; undefined values become `null`.
@@ -166,6 +166,118 @@ pub fn stats(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `mvl mesh` makes.
+pub struct MeshArgs {
+    /// The label file.
+    pub label: PathBuf,
+    /// The mesh file (per label when there are several).
+    pub out: PathBuf,
+    /// Only this label value.
+    pub value: Option<u32>,
+    /// Gaussian smoothing, voxels.
+    pub sigma: f64,
+}
+
+/// One surface written by `mvl mesh`.
+#[derive(serde::Serialize)]
+struct MeshWritten {
+    label: u32,
+    file: String,
+    vertices: usize,
+    triangles: usize,
+    area_mm2: f64,
+    enclosed_volume_ml: f64,
+}
+
+/// Writes the surfaces `args` asks for and says what each holds.
+fn write_label_meshes(args: &MeshArgs) -> anyhow::Result<Vec<MeshWritten>> {
+    crate::mesh::MeshFormat::from_path(&args.out).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        args.sigma.is_finite() && (0.0..=10.0).contains(&args.sigma),
+        "--sigma {} is outside 0 to 10 voxels",
+        args.sigma
+    );
+    let volume = read_nifti(&args.label)?.volume;
+    let label =
+        crate::edit::EditLabel::from_values(volume.shape(), volume.channel(0)).with_context(|| {
+            format!(
+                "{} is not a label (whole numbers 0 to 65535)",
+                args.label.display()
+            )
+        })?;
+    let values: Vec<u32> = match args.value {
+        Some(value) => vec![value],
+        None => label.label_numbers().into_iter().filter(|&v| v != 0).collect(),
+    };
+    anyhow::ensure!(
+        !values.is_empty(),
+        "{} has no foreground label",
+        args.label.display()
+    );
+    let options = crate::mesh::SurfaceOptions {
+        sigma_voxels: args.sigma,
+    };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let mut written = Vec::new();
+    for &value in &values {
+        let mesh = crate::mesh::label_surface(
+            &label,
+            volume.shape(),
+            value,
+            volume.world_from_voxel(),
+            &options,
+            &never,
+        )?
+        .with_context(|| format!("{} has no voxel of label {value}", args.label.display()))?;
+        let file = if values.len() > 1 {
+            per_label_path(&args.out, value)
+        } else {
+            args.out.clone()
+        };
+        crate::mesh::write_mesh(&file, &mesh).map_err(anyhow::Error::msg)?;
+        written.push(MeshWritten {
+            label: value,
+            file: file.display().to_string(),
+            vertices: mesh.positions.len(),
+            triangles: mesh.triangles.len(),
+            area_mm2: mesh.area_mm2(),
+            enclosed_volume_ml: mesh.enclosed_volume_mm3() / 1000.0,
+        });
+    }
+    Ok(written)
+}
+
+/// `mvl mesh`: a label's surfaces as STL or OBJ files, in the scan's world millimetres.
+pub fn mesh(output: &mut Output, args: &MeshArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let written = write_label_meshes(args)?;
+    if json {
+        output.json(&serde_json::json!({
+            "label": args.label.display().to_string(),
+            "sigma_voxels": args.sigma,
+            "surfaces": written,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output.line(format!(
+        "{:>5} {:>10} {:>12} {:>12}  file",
+        "label", "triangles", "area mm²", "volume mL"
+    ));
+    for surface in &written {
+        output.line(format!(
+            "{:>5} {:>10} {:>12.1} {:>12.3}  {}",
+            surface.label, surface.triangles, surface.area_mm2, surface.enclosed_volume_ml, surface.file
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `liver.stl` → `liver_label2.stl`.
+fn per_label_path(out: &Path, value: u32) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("surface");
+    let extension = out.extension().and_then(|e| e.to_str()).unwrap_or("stl");
+    out.with_file_name(format!("{stem}_label{value}.{extension}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +323,106 @@ mod tests {
             metrics(&mut output, &nudged, &reference, 1.0, false).is_ok(),
             "within 1e-3 mm"
         );
+    }
+
+    /// The volume an STL file's triangles enclose, mm³, read back from its bytes.
+    fn stl_volume(path: &Path) -> (usize, f64) {
+        let bytes = std::fs::read(path).expect("stl");
+        let count = u32::from_le_bytes(bytes[80..84].try_into().expect("count")) as usize;
+        let float = |at: usize| f64::from(f32::from_le_bytes(bytes[at..at + 4].try_into().expect("f32")));
+        let volume = (0..count)
+            .map(|t| {
+                let base = 84 + 50 * t + 12;
+                let v: Vec<[f64; 3]> = (0..3)
+                    .map(|k| {
+                        [
+                            float(base + 12 * k),
+                            float(base + 12 * k + 4),
+                            float(base + 12 * k + 8),
+                        ]
+                    })
+                    .collect();
+                let cross = [
+                    v[1][1] * v[2][2] - v[1][2] * v[2][1],
+                    v[1][2] * v[2][0] - v[1][0] * v[2][2],
+                    v[1][0] * v[2][1] - v[1][1] * v[2][0],
+                ];
+                (v[0][0] * cross[0] + v[0][1] * cross[1] + v[0][2] * cross[2]) / 6.0
+            })
+            .sum();
+        (count, volume)
+    }
+
+    #[test]
+    fn mesh_writes_one_surface_per_label_that_encloses_the_labels_volume() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two blocks of 0.8 × 0.8 × 2.5 mm voxels: label 1 of 8 × 8 × 6 voxels, label 2 of
+        // 4 × 4 × 4, apart.
+        let geometry = Geometry {
+            shape: [24, 14, 10],
+            world_from_voxel: Affine::from_parts(
+                [[0.8, 0.0, 0.0], [0.0, 0.8, 0.0], [0.0, 0.0, 2.5]],
+                [5.0, 6.0, 7.0],
+            ),
+        };
+        let block = |x: usize, y: usize, z: usize, low: [usize; 3], size: [usize; 3]| {
+            (0..3).all(|a| [x, y, z][a] >= low[a] && [x, y, z][a] < low[a] + size[a])
+        };
+        let volume = Volume::from_fn(&geometry, |x, y, z| {
+            if block(x, y, z, [2, 3, 2], [8, 8, 6]) {
+                1.0
+            } else if block(x, y, z, [15, 4, 3], [4, 4, 4]) {
+                2.0
+            } else {
+                0.0
+            }
+        });
+        let label = dir.path().join("label.nii.gz");
+        write_nifti(&label, &volume, None, WriteOptions::new(DataType::U8)).expect("writes");
+        let out = dir.path().join("surface.stl");
+        let args = MeshArgs {
+            label: label.clone(),
+            out: out.clone(),
+            value: None,
+            sigma: 0.0,
+        };
+        let written = write_label_meshes(&args).expect("meshes");
+        let report = serde_json::to_value(&written).expect("json");
+        let surfaces = report.as_array().expect("surfaces");
+        assert_eq!(surfaces.len(), 2);
+        let voxel_ml = 0.8 * 0.8 * 2.5 / 1000.0;
+        for (surface, (value, sizes)) in surfaces.iter().zip([(1u64, [8usize, 8, 6]), (2, [4, 4, 4])]) {
+            assert_eq!(surface["label"].as_u64(), Some(value));
+            let file = dir.path().join(format!("surface_label{value}.stl"));
+            assert_eq!(
+                surface["file"].as_str(),
+                Some(file.display().to_string().as_str())
+            );
+            let (triangles, read_volume) = stl_volume(&file);
+            assert_eq!(surface["triangles"].as_u64(), Some(triangles as u64));
+            let reported = surface["enclosed_volume_ml"].as_f64().expect("volume");
+            assert!(
+                (read_volume / 1000.0 - reported).abs() < 1e-4 * reported,
+                "{read_volume} vs {reported}"
+            );
+            // Unsmoothed, the surface cuts every edge from a labelled voxel to an unlabelled one
+            // halfway: it encloses the box through the block's outer voxel centres and lies inside
+            // the box of the voxels' faces.
+            let [a, b, c] = sizes;
+            let inner = ((a - 1) * (b - 1) * (c - 1)) as f64 * voxel_ml;
+            let outer = (a * b * c) as f64 * voxel_ml;
+            assert!(
+                reported > inner && reported < outer,
+                "label {value}: {reported} mL, not in {inner}..{outer}"
+            );
+        }
+        let wrong = MeshArgs {
+            label,
+            out: dir.path().join("surface.ply"),
+            value: Some(1),
+            sigma: 1.0,
+        };
+        let error = format!("{:#}", write_label_meshes(&wrong).err().expect("refused"));
+        assert!(error.contains("surface.ply") && error.contains(".stl"), "{error}");
     }
 }

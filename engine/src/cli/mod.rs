@@ -156,6 +156,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The surface of a label as a triangle mesh (binary STL or OBJ, world millimetres): its
+    /// area and enclosed volume. Every label value unless --value names one.
+    Mesh {
+        /// Label file (whole label numbers).
+        #[arg(long)]
+        label: PathBuf,
+        /// The mesh file to write: .stl or .obj (with --value unset and several labels, one file
+        /// per label: NAME_label<N>.stl).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this label value.
+        #[arg(long)]
+        value: Option<u32>,
+        /// Gaussian smoothing before the surface is taken, voxels (0: the voxels' own steps).
+        #[arg(long, default_value_t = 1.0)]
+        sigma: f64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The architecture, parameter counts, tokens and FLOPs of a model preset.
     Model {
         /// A preset, e.g. configs/official-code.toml.
@@ -581,6 +601,22 @@ where
             channel,
             json,
         } => metrics_cmd::stats(output, &label, &image, channel, json),
+        Command::Mesh {
+            label,
+            out,
+            value,
+            sigma,
+            json,
+        } => metrics_cmd::mesh(
+            output,
+            &metrics_cmd::MeshArgs {
+                label,
+                out,
+                value,
+                sigma,
+            },
+            json,
+        ),
         Command::Model {
             config,
             llm,
