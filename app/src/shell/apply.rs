@@ -265,7 +265,10 @@ impl Studio {
                     view.crosshair[axis] = step_index(view.crosshair[axis], steps, count);
                 }
             }
-            Command::ShowAllViews => self.views.maximised = None,
+            Command::ShowAllViews => {
+                self.views.maximised = None;
+                self.views.view3d.maximised = false;
+            }
             Command::ResetZoom => self.views.reset_zoom(),
             Command::Zoom(steps) => {
                 let axis = self.views.maximised.unwrap_or(self.views.active);
@@ -306,7 +309,12 @@ impl Studio {
         match command {
             ViewCommand::ToggleMaximise(axis) => {
                 self.views.maximised = (self.views.maximised != Some(axis)).then_some(axis);
+                self.views.view3d.maximised = false;
                 self.views.active = axis;
+            }
+            ViewCommand::ToggleMaximise3d => {
+                self.views.view3d.maximised = !self.views.view3d.maximised;
+                self.views.maximised = None;
             }
             ViewCommand::SetOverlays(overlays) => {
                 let task = self.source.as_ref().map(|s| s.request.title());

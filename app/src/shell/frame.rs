@@ -216,7 +216,10 @@ impl Studio {
                         commands.push(Command::View(ViewCommand::ToggleMaximise(axis)));
                     }
                 }
-                if ui.button("All three views").clicked() {
+                if ui.button("Maximise 3D").clicked() {
+                    commands.push(Command::View(ViewCommand::ToggleMaximise3d));
+                }
+                if ui.button("All views").clicked() {
                     commands.push(Command::ShowAllViews);
                 }
                 if ui.button("Reset zoom").clicked() {

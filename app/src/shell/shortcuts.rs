@@ -68,7 +68,10 @@ pub const SHORTCUTS: &[Shortcut] = &[
     shortcut(Key::Num3, "Maximise the sagittal view", || {
         Command::View(ViewCommand::ToggleMaximise(Axis::Sagittal))
     }),
-    shortcut(Key::Escape, "Show all three views", || Command::ShowAllViews),
+    shortcut(Key::Num4, "Maximise the 3D view", || {
+        Command::View(ViewCommand::ToggleMaximise3d)
+    }),
+    shortcut(Key::Escape, "Show all views", || Command::ShowAllViews),
     shortcut(Key::O, "Overlays on / off", || Command::ToggleOverlays),
     shortcut(Key::C, "Next channel of a multi-channel scan", || {
         Command::NextChannel

@@ -9,6 +9,8 @@ use crate::viewer::render::{OverlaySettings, Window, WindowPreset};
 pub enum ViewCommand {
     /// Show one view alone, or all three when it already is.
     ToggleMaximise(Axis),
+    /// Show the 3D view alone, or all four views when it already is.
+    ToggleMaximise3d,
     /// Show this channel of a multi-channel scan (with its own window).
     SetChannel(usize),
     /// Apply a window preset to the current case.

@@ -2,9 +2,7 @@
 //! voxel under the pointer and the case information under the views.
 
 use crate::viewer::case_view::CaseView;
-use crate::viewer::render::{
-    FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, Heat, OverlaySettings, TRUE_POSITIVE_COLOUR,
-};
+use crate::viewer::render::Heat;
 use eframe::egui::{self, Align2, Color32, FontId, Rect, Stroke, pos2, vec2};
 
 /// What lies under the mouse pointer, for the status line.
@@ -74,31 +72,5 @@ pub(crate) fn hover_info(view: &CaseView, voxel: [usize; 3]) -> HoverInfo {
         intensity: image.at(x, y, z),
         ground_truth: view.case.ground_truth.as_ref().map(label_at),
         prediction: view.case.prediction.as_ref().map(label_at),
-    }
-}
-
-pub(crate) fn info_ui(ui: &mut egui::Ui, view: &CaseView, overlays: &OverlaySettings) {
-    let image = &view.case.image;
-    let [nx, ny, nz] = image.shape();
-    let [sx, sy, sz] = image.spacing_mm();
-    ui.strong(format!("Case {}", view.case.id));
-    ui.label(format!(
-        "{nx} × {ny} × {nz} voxels, {sx:.2} × {sy:.2} × {sz:.2} mm"
-    ));
-    ui.label(format!(
-        "window {:.0} / level {:.0}",
-        view.window.width, view.window.level
-    ));
-    let [x, y, z] = view.crosshair;
-    ui.label(format!("crosshair at ({x}, {y}, {z})"));
-    if overlays.enabled && overlays.difference.visible {
-        ui.separator();
-        for (colour, name) in [
-            (TRUE_POSITIVE_COLOUR, "true positive"),
-            (FALSE_POSITIVE_COLOUR, "false positive"),
-            (FALSE_NEGATIVE_COLOUR, "false negative"),
-        ] {
-            crate::viewer::overlays::swatch_label_ui(ui, colour, name);
-        }
     }
 }

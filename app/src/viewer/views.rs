@@ -11,7 +11,8 @@ use crate::viewer::plane::{PlaneView, TextureKey, pixel_centre, pixel_under, ste
 use crate::viewer::render::{Heat, MIN_WINDOW_WIDTH, OverlaySettings, SliceLayers, render_slice};
 use crate::viewer::ruler::draw_ruler;
 pub use crate::viewer::view_info::HoverInfo;
-use crate::viewer::view_info::{colour_bar, hover_info, info_ui};
+use crate::viewer::view_info::{colour_bar, hover_info};
+use crate::viewer::view3d::{View3dState, view3d_ui};
 use eframe::egui::{
     self, Align, Align2, Color32, FontId, Layout, PointerButton, Pos2, Rect, Sense, Stroke, UiBuilder, Vec2,
     pos2, vec2,
@@ -44,6 +45,8 @@ pub struct ViewsState {
     pub hover: Option<HoverInfo>,
     /// The right-hand view of the side-by-side comparison (zoom and pan follow the left one).
     pub compare: PlaneView,
+    /// The 3D view in the fourth quadrant.
+    pub view3d: View3dState,
 }
 
 /// Activation maps to draw: model A's over the views, and model B's beside A's when compared.
@@ -124,6 +127,10 @@ pub fn views_ui(
         state.planes[main].pan = state.compare.pan;
         return;
     }
+    if state.view3d.maximised {
+        view3d_ui(ui, full, &mut state.view3d, view, overlays, commands);
+        return;
+    }
     if let Some(axis) = state.maximised {
         plane_ui(ui, full, axis, state, view, &context, commands);
         return;
@@ -142,9 +149,14 @@ pub fn views_ui(
     {
         plane_ui(ui, rect, axis, state, view, &context, commands);
     }
-    ui.scope_builder(UiBuilder::new().max_rect(quadrant(1.0, 1.0).shrink(6.0)), |ui| {
-        info_ui(ui, view, overlays);
-    });
+    view3d_ui(
+        ui,
+        quadrant(1.0, 1.0),
+        &mut state.view3d,
+        view,
+        overlays,
+        commands,
+    );
 }
 
 /// What every view draws with besides the case.

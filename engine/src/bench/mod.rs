@@ -47,6 +47,47 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Timed iterations; the median is reported.
     pub iters: usize,
+    /// Which of burn's CPU backends runs `--device cpu`.
+    pub cpu_backend: CpuBackend,
+}
+
+/// burn 0.21's CPU backends, compared by `mvl bench --cpu-backend` (issue 11). Only burn-flex is
+/// built by default; the others need the engine's `cpu-alternatives` feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CpuBackend {
+    /// burn-flex with the engine's own row kernels: what training and inference use.
+    #[default]
+    Flex,
+    /// burn-ndarray, matrix products through the system's OpenBLAS.
+    NdArray,
+    /// burn-candle (candle-core's CPU kernels, gemm for matrix products).
+    Candle,
+}
+
+impl CpuBackend {
+    /// `flex`, `ndarray` or `candle`.
+    ///
+    /// # Errors
+    /// Any other text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "flex" => Ok(Self::Flex),
+            "ndarray" => Ok(Self::NdArray),
+            "candle" => Ok(Self::Candle),
+            other => Err(format!(
+                "unknown CPU backend {other:?}: use flex, ndarray or candle"
+            )),
+        }
+    }
+
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::NdArray => "ndarray",
+            Self::Candle => "candle",
+        }
+    }
 }
 
 /// The benchmark's result; `--json` prints exactly this.
@@ -196,8 +237,7 @@ pub fn run_bench(
     } = model;
     let (timings, source) = match choice.kind {
         DeviceKind::Cpu => {
-            let timings =
-                bench_on::<Autodiff<Cpu>>(Default::default(), &config, weights, options, &|_| None)?;
+            let timings = bench_on_cpu(&config, weights, options)?;
             let source = if timings.host_memory.is_some() {
                 "process peak resident set (VmHWM), restarted before one inference forward and one training step"
             } else {
@@ -230,13 +270,53 @@ pub fn run_bench(
         };
     let mut report = report_from(&config, options, &timings);
     report.device = choice.kind.name().into();
-    report.device_detail = choice.reason;
+    report.device_detail = match (choice.kind, options.cpu_backend) {
+        (DeviceKind::Cpu, CpuBackend::Flex) | (DeviceKind::Cuda | DeviceKind::Wgpu, _) => choice.reason,
+        (DeviceKind::Cpu, other) => format!("{}; backend burn-{}", choice.reason, other.name()),
+    };
     report.llm_weights = llm_weights;
     report.peak_memory_bytes = peak_memory_bytes;
     report.step_memory_bytes = step_memory_bytes;
     report.peak_reserved_bytes = peak_reserved_bytes;
     report.peak_memory_source = source.into();
     Ok(report)
+}
+
+/// The CPU benchmark on the backend `options` names.
+fn bench_on_cpu(
+    config: &ModelConfig,
+    weights: Option<FrozenBlockWeights>,
+    options: &BenchOptions,
+) -> Result<timing::Timings, BenchError> {
+    match options.cpu_backend {
+        CpuBackend::Flex => {
+            bench_on::<Autodiff<Cpu>>(Default::default(), config, weights, options, &|_| None)
+        }
+        #[cfg(feature = "cpu-alternatives")]
+        CpuBackend::NdArray => bench_on::<Autodiff<burn_ndarray::NdArray<f32>>>(
+            Default::default(),
+            config,
+            weights,
+            options,
+            &|_| None,
+        ),
+        // burn 0.21 marks burn-candle deprecated; it is measured here because issue 11 asks for it.
+        #[cfg(feature = "cpu-alternatives")]
+        #[allow(deprecated)]
+        CpuBackend::Candle => bench_on::<Autodiff<burn_candle::Candle<f32>>>(
+            Default::default(),
+            config,
+            weights,
+            options,
+            &|_| None,
+        ),
+        #[cfg(not(feature = "cpu-alternatives"))]
+        other => Err(BenchError::Options(format!(
+            "this mvl was built without burn-{}: build it with `cargo build --release -p engine \\
+             --features cpu-alternatives` (burn-ndarray links Debian's libopenblas-dev)",
+            other.name()
+        ))),
+    }
 }
 
 const GPU_MEMORY_SOURCE: &str = "burn/cubecl memory pool, sampled after forward, backward and optimiser step";

@@ -63,6 +63,7 @@ mod tests {
             dtype: BenchDtype::F32,
             warmup: 0,
             iters: 1,
+            cpu_backend: Default::default(),
         };
         let timings = Timings {
             inference_secs: 2.0,

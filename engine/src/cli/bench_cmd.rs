@@ -4,7 +4,7 @@
 
 use super::output::Output;
 use crate::bench::{
-    BenchDtype, BenchModel, BenchOptions, BenchReport, MemoryEstimate, memory_estimate, run_bench,
+    BenchDtype, BenchModel, BenchOptions, BenchReport, CpuBackend, MemoryEstimate, memory_estimate, run_bench,
 };
 use crate::device::DeviceKind;
 use std::path::PathBuf;
@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Timed iterations (the median is reported).
     #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// Which of burn's CPU backends runs `--device cpu`: flex (what training uses), ndarray
+    /// (OpenBLAS) or candle; the last two need an mvl built with `--features cpu-alternatives`.
+    #[arg(long, default_value = "flex", value_parser = CpuBackend::parse)]
+    cpu_backend: CpuBackend,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -66,6 +70,7 @@ pub fn bench(output: &mut Output, args: BenchArgs) -> anyhow::Result<ExitCode> {
         dtype: args.dtype,
         warmup: args.warmup,
         iters: args.iters,
+        cpu_backend: args.cpu_backend,
     };
     let report = run_bench(model, device, &options)?;
     if args.json {
@@ -290,6 +295,7 @@ layer = 0
                 dtype: crate::bench::BenchDtype::F32,
                 warmup: 0,
                 iters: 1,
+                cpu_backend: Default::default(),
             },
         )
         .expect_err("no CUDA here");

@@ -3,7 +3,8 @@
 //! triangulation, so neighbouring cubes share their faces' diagonals and the surface is closed
 //! without the ambiguous cases of the 256-case cube table), and a label's surface as the 0.5
 //! level of its indicator smoothed by a Gaussian (as ITK-SNAP and 3D Slicer smooth before
-//! marching), in world millimetres through the scan's affine.
+//! marching) and kept between the labelled and the unlabelled voxel centres, in world
+//! millimetres through the scan's affine.
 
 mod export;
 mod smooth;
@@ -306,8 +307,12 @@ impl Default for SurfaceOptions {
     }
 }
 
+/// How far from 0.5 the smoothed indicator is kept at voxel centres (see [`label_surface`]).
+const CENTRE_MARGIN: f32 = 0.05;
+
 /// The surface of label `value` in `voxels` (x fastest, `shape`): the 0.5 level of its
-/// indicator after Gaussian smoothing, closed at the grid's border, in world millimetres.
+/// indicator after Gaussian smoothing, kept between every labelled voxel centre (inside) and
+/// every unlabelled one (outside), closed at the grid's border, in world millimetres.
 /// Only the label's bounding box (with the smoothing's reach) is processed. `None` when the
 /// label has no voxel.
 ///
@@ -357,7 +362,18 @@ pub fn label_surface<L: LabelValue>(
             }
         }
     }
-    let field = gaussian_smooth(&field, size, options.sigma_voxels);
+    let mut smooth = gaussian_smooth(&field, size, options.sigma_voxels);
+    // Smoothing may not move the surface past a voxel centre (as ITK's anti-aliasing constrains
+    // it): a labelled voxel stays inside, so a one-slice stroke or a small lesion keeps a surface,
+    // and an unlabelled one outside, so two labels' regions are not bridged.
+    for (value, &labelled) in smooth.iter_mut().zip(&field) {
+        *value = if labelled > 0.5 {
+            value.max(0.5 + CENTRE_MARGIN)
+        } else {
+            value.min(0.5 - CENTRE_MARGIN)
+        };
+    }
+    let field = smooth;
     let origin = start.map(|s| s as f64);
     let mesh = isosurface_in_voxels(&field, size, 0.5, origin, cancel)?;
     Ok(Some(to_world(mesh, world_from_voxel)))

@@ -198,6 +198,48 @@ fn two_balls_and_a_label_on_the_border_give_one_closed_surface_each() {
 }
 
 #[test]
+fn smoothing_neither_removes_a_one_slice_stroke_nor_bridges_a_one_voxel_gap() {
+    let shape = [20, 12, 9];
+    let affine = Affine::identity();
+    // A disc painted on one slice: the Gaussian alone brings its centre to 0.4, under the level.
+    let mut voxels = vec![0u16; 20 * 12 * 9];
+    let disc: Vec<usize> = (0..20 * 12)
+        .filter(|i| ((i % 20) as f64 - 5.0).powi(2) + ((i / 20) as f64 - 6.0).powi(2) <= 9.0)
+        .map(|i| 4 * 20 * 12 + i)
+        .collect();
+    for &i in &disc {
+        voxels[i] = 1;
+    }
+    let options = SurfaceOptions::default();
+    let stroke = label_surface(&voxels, shape, 1, &affine, &options, &never())
+        .unwrap()
+        .unwrap();
+    assert_eq!(euler_characteristic_of_closed(&stroke), 2);
+    let volume = stroke.enclosed_volume_mm3();
+    assert!(
+        volume > 0.1 * disc.len() as f64 && volume < disc.len() as f64,
+        "{volume} mm³"
+    );
+    // Two blocks of label 2 with one unlabelled voxel between them stay two surfaces.
+    let mut blocks = vec![0u16; 20 * 12 * 9];
+    for z in 2..7 {
+        for y in 3..9 {
+            for x in (2..9).chain(10..17) {
+                blocks[(z * 12 + y) * 20 + x] = 2;
+            }
+        }
+    }
+    let apart = label_surface(&blocks, shape, 2, &affine, &options, &never())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        euler_characteristic_of_closed(&apart),
+        4,
+        "two closed surfaces, not one"
+    );
+}
+
+#[test]
 fn wrong_sizes_and_cancelling_are_errors() {
     let affine = Affine::identity();
     let wrong = isosurface(&[0.0; 7], [2, 2, 2], 0.5, &affine, &never());

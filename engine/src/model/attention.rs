@@ -241,6 +241,12 @@ impl EngineBackend for burn::backend::Flex {
 }
 impl EngineBackend for burn::backend::Cuda {}
 impl EngineBackend for burn::backend::Wgpu {}
+/// Only for `mvl bench --cpu-backend ndarray|candle`: burn's own operations throughout.
+#[cfg(feature = "cpu-alternatives")]
+impl EngineBackend for burn_ndarray::NdArray<f32> {}
+#[cfg(feature = "cpu-alternatives")]
+#[allow(deprecated)]
+impl EngineBackend for burn_candle::Candle<f32> {}
 
 impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
     fn scaled_dot_product_attention(

@@ -6,3 +6,4 @@ mod fault_ui_tests;
 mod model_ui_tests;
 pub(crate) mod support;
 mod ui_tests;
+mod view3d_ui_tests;

@@ -1,0 +1,140 @@
+use super::*;
+use engine::mesh::isosurface;
+use engine::volume::Affine;
+use std::sync::atomic::AtomicBool;
+
+/// The surface of a ball of `radius` mm around `centre` on a 1 mm grid (the 0 level of the
+/// distance field), within 1 % of the sphere (checked in the engine's tests).
+fn sphere(centre: [f64; 3], radius: f64) -> Mesh {
+    let n = (2.0 * radius + 6.0).ceil() as usize;
+    let start = centre.map(|c| c - n as f64 / 2.0);
+    let field: Vec<f32> = (0..n * n * n)
+        .map(|i| {
+            let p = [i % n, i / n % n, i / (n * n)];
+            let d2: f64 = (0..3).map(|a| (start[a] + p[a] as f64 - centre[a]).powi(2)).sum();
+            (radius - d2.sqrt()) as f32
+        })
+        .collect();
+    let affine = Affine::from_parts([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], start);
+    isosurface(&field, [n; 3], 0.0, &affine, &AtomicBool::new(false)).expect("sphere")
+}
+
+#[test]
+fn projection_and_unprojection_are_inverse_and_the_front_view_is_radiological() {
+    let scene = Scene {
+        centre: [10.0, -5.0, 30.0],
+        radius: 50.0,
+    };
+    let camera = Camera {
+        yaw: 0.0,
+        pitch: 0.0,
+        zoom: 2.0,
+        pan: [7.0, -3.0],
+    };
+    let front = Projection::new(&camera, &scene, [200, 100]);
+    let centre = front.project(scene.centre);
+    assert_eq!(
+        centre,
+        [107.0, 47.0, 0.0],
+        "the centre lands at the middle plus the pan"
+    );
+    let step = |axis: usize| {
+        let mut p = scene.centre;
+        p[axis] += 1.0;
+        front.project(p)
+    };
+    // Zoom 2 fits the sphere's radius in a quarter of the smaller side: 100 / (2 · 50) · 2 = 2 px/mm.
+    assert_eq!(
+        step(0),
+        [105.0, 47.0, 0.0],
+        "the patient's right (+x) to the screen's left"
+    );
+    assert_eq!(step(2), [107.0, 45.0, 0.0], "superior (+z) up");
+    assert_eq!(step(1), [107.0, 47.0, -1.0], "anterior (+y) towards the viewer");
+    let turned = Projection::new(
+        &Camera {
+            yaw: 0.7,
+            pitch: -0.4,
+            zoom: 1.3,
+            pan: [2.0, 9.0],
+        },
+        &scene,
+        [320, 240],
+    );
+    for p in [[0.0, 0.0, 0.0], [13.0, -40.0, 2.5], [-7.0, 3.0, 90.0]] {
+        let [x, y, depth] = turned.project(p);
+        let back = turned.unproject(x, y, depth);
+        for a in 0..3 {
+            assert!((back[a] - p[a]).abs() < 1e-9, "{p:?} → {back:?}");
+        }
+    }
+}
+
+#[test]
+fn a_rendered_sphere_covers_its_disc_and_a_click_finds_its_front_surface() {
+    let (centre, radius) = ([3.0, 4.0, -2.0], 12.0);
+    let mesh = sphere(centre, radius);
+    let scene = Scene { centre, radius: 20.0 };
+    let size = [160, 160];
+    let camera = Camera::default();
+    let projection = Projection::new(&camera, &scene, size);
+    let colour = Color32::from_rgb(200, 100, 50);
+    let drawn = render(&[(&mesh, colour)], &projection, size);
+    // 160 px over 40 mm: 4 px/mm, so the sphere's outline is a disc of radius 48 px: π·48² pixels,
+    // give or take its rim (one pixel around: 2π·48 ≈ 300 pixels, under 5 %).
+    let covered = drawn.depth.iter().filter(|d| d.is_finite()).count() as f64;
+    let disc = std::f64::consts::PI * 48.0f64.powi(2);
+    assert!(
+        (covered - disc).abs() < 0.05 * disc,
+        "{covered} pixels for a disc of {disc}"
+    );
+    // The middle pixel shows the point of the sphere nearest the viewer, lit head-on.
+    let picked = drawn.pick(80, 80).expect("the sphere is under the middle");
+    let distance = (0..3)
+        .map(|a| (picked[a] - centre[a]).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (distance - radius).abs() < 0.15,
+        "picked {picked:?} at {distance} mm"
+    );
+    assert!(
+        projection.project(picked)[2] < -radius + 0.15,
+        "the front, not the back"
+    );
+    let middle = drawn.image.pixels[80 * 160 + 80];
+    assert!(middle.r() >= 195 && middle.g() >= 97, "head-on light: {middle:?}");
+    // Near the outline the surface turns away: darker, down towards the ambient light.
+    let rim = drawn.image.pixels[80 * 160 + 80 + 46];
+    assert!(rim.r() < 140, "{rim:?}");
+    assert_eq!(drawn.pick(2, 2), None, "background");
+    assert_eq!(drawn.image.pixels[0], BACKGROUND);
+}
+
+#[test]
+fn the_nearer_surface_hides_the_farther_whatever_the_order() {
+    let camera = Camera {
+        yaw: 0.0,
+        pitch: 0.0,
+        zoom: 1.0,
+        pan: [0.0; 2],
+    };
+    let scene = Scene {
+        centre: [0.0; 3],
+        radius: 20.0,
+    };
+    let size = [80, 80];
+    let projection = Projection::new(&camera, &scene, size);
+    // Anterior (+y) is nearer the viewer from the front.
+    let near = sphere([0.0, 10.0, 0.0], 4.0);
+    let far = sphere([0.0, -5.0, 0.0], 9.0);
+    let (red, blue) = (Color32::from_rgb(250, 0, 0), Color32::from_rgb(0, 0, 250));
+    for order in [[(&near, red), (&far, blue)], [(&far, blue), (&near, red)]] {
+        let drawn = render(&order, &projection, size);
+        let middle = drawn.image.pixels[40 * 80 + 40];
+        assert!(middle.r() > 200 && middle.b() == 0, "{middle:?}");
+        // Beside the small sphere the big one shows.
+        let beside = drawn.image.pixels[40 * 80 + 40 + 12];
+        assert!(beside.b() > 100 && beside.r() == 0, "{beside:?}");
+    }
+}

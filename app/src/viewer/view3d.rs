@@ -1,0 +1,581 @@
+//! The 3D view in the fourth quadrant: the surfaces of the label (ground truth or corrected) and
+//! of the prediction, each label in its legend colour, lit and smooth. Drag rotates, the wheel
+//! zooms, right-drag pans, "Reset" goes back to the front view; the crosshair is marked, and a
+//! click on a surface moves the crosshair there.
+//!
+//! Surfaces are extracted by the engine (`engine::mesh`) and drawn by the CPU rasteriser of
+//! [`crate::viewer::surface_render`], both on the view's own thread: the planes never wait for
+//! them. After an edit only the label's surfaces are made again, once the stroke has ended.
+
+use crate::common::label::Label;
+use crate::viewer::case_view::CaseView;
+use crate::viewer::command::ViewCommand;
+use crate::viewer::render::OverlaySettings;
+use crate::viewer::surface_render::{BACKGROUND, Camera, Projection, Rendered, Scene, render};
+use eframe::egui::{
+    self, Align, Align2, Color32, FontId, Layout, Rect, Sense, Stroke, UiBuilder, pos2, vec2,
+};
+use engine::mesh::{Mesh, SurfaceOptions, label_surface};
+use engine::volume::Affine;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+
+/// Header height, points.
+const HEADER_HEIGHT: f32 = 22.0;
+/// Radians per point dragged.
+const ROTATE_PER_POINT: f64 = 0.01;
+/// Zoom factor per wheel line.
+const ZOOM_PER_LINE: f64 = 1.15;
+/// Zoom limits.
+const ZOOM_RANGE: (f64, f64) = (0.2, 20.0);
+/// The largest picture side drawn, pixels (a bigger view is drawn at this size and stretched).
+const MAX_SIDE: usize = 1024;
+const MARKER_COLOUR: Color32 = Color32::from_rgb(240, 220, 60);
+
+/// The two surface layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SurfaceLayer {
+    /// The ground truth, or the user's corrected label.
+    Label = 0,
+    /// The model's prediction.
+    Prediction = 1,
+}
+
+/// What the view's thread is asked to do.
+enum Request {
+    /// Make the surfaces of every label in `label` (none: the layer is empty).
+    Extract {
+        layer: SurfaceLayer,
+        version: u64,
+        label: Option<Label>,
+        world_from_voxel: Affine,
+        cancel: Arc<AtomicBool>,
+    },
+    /// Draw these labels' surfaces of these layers, in these colours.
+    Draw {
+        projection: Projection,
+        size: [usize; 2],
+        labels: Vec<(SurfaceLayer, u32, Color32)>,
+    },
+}
+
+/// What the thread answers.
+enum Answer {
+    /// A layer's surfaces are ready: the triangle count.
+    Extracted {
+        layer: SurfaceLayer,
+        version: u64,
+        triangles: usize,
+    },
+    /// A layer's surfaces could not be made.
+    Failed {
+        layer: SurfaceLayer,
+        version: u64,
+        message: String,
+    },
+    /// A picture.
+    Drawn(Box<Rendered>),
+}
+
+/// The surfaces the thread keeps, per layer: each label value with its mesh.
+type LayerMeshes = Vec<(u32, Mesh)>;
+
+/// The view's thread: extracts and draws, newest request first.
+struct SurfaceThread {
+    requests: mpsc::Sender<Request>,
+    answers: mpsc::Receiver<Answer>,
+}
+
+impl SurfaceThread {
+    fn spawn(wake: impl Fn() + Send + 'static) -> Option<Self> {
+        let (requests, inbox) = mpsc::channel::<Request>();
+        let (outbox, answers) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("surfaces".into())
+            .spawn(move || {
+                let mut meshes: [LayerMeshes; 2] = [Vec::new(), Vec::new()];
+                while let Ok(first) = inbox.recv() {
+                    // Only the newest extraction of each layer and the newest picture matter.
+                    let mut extracts: [Option<Request>; 2] = [None, None];
+                    let mut draw = None;
+                    for request in std::iter::once(first).chain(inbox.try_iter()) {
+                        match request {
+                            Request::Extract { layer, .. } => extracts[layer as usize] = Some(request),
+                            Request::Draw { .. } => draw = Some(request),
+                        }
+                    }
+                    for request in extracts.into_iter().flatten() {
+                        let Request::Extract {
+                            layer,
+                            version,
+                            label,
+                            world_from_voxel,
+                            cancel,
+                        } = request
+                        else {
+                            continue;
+                        };
+                        let answer = match extract(label.as_ref(), &world_from_voxel, &cancel) {
+                            Ok(made) => {
+                                let triangles = made.iter().map(|(_, m)| m.triangles.len()).sum();
+                                meshes[layer as usize] = made;
+                                Answer::Extracted {
+                                    layer,
+                                    version,
+                                    triangles,
+                                }
+                            }
+                            Err(engine::mesh::MeshError::Cancelled) => continue,
+                            Err(e) => Answer::Failed {
+                                layer,
+                                version,
+                                message: e.to_string(),
+                            },
+                        };
+                        if outbox.send(answer).is_err() {
+                            return;
+                        }
+                    }
+                    if let Some(Request::Draw {
+                        projection,
+                        size,
+                        labels,
+                    }) = draw
+                    {
+                        let shown: Vec<(&Mesh, Color32)> = labels
+                            .iter()
+                            .filter_map(|&(layer, value, colour)| {
+                                let found = meshes[layer as usize].iter().find(|(v, _)| *v == value);
+                                found.map(|(_, mesh)| (mesh, colour))
+                            })
+                            .collect();
+                        let drawn = render(&shown, &projection, size);
+                        if outbox.send(Answer::Drawn(Box::new(drawn))).is_err() {
+                            return;
+                        }
+                    }
+                    wake();
+                }
+            })
+            .ok()?;
+        Some(Self { requests, answers })
+    }
+}
+
+/// The surfaces of every label value in `label`, in world millimetres.
+fn extract(
+    label: Option<&Label>,
+    world_from_voxel: &Affine,
+    cancel: &AtomicBool,
+) -> Result<LayerMeshes, engine::mesh::MeshError> {
+    let Some(label) = label else { return Ok(Vec::new()) };
+    let mut made = Vec::new();
+    for value in label.label_numbers().into_iter().filter(|&v| v != 0) {
+        let shape = label.shape();
+        let options = SurfaceOptions::default();
+        if let Some(mesh) = label_surface(label, shape, value, world_from_voxel, &options, cancel)? {
+            made.push((value, mesh));
+        }
+    }
+    Ok(made)
+}
+
+/// What a layer's surfaces were made from: the case's load ticket and, for the label, its edit
+/// generation.
+type LayerSource = (u64, u64);
+
+/// A layer's state.
+#[derive(Default)]
+struct LayerState {
+    /// What the last extraction asked for was made from.
+    requested: Option<LayerSource>,
+    /// Its version number (answers of older ones are ignored).
+    version: u64,
+    /// The cancel switch of the extraction under way.
+    cancel: Option<Arc<AtomicBool>>,
+    /// Triangles of the surfaces made, or why none were; `None` while being made.
+    made: Option<Result<usize, String>>,
+    /// Version of the surfaces the thread holds.
+    ready_version: u64,
+}
+
+/// Everything the picture depends on, to ask for a new one only when it changes.
+#[derive(Clone, PartialEq)]
+struct DrawKey {
+    projection: Projection,
+    size: [usize; 2],
+    labels: Vec<(SurfaceLayer, u32, Color32)>,
+    versions: [u64; 2],
+}
+
+/// The 3D view's state.
+pub struct View3dState {
+    /// The camera.
+    pub camera: Camera,
+    /// Whether the 3D view is shown alone.
+    pub maximised: bool,
+    /// Draw the label's surfaces.
+    pub show_label: bool,
+    /// Draw the prediction's surfaces.
+    pub show_prediction: bool,
+    thread: Option<SurfaceThread>,
+    layers: [LayerState; 2],
+    asked: Option<DrawKey>,
+    shown: Option<(Rendered, egui::TextureHandle)>,
+    /// Where the picture was drawn last frame, points.
+    pub last_rect: Option<Rect>,
+}
+
+impl Default for View3dState {
+    fn default() -> Self {
+        Self {
+            camera: Camera::default(),
+            maximised: false,
+            show_label: true,
+            show_prediction: true,
+            thread: None,
+            layers: [LayerState::default(), LayerState::default()],
+            asked: None,
+            shown: None,
+            last_rect: None,
+        }
+    }
+}
+
+impl View3dState {
+    /// Whether every surface asked for has been made and the newest picture is on screen (tests
+    /// wait for this).
+    pub fn is_settled(&self) -> bool {
+        let made = self.layers.iter().all(|l| l.made.is_some());
+        let drawn = match (&self.asked, &self.shown) {
+            (Some(asked), Some((shown, _))) => {
+                asked.projection == shown.projection && asked.size == shown.image.size
+            }
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        made && drawn
+    }
+
+    /// The picture on screen and where it was drawn, if any.
+    pub fn shown(&self) -> Option<&Rendered> {
+        self.shown.as_ref().map(|(rendered, _)| rendered)
+    }
+
+    /// Triangles of each layer's surfaces (label, prediction), once made.
+    pub fn triangles(&self) -> [Option<usize>; 2] {
+        self.layers
+            .each_ref()
+            .map(|l| l.made.as_ref().and_then(|m| m.as_ref().ok().copied()))
+    }
+
+    /// Asks for the surfaces of the case on screen when they changed, and takes the answers.
+    fn update(&mut self, ctx: &egui::Context, view: &CaseView) {
+        if self.thread.is_none() {
+            let waker = ctx.clone();
+            self.thread = SurfaceThread::spawn(move || waker.request_repaint());
+        }
+        let Some(thread) = &self.thread else { return };
+        let affine = *view.case.image.world_from_voxel();
+        let sources = [(view.ticket, view.edit.generation), (view.ticket, 0)];
+        let labels = [&view.case.ground_truth, &view.case.prediction];
+        for (index, layer) in [SurfaceLayer::Label, SurfaceLayer::Prediction]
+            .into_iter()
+            .enumerate()
+        {
+            let state = &mut self.layers[index];
+            // A stroke under way is not a finished edit: wait for its end.
+            let waiting = layer == SurfaceLayer::Label && view.edit.is_painting();
+            if state.requested == Some(sources[index]) || waiting {
+                continue;
+            }
+            if let Some(cancel) = &state.cancel {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            let cancel = Arc::new(AtomicBool::new(false));
+            state.version += 1;
+            state.requested = Some(sources[index]);
+            state.cancel = Some(Arc::clone(&cancel));
+            state.made = None;
+            let request = Request::Extract {
+                layer,
+                version: state.version,
+                label: labels[index].clone(),
+                world_from_voxel: affine,
+                cancel,
+            };
+            if thread.requests.send(request).is_err() {
+                state.made = Some(Err("the 3D view's thread stopped".into()));
+            }
+        }
+        while let Ok(answer) = thread.answers.try_recv() {
+            match answer {
+                Answer::Extracted {
+                    layer,
+                    version,
+                    triangles,
+                } => {
+                    let state = &mut self.layers[layer as usize];
+                    if version == state.version {
+                        state.made = Some(Ok(triangles));
+                        state.ready_version = version;
+                    }
+                }
+                Answer::Failed {
+                    layer,
+                    version,
+                    message,
+                } => {
+                    let state = &mut self.layers[layer as usize];
+                    if version == state.version {
+                        state.made = Some(Err(message));
+                        state.ready_version = version;
+                    }
+                }
+                Answer::Drawn(rendered) => {
+                    let texture =
+                        ctx.load_texture("view3d", rendered.image.clone(), egui::TextureOptions::LINEAR);
+                    self.shown = Some((*rendered, texture));
+                }
+            }
+        }
+    }
+
+    /// Asks for a picture when anything it depends on changed.
+    fn ask_for_picture(&mut self, key: DrawKey) {
+        if self.asked.as_ref() == Some(&key) {
+            return;
+        }
+        let Some(thread) = &self.thread else { return };
+        let request = Request::Draw {
+            projection: key.projection,
+            size: key.size,
+            labels: key.labels.clone(),
+        };
+        if thread.requests.send(request).is_ok() {
+            self.asked = Some(key);
+        }
+    }
+}
+
+/// The sphere around the scan's box, in world millimetres.
+pub fn scene_of(view: &CaseView) -> Scene {
+    let image = &view.case.image;
+    let affine = image.world_from_voxel();
+    let last = image.shape().map(|n| n.saturating_sub(1) as f64);
+    let centre = affine.apply(last.map(|v| v / 2.0));
+    let radius = affine.distance_mm([0.0; 3], last) / 2.0;
+    Scene {
+        centre,
+        radius: radius.max(1.0),
+    }
+}
+
+/// The voxel nearest world point `p`, if it lies within the grid.
+fn voxel_at(view: &CaseView, p: [f64; 3]) -> Option<[usize; 3]> {
+    let inverse = view.case.image.world_from_voxel().inverse()?;
+    let v = inverse.apply(p);
+    let shape = view.case.image.shape();
+    let mut voxel = [0; 3];
+    for a in 0..3 {
+        let rounded = v[a].round();
+        // A surface lies up to half a voxel (and the smoothing's reach) outside its voxels.
+        let clamped = rounded.clamp(0.0, shape[a].saturating_sub(1) as f64);
+        if (rounded - clamped).abs() > 2.0 {
+            return None;
+        }
+        voxel[a] = clamped as usize;
+    }
+    Some(voxel)
+}
+
+/// Draws the 3D view in `rect` and handles its mouse input.
+pub fn view3d_ui(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    state: &mut View3dState,
+    view: &CaseView,
+    overlays: &OverlaySettings,
+    commands: &mut Vec<ViewCommand>,
+) {
+    state.update(ui.ctx(), view);
+    let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
+    let area = Rect::from_min_max(pos2(rect.min.x, header.max.y), rect.max);
+    ui.scope_builder(
+        UiBuilder::new()
+            .max_rect(header)
+            .layout(Layout::left_to_right(Align::Center)),
+        |ui| {
+            if ui
+                .selectable_label(state.maximised, "3D")
+                .on_hover_text("Show the 3D view alone, or all views again (double-click it, or 4)")
+                .clicked()
+            {
+                commands.push(ViewCommand::ToggleMaximise3d);
+            }
+            ui.checkbox(&mut state.show_label, "Label")
+                .on_hover_text("Surfaces of the ground truth (or the corrected label)");
+            ui.checkbox(&mut state.show_prediction, "Prediction");
+            if ui
+                .small_button("Reset")
+                .on_hover_text("Front view, whole scan")
+                .clicked()
+            {
+                state.camera = Camera::default();
+            }
+            match state.layers.each_ref().map(|l| l.made.clone()) {
+                [Some(Err(e)), _] | [_, Some(Err(e))] => {
+                    ui.colored_label(Color32::LIGHT_RED, "no surfaces")
+                        .on_hover_text(e);
+                }
+                [None, _] | [_, None] => {
+                    ui.spinner();
+                    ui.weak("making surfaces…");
+                }
+                [Some(Ok(a)), Some(Ok(b))] => {
+                    ui.weak(format!("{} triangles", a + b));
+                }
+            }
+        },
+    );
+    let response = ui.interact(area, ui.scope_id().with("view3d"), Sense::click_and_drag());
+    state.last_rect = Some(area);
+    let ppp = ui.ctx().pixels_per_point();
+    if response.dragged_by(egui::PointerButton::Primary) {
+        let delta = response.drag_delta();
+        state.camera.yaw += f64::from(delta.x) * ROTATE_PER_POINT;
+        state.camera.pitch = (state.camera.pitch + f64::from(delta.y) * ROTATE_PER_POINT)
+            .clamp(-std::f64::consts::FRAC_PI_2, std::f64::consts::FRAC_PI_2);
+    }
+    let size = picture_size(area, ppp);
+    // Pixels of the picture per point on screen.
+    let pixels_per_point = size[0] as f32 / area.width().max(1.0);
+    if response.dragged_by(egui::PointerButton::Secondary) {
+        let delta = response.drag_delta() * pixels_per_point;
+        state.camera.pan[0] += f64::from(delta.x);
+        state.camera.pan[1] += f64::from(delta.y);
+    }
+    if response.hovered() {
+        let (plain, with_ctrl) = crate::viewer::plane::wheel_lines(ui);
+        let lines = plain + with_ctrl;
+        if lines != 0.0 {
+            state.camera.zoom =
+                (state.camera.zoom * ZOOM_PER_LINE.powf(f64::from(lines))).clamp(ZOOM_RANGE.0, ZOOM_RANGE.1);
+        }
+    }
+    if response.double_clicked() {
+        commands.push(ViewCommand::ToggleMaximise3d);
+    } else if response.clicked()
+        && let (Some(pointer), Some(shown)) = (response.interact_pointer_pos(), state.shown())
+    {
+        let at = (pointer - area.min) * pixels_per_point;
+        if at.x >= 0.0 && at.y >= 0.0 {
+            let picked = shown.pick(at.x as usize, at.y as usize);
+            if let Some(voxel) = picked.and_then(|p| voxel_at(view, p)) {
+                commands.push(ViewCommand::SetCrosshair(voxel));
+            }
+        }
+    }
+    let scene = scene_of(view);
+    let projection = Projection::new(&state.camera, &scene, size);
+    let mut labels = Vec::new();
+    if overlays.enabled {
+        let layers = [
+            (
+                SurfaceLayer::Label,
+                state.show_label && overlays.ground_truth.visible,
+            ),
+            (
+                SurfaceLayer::Prediction,
+                state.show_prediction && overlays.prediction.visible,
+            ),
+        ];
+        for (layer, shown) in layers {
+            if !shown {
+                continue;
+            }
+            for &value in view
+                .case
+                .label_values
+                .iter()
+                .filter(|v| !overlays.hidden_labels.contains(v))
+            {
+                let colour = overlays.label_colour(value);
+                // The prediction in a lighter tone, so the two layers can be told apart.
+                let colour = if layer == SurfaceLayer::Prediction {
+                    lighter(colour)
+                } else {
+                    colour
+                };
+                labels.push((layer, value, colour));
+            }
+        }
+    }
+    let versions = state.layers.each_ref().map(|l| l.ready_version);
+    state.ask_for_picture(DrawKey {
+        projection,
+        size,
+        labels,
+        versions,
+    });
+    let painter = ui.painter_at(area);
+    painter.rect_filled(area, 0.0, BACKGROUND);
+    if let Some((shown, texture)) = &state.shown {
+        painter.image(
+            texture.id(),
+            area,
+            Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
+        marker(&painter, area, shown, view, pixels_per_point);
+    }
+    let [x, y, z] = view.crosshair;
+    painter.text(
+        area.left_bottom() + vec2(6.0, -6.0),
+        Align2::LEFT_BOTTOM,
+        format!(
+            "Case {} · crosshair ({x}, {y}, {z}) · window {:.0} / level {:.0}",
+            view.case.id, view.window.width, view.window.level
+        ),
+        FontId::proportional(11.0),
+        Color32::from_gray(170),
+    );
+    if response.hovered() {
+        response.on_hover_text(
+            "Drag: rotate · wheel: zoom · right-drag: pan · click a surface: move the crosshair there",
+        );
+    }
+}
+
+/// The picture size for `area`, pixels, at most [`MAX_SIDE`] on the longer side.
+fn picture_size(area: Rect, pixels_per_point: f32) -> [usize; 2] {
+    let wanted = [area.width() * pixels_per_point, area.height() * pixels_per_point].map(|v| v.max(1.0));
+    let shrink = (MAX_SIDE as f32 / wanted[0].max(wanted[1])).min(1.0);
+    wanted.map(|v| (v * shrink).round().max(1.0) as usize)
+}
+
+/// Halfway to white.
+fn lighter(colour: Color32) -> Color32 {
+    let half = |c: u8| ((u16::from(c) + 255) / 2) as u8;
+    Color32::from_rgb(half(colour.r()), half(colour.g()), half(colour.b()))
+}
+
+/// Marks the crosshair's position: a ring, solid where it is in front of the surfaces, dotted
+/// (a thinner ring) where a surface hides it.
+fn marker(painter: &egui::Painter, area: Rect, shown: &Rendered, view: &CaseView, pixels_per_point: f32) {
+    let affine = view.case.image.world_from_voxel();
+    let world = affine.apply(view.crosshair.map(|v| v as f64));
+    let [px, py, depth] = shown.projection.project(world);
+    let at = area.min + vec2(px as f32, py as f32) / pixels_per_point;
+    if !area.contains(at) {
+        return;
+    }
+    let [width, height] = shown.image.size;
+    let inside = px >= 0.0 && py >= 0.0 && (px as usize) < width && (py as usize) < height;
+    let surface = inside.then(|| shown.depth[py as usize * width + px as usize]);
+    let hidden = surface.is_some_and(|d| f64::from(d) < depth - 1.0);
+    let stroke = Stroke::new(if hidden { 1.0 } else { 2.0 }, MARKER_COLOUR);
+    painter.circle_stroke(at, 6.0, stroke);
+    painter.line_segment([at - vec2(10.0, 0.0), at + vec2(10.0, 0.0)], stroke);
+    painter.line_segment([at - vec2(0.0, 10.0), at + vec2(0.0, 10.0)], stroke);
+}
