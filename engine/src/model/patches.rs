@@ -147,14 +147,54 @@ pub fn unpatchify_with_ops<B: Backend>(
         .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
 }
 
-/// [`patchify_with_ops`] on a backend's float primitive (the default of
+/// [`patchify_with_ops`] in tensors of at most four axes (three swaps of two merged axes), for
+/// backends that hold no more than six (burn-ndarray); same result.
+///
+/// # Shapes
+/// - x: `[batch, channels, z, y, x]` → `[batch, tokens, channels · patch³]`
+pub fn patchify_in_four_axes<B: Backend>(x: Tensor<B, 5>, patch: usize) -> Tensor<B, 3> {
+    let [batch, channels, nz, ny, nx] = x.dims();
+    let (gz, gy, gx) = (nz / patch, ny / patch, nx / patch);
+    // b c (gz pz) y x → b gz c (pz y x) → (b gz) gy (c pz) (py x) → (b gz gy) gx (c pz py) px.
+    x.reshape([batch, channels, gz, patch * ny * nx])
+        .swap_dims(1, 2)
+        .reshape([batch * gz, channels * patch, gy, patch * nx])
+        .swap_dims(1, 2)
+        .reshape([batch * gz * gy, channels * patch * patch, gx, patch])
+        .swap_dims(1, 2)
+        .reshape([batch, gz * gy * gx, channels * patch * patch * patch])
+}
+
+/// The inverse of [`patchify_in_four_axes`] ([`unpatchify_with_ops`] in at most four axes).
+///
+/// # Shapes
+/// - tokens: `[batch, tokens, channels · patch³]` → `[batch, channels, z, y, x]`
+pub fn unpatchify_in_four_axes<B: Backend>(
+    tokens: Tensor<B, 3>,
+    batch: usize,
+    channels: usize,
+    grid: [usize; 3],
+    patch: usize,
+) -> Tensor<B, 5> {
+    let [gz, gy, gx] = grid;
+    tokens
+        .reshape([batch * gz * gy, gx, channels * patch * patch, patch])
+        .swap_dims(1, 2)
+        .reshape([batch * gz, gy, channels * patch, patch * gx * patch])
+        .swap_dims(1, 2)
+        .reshape([batch, gz, channels, patch * gy * patch * gx * patch])
+        .swap_dims(1, 2)
+        .reshape([batch, channels, gz * patch, gy * patch, gx * patch])
+}
+
+/// [`patchify_in_four_axes`] (every backend holds four axes) on a backend's float primitive (the default of
 /// [`super::EngineBackend::patchify`] and the CPU backend's fallback).
 pub fn patchify_primitive<B: Backend>(x: FloatTensor<B>, patch: usize) -> FloatTensor<B> {
     let x = Tensor::<B, 5>::from_primitive(TensorPrimitive::Float(x));
-    patchify_with_ops(x, patch).into_primitive().tensor()
+    patchify_in_four_axes(x, patch).into_primitive().tensor()
 }
 
-/// [`unpatchify_with_ops`] on a backend's float primitive.
+/// [`unpatchify_in_four_axes`] on a backend's float primitive.
 pub fn unpatchify_primitive<B: Backend>(
     tokens: FloatTensor<B>,
     batch: usize,
@@ -163,7 +203,7 @@ pub fn unpatchify_primitive<B: Backend>(
     patch: usize,
 ) -> FloatTensor<B> {
     let tokens = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(tokens));
-    unpatchify_with_ops(tokens, batch, channels, grid, patch)
+    unpatchify_in_four_axes(tokens, batch, channels, grid, patch)
         .into_primitive()
         .tensor()
 }
@@ -186,6 +226,25 @@ pub fn split_channels(patches: &[f32], channels: usize, patch_volume: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patchify_in_four_axes_equals_the_eight_axis_permutation_and_inverts() {
+        let device = Default::default();
+        let (batch, channels, patch, grid) = (2, 3, 2, [2usize, 3, 4]);
+        let shape = [batch, channels, grid[0] * patch, grid[1] * patch, grid[2] * patch];
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = (0..count).map(|i| i as f32).collect();
+        let x = Tensor::<Flex, 5>::from_data(TensorData::new(values.clone(), shape), &device);
+        let eight = patchify_with_ops(x.clone(), patch)
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
+        let four = patchify_in_four_axes(x, patch);
+        assert_eq!(four.clone().into_data().to_vec::<f32>().expect("f32"), eight);
+        let back = unpatchify_in_four_axes(four, batch, channels, grid, patch);
+        assert_eq!(back.dims(), shape);
+        assert_eq!(back.into_data().to_vec::<f32>().expect("f32"), values);
+    }
     use crate::model::patchify;
     use burn::backend::Flex;
     use burn::tensor::{Tensor, TensorData};
