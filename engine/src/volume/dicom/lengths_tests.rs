@@ -69,6 +69,20 @@ fn the_meta_group_is_read_to_its_group_length_as_dicom_rs_reads_it() {
 }
 
 #[test]
+fn a_deflated_data_set_is_walked_inflated() {
+    // The fuzzer's third find (767 bytes, transfer syntax deflated explicit VR little endian):
+    // the inflated data set begins with an element of an unknown VR, read as UN with a 4-byte
+    // length, declaring far more than the 121 bytes the damaged stream inflates to; dicom-rs
+    // grew past the fuzzer's 2 GB limit on it.
+    let bytes = std::fs::read(fixtures().join("fuzz_deflated_length/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the inflated data");
+    assert!(
+        refused.contains("deflated") && refused.contains("(29E7,B29A)"),
+        "{refused}"
+    );
+}
+
+#[test]
 fn every_committed_dicom_fixture_passes() {
     // Implicit and explicit VR, big endian, deflate, RLE and JPEG fragments, enhanced
     // multi-frame, pydicom's own test files: none is refused.
