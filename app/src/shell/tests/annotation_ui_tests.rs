@@ -403,11 +403,18 @@ fn the_ruler_measures_two_clicks_in_mm_and_clears() -> anyhow::Result<()> {
         rect.center() + vec2(-rect.width() * 0.2, -rect.height() * 0.1),
         rect.center() + vec2(rect.width() * 0.15, rect.height() * 0.2),
     );
-    let (voxel_a, voxel_b) = (voxel_at(harness, a)?, voxel_at(harness, b)?);
     harness.key_press(Key::M);
     harness.step();
-    click_at(harness, a);
-    click_at(harness, b);
+    // The voxel under each point as the view reports it while hovering, just before the click
+    // (the side panel's width, hence the view's rectangle, depends on the tool).
+    let mut hovered_click = |at: eframe::egui::Pos2| -> anyhow::Result<[usize; 3]> {
+        harness.hover_at(at);
+        harness.step();
+        let voxel = harness.state().views.hover.as_ref().map(|h| h.voxel);
+        click_at(harness, at);
+        voxel.ok_or_else(|| anyhow::anyhow!("nothing under {at:?}"))
+    };
+    let (voxel_a, voxel_b) = (hovered_click(a)?, hovered_click(b)?);
     let view = harness
         .state()
         .view
