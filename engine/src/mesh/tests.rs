@@ -167,8 +167,8 @@ fn two_balls_and_a_label_on_the_border_give_one_closed_surface_each() {
     }
     let options = SurfaceOptions::default();
     let balls = label_surface(&voxels, shape, 1, &affine, &options, &never())
-        .unwrap()
-        .unwrap();
+        .expect("present")
+        .expect("present");
     assert_eq!(euler_characteristic_of_closed(&balls), 4, "two spheres");
     // Smoothing moves a curved surface inwards by about σ²·(mean curvature) = σ²/R: small balls
     // shrink (R = 4 voxels: by a quarter voxel, 18 % of the volume). Within 3 % of that first-order
@@ -186,8 +186,8 @@ fn two_balls_and_a_label_on_the_border_give_one_closed_surface_each() {
         balls.enclosed_volume_mm3()
     );
     let cut = label_surface(&voxels, shape, 2, &affine, &options, &never())
-        .unwrap()
-        .unwrap();
+        .expect("present")
+        .expect("present");
     assert_eq!(euler_characteristic_of_closed(&cut), 2);
     let (low, _) = cut.bounds().expect("vertices");
     assert!(low[2] < 0.0, "closed beyond the border: {low:?}");
@@ -212,8 +212,8 @@ fn smoothing_neither_removes_a_one_slice_stroke_nor_bridges_a_one_voxel_gap() {
     }
     let options = SurfaceOptions::default();
     let stroke = label_surface(&voxels, shape, 1, &affine, &options, &never())
-        .unwrap()
-        .unwrap();
+        .expect("present")
+        .expect("present");
     assert_eq!(euler_characteristic_of_closed(&stroke), 2);
     let volume = stroke.enclosed_volume_mm3();
     assert!(
@@ -230,8 +230,8 @@ fn smoothing_neither_removes_a_one_slice_stroke_nor_bridges_a_one_voxel_gap() {
         }
     }
     let apart = label_surface(&blocks, shape, 2, &affine, &options, &never())
-        .unwrap()
-        .unwrap();
+        .expect("present")
+        .expect("present");
     assert_eq!(
         euler_characteristic_of_closed(&apart),
         4,
@@ -312,17 +312,17 @@ fn meshes_are_written_as_binary_stl_and_obj_that_read_back() {
         &SurfaceOptions::default(),
         &never(),
     )
-    .unwrap()
-    .unwrap();
+    .expect("present")
+    .expect("present");
     let folder = tempfile::tempdir().expect("temp dir");
     let stl = folder.path().join("ball.STL");
     write_mesh(&stl, &mesh).expect("stl");
     let bytes = std::fs::read(&stl).expect("read");
-    let count = u32::from_le_bytes(bytes[80..84].try_into().unwrap()) as usize;
+    let count = u32::from_le_bytes(bytes[80..84].try_into().expect("present")) as usize;
     assert_eq!(count, mesh.triangles.len());
     assert_eq!(bytes.len(), 84 + 50 * count);
     // The first triangle's first vertex, after its normal.
-    let float = |at: usize| f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let float = |at: usize| f32::from_le_bytes(bytes[at..at + 4].try_into().expect("present"));
     let first = mesh.positions[mesh.triangles[0][0] as usize];
     assert_eq!([float(96), float(100), float(104)], first);
 
