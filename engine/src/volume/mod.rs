@@ -14,6 +14,7 @@ mod resample;
 mod scan_input;
 mod stats;
 mod stream;
+pub mod vec3;
 
 pub use affine::{Affine, determinant};
 pub use datatype::{DataType, encode_voxels, voxels_from_file_order, whole_numbers_as_u8};

@@ -12,6 +12,7 @@
 
 use super::DicomError;
 use crate::volume::Affine;
+use crate::volume::vec3::{cross, dot, norm, sub};
 
 /// Direction cosines of one series must agree to this (unitless): scanners write them with
 /// 6–10 digits, so genuine differences are far larger.
@@ -52,26 +53,6 @@ pub struct SliceStack {
     pub order: Vec<usize>,
     /// Voxel (column, row, slice) to RAS mm.
     pub world_from_voxel: Affine,
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn norm(a: [f64; 3]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 fn geometry_error(text: String) -> DicomError {
