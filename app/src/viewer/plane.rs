@@ -84,6 +84,16 @@ impl PlaneView {
     }
 }
 
+/// Height of each view's header (name, slice number, buttons), points.
+const HEADER_HEIGHT: f32 = 22.0;
+
+/// A view's rectangle split into its header strip and the area below it.
+pub fn header_and_area(rect: Rect) -> (Rect, Rect) {
+    let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
+    let area = Rect::from_min_max(egui::pos2(rect.min.x, header.max.y), rect.max);
+    (header, area)
+}
+
 /// Wheel movement this frame in lines: `(plain, with Ctrl)`.
 pub fn wheel_lines(ui: &egui::Ui) -> (f32, f32) {
     ui.input(|input| {

@@ -20,8 +20,6 @@ use engine::volume::Affine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
-/// Header height, points.
-const HEADER_HEIGHT: f32 = 22.0;
 /// Radians per point dragged.
 const ROTATE_PER_POINT: f64 = 0.01;
 /// Zoom factor per wheel line.
@@ -399,8 +397,7 @@ pub fn view3d_ui(
     commands: &mut Vec<ViewCommand>,
 ) {
     state.update(ui.ctx(), view);
-    let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
-    let area = Rect::from_min_max(pos2(rect.min.x, header.max.y), rect.max);
+    let (header, area) = crate::viewer::plane::header_and_area(rect);
     ui.scope_builder(
         UiBuilder::new()
             .max_rect(header)

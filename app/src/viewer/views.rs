@@ -18,8 +18,6 @@ use eframe::egui::{
     pos2, vec2,
 };
 
-/// Height of each view's header (name, slice number, buttons).
-const HEADER_HEIGHT: f32 = 22.0;
 /// Gap between views.
 const GAP: f32 = 3.0;
 /// Zoom factor per wheel line with Ctrl held.
@@ -183,8 +181,7 @@ fn plane_ui(
     let (overlays, brush) = (context.overlays, context.brush);
     let shape = view.case.image.shape();
     let normal = axis.normal();
-    let header = Rect::from_min_size(rect.min, vec2(rect.width(), HEADER_HEIGHT));
-    let area = Rect::from_min_max(pos2(rect.min.x, header.max.y), rect.max);
+    let (header, area) = crate::viewer::plane::header_and_area(rect);
     ui.scope_builder(
         UiBuilder::new()
             .max_rect(header)
