@@ -10,6 +10,7 @@ mod edit_jobs;
 mod export;
 mod frame;
 pub mod icon;
+pub mod renderer;
 mod model;
 pub mod settings;
 pub mod shortcuts;
@@ -108,6 +109,12 @@ impl Studio {
         };
         studio.apply(Command::Open(request));
         studio
+    }
+
+    /// Draws the 3D view's surfaces with `render_state`'s GPU (eframe's wgpu renderer), or on the
+    /// CPU without one; `note` says which and why.
+    pub fn use_surface_renderer(&mut self, render_state: Option<&eframe::egui_wgpu::RenderState>, note: String) {
+        self.views.view3d.set_renderer(render_state, note);
     }
 
     /// Whether a task, case or dialog is still on its way.

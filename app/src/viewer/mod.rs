@@ -11,6 +11,7 @@ pub mod plane;
 pub mod render;
 pub mod ruler;
 pub mod slice_pixels;
+pub mod surface_gpu;
 pub mod surface_render;
 pub mod view3d;
 pub mod view_info;

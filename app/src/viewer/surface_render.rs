@@ -6,7 +6,7 @@ use eframe::egui::{Color32, ColorImage};
 use engine::mesh::Mesh;
 
 /// Light that reaches every face, as a fraction of the label's colour.
-const AMBIENT: f64 = 0.3;
+pub const AMBIENT: f64 = 0.3;
 /// The background behind the surfaces.
 pub const BACKGROUND: Color32 = Color32::from_rgb(24, 26, 30);
 
@@ -110,6 +110,48 @@ impl Projection {
         std::array::from_fn(|a| self.centre[a] + r[0][a] * s[0] + r[1][a] * s[1] + r[2][a] * s[2])
     }
 
+    /// The matrix (column-major, as WGSL's `mat4x4` takes it) from world millimetres to clip
+    /// space for a picture of `size` pixels: the same pixel x and y as [`Self::project`] (NDC's
+    /// y points up), and depth −`depth_half_range`..`depth_half_range`
+    /// mm around the scene's centre to 0..1.
+    pub fn clip_from_world(&self, size: [usize; 2], depth_half_range: f64) -> [[f32; 4]; 4] {
+        let [width, height] = size.map(|v| v.max(1) as f64);
+        // Rows of the affine map: ndc = gain · (rotation row · (p − centre)) + offset.
+        let gains = [
+            2.0 * self.scale / width,
+            -2.0 * self.scale / height,
+            0.5 / depth_half_range.max(1e-6),
+        ];
+        let offsets = [
+            2.0 * self.origin[0] / width - 1.0,
+            1.0 - 2.0 * self.origin[1] / height,
+            0.5,
+        ];
+        let mut rows = [[0.0f64; 4]; 4];
+        for k in 0..3 {
+            let r = self.rotation[k];
+            rows[k] = [
+                gains[k] * r[0],
+                gains[k] * r[1],
+                gains[k] * r[2],
+                offsets[k] - gains[k] * (r[0] * self.centre[0] + r[1] * self.centre[1] + r[2] * self.centre[2]),
+            ];
+        }
+        rows[3] = [0.0, 0.0, 0.0, 1.0];
+        std::array::from_fn(|column| std::array::from_fn(|row| rows[row][column] as f32))
+    }
+
+    /// The unit world direction away from the viewer.
+    pub fn depth_direction(&self) -> [f64; 3] {
+        self.rotation[2]
+    }
+
+    /// The ray through the centre of pixel (x, y): a world point `reach` mm in front of the scene's
+    /// centre, and the unit direction away from the viewer.
+    pub fn ray(&self, x: f64, y: f64, reach: f64) -> ([f64; 3], [f64; 3]) {
+        (self.unproject(x + 0.5, y + 0.5, -reach), self.rotation[2])
+    }
+
     /// The depth component of a world direction (negative: towards the viewer).
     fn depth_of_direction(&self, n: [f64; 3]) -> f64 {
         let row = self.rotation[2];
@@ -146,6 +188,26 @@ impl Rendered {
                 .unproject(x as f64 + 0.5, y as f64 + 0.5, f64::from(depth))
         })
     }
+}
+
+/// The nearest surface point of `meshes` under pixel (x, y), by casting a ray from `reach` mm in
+/// front of the scene's centre (what [`Rendered::pick`] reads from the depth buffer, for a picture
+/// drawn on the GPU).
+pub fn pick_by_ray(meshes: &[&Mesh], projection: &Projection, x: f64, y: f64, reach: f64) -> Option<[f64; 3]> {
+    let (origin, direction) = projection.ray(x, y, reach);
+    let t = meshes
+        .iter()
+        .filter_map(|mesh| mesh.first_hit(origin, direction, 0.0))
+        .min_by(f64::total_cmp)?;
+    Some(std::array::from_fn(|a| origin[a] + t * direction[a]))
+}
+
+/// Whether a surface of `meshes` lies more than `tolerance` mm in front of world point `p`.
+pub fn hidden_by(meshes: &[&Mesh], projection: &Projection, p: [f64; 3], tolerance: f64) -> bool {
+    let towards_viewer = projection.depth_direction().map(|d| -d);
+    meshes
+        .iter()
+        .any(|mesh| mesh.first_hit(p, towards_viewer, tolerance).is_some())
 }
 
 /// Draws `meshes`, each in its colour, with `projection` into a picture of `size` pixels.
@@ -257,4 +319,4 @@ fn fill_triangle(
 
 #[cfg(test)]
 #[path = "surface_render_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 
 /// The surface of a ball of `radius` mm around `centre` on a 1 mm grid (the 0 level of the
 /// distance field), within 1 % of the sphere (checked in the engine's tests).
-fn sphere(centre: [f64; 3], radius: f64) -> Mesh {
+pub(crate) fn sphere(centre: [f64; 3], radius: f64) -> Mesh {
     let n = (2.0 * radius + 6.0).ceil() as usize;
     let start = centre.map(|c| c - n as f64 / 2.0);
     let field: Vec<f32> = (0..n * n * n)
@@ -137,4 +137,73 @@ fn the_nearer_surface_hides_the_farther_whatever_the_order() {
         let beside = drawn.image.pixels[40 * 80 + 40 + 12];
         assert!(beside.b() > 100 && beside.r() == 0, "{beside:?}");
     }
+}
+
+#[test]
+fn a_ray_cast_finds_the_point_the_depth_buffer_shows() {
+    // Two balls drawn by the rasteriser: for every pixel, the point read from its depth buffer
+    // and the point a ray through the pixel first meets are the same surface point (the
+    // rasteriser interpolates depth linearly inside a triangle, exactly as the ray meets its
+    // plane), and the background gives neither. Pixels on a silhouette may go either way.
+    let meshes = [sphere([0.0, 0.0, 0.0], 10.0), sphere([8.0, 5.0, -3.0], 7.0)];
+    let shown: Vec<(&Mesh, Color32)> = meshes.iter().map(|m| (m, Color32::WHITE)).collect();
+    let scene = Scene {
+        centre: [2.0, 1.0, 0.0],
+        radius: 20.0,
+    };
+    let camera = Camera {
+        yaw: 0.4,
+        pitch: 0.5,
+        zoom: 1.1,
+        pan: [3.0, 2.0],
+    };
+    let size = [90, 70];
+    let projection = Projection::new(&camera, &scene, size);
+    let drawn = render(&shown, &projection, size);
+    let refs: Vec<&Mesh> = meshes.iter().collect();
+    let (mut agree, mut hits, mut edge) = (0, 0, 0);
+    for y in 0..size[1] {
+        for x in 0..size[0] {
+            let from_depth = drawn.pick(x, y);
+            let from_ray = pick_by_ray(&refs, &projection, x as f64, y as f64, 100.0);
+            match (from_depth, from_ray) {
+                (Some(a), Some(b)) => {
+                    hits += 1;
+                    let distance = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
+                    if distance < 1e-3 {
+                        agree += 1;
+                    }
+                }
+                (None, None) => {}
+                _ => edge += 1,
+            }
+        }
+    }
+    assert!(hits > 1000, "{hits} pixels show a surface");
+    assert!(agree * 100 >= hits * 99, "{agree} of {hits} points agree");
+    assert!(edge * 50 <= hits, "{edge} pixels differ on silhouettes");
+}
+
+#[test]
+fn a_point_behind_a_surface_is_hidden_and_one_in_front_is_not() {
+    // A ball of radius 10 at the origin seen from the front (looking along +y in RAS): its
+    // centre is hidden; a point 15 mm in front of it (−y) is not; one 15 mm behind it is.
+    let ball = sphere([0.0, 0.0, 0.0], 10.0);
+    let scene = Scene {
+        centre: [0.0; 3],
+        radius: 30.0,
+    };
+    let camera = Camera {
+        yaw: 0.0,
+        pitch: 0.0,
+        zoom: 1.0,
+        pan: [0.0; 2],
+    };
+    let projection = Projection::new(&camera, &scene, [100, 100]);
+    // Away from the viewer is posterior (−y).
+    assert_eq!(projection.depth_direction(), [0.0, -1.0, 0.0]);
+    let meshes = [&ball];
+    assert!(hidden_by(&meshes, &projection, [0.0, 0.0, 0.0], 1.0));
+    assert!(!hidden_by(&meshes, &projection, [0.0, 15.0, 0.0], 1.0));
+    assert!(hidden_by(&meshes, &projection, [0.0, -15.0, 0.0], 1.0));
 }

@@ -3,15 +3,22 @@
 //! zooms, right-drag pans, "Reset" goes back to the front view; the crosshair is marked, and a
 //! click on a surface moves the crosshair there.
 //!
-//! Surfaces are extracted by the engine (`engine::mesh`) and drawn by the CPU rasteriser of
-//! [`crate::viewer::surface_render`], both on the view's own thread: the planes never wait for
-//! them. After an edit only the label's surfaces are made again, once the stroke has ended.
+//! Surfaces are extracted by the engine (`engine::mesh`) on the view's own thread, so the planes
+//! never wait for them. On eframe's wgpu renderer the same thread uploads them to the GPU and
+//! each frame draws them with a paint callback ([`crate::viewer::surface_gpu`]); a click and the
+//! crosshair's marker are answered by casting rays on the thread. On glow the thread draws the
+//! picture with the CPU rasteriser of [`crate::viewer::surface_render`] instead. After an edit
+//! only the label's surfaces are made again, once the stroke has ended.
 
 use crate::common::label::Label;
 use crate::viewer::case_view::CaseView;
 use crate::viewer::command::ViewCommand;
 use crate::viewer::render::OverlaySettings;
-use crate::viewer::surface_render::{BACKGROUND, Camera, Projection, Rendered, Scene, render};
+use crate::viewer::surface_gpu::{DrawUniforms, GpuMesh, SurfaceCallback};
+use crate::viewer::surface_render::{
+    BACKGROUND, Camera, Projection, Rendered, Scene, hidden_by, pick_by_ray, render,
+};
+use eframe::egui_wgpu;
 use eframe::egui::{
     self, Align, Align2, Color32, FontId, Layout, Rect, Sense, Stroke, UiBuilder, pos2, vec2,
 };
@@ -55,6 +62,25 @@ enum Request {
         size: [usize; 2],
         labels: Vec<(SurfaceLayer, u32, Color32)>,
     },
+    /// Find the surface point under a pixel (the picture is drawn on the GPU).
+    Pick {
+        projection: Projection,
+        pixel: [f64; 2],
+        labels: Vec<(SurfaceLayer, u32)>,
+        reach: f64,
+    },
+    /// Find whether a surface hides the crosshair (the picture is drawn on the GPU).
+    Occlusion(OcclusionKey),
+}
+
+/// What the crosshair marker's visibility depends on.
+#[derive(Clone, PartialEq)]
+struct OcclusionKey {
+    projection: Projection,
+    /// The crosshair, world millimetres.
+    point: [f64; 3],
+    labels: Vec<(SurfaceLayer, u32)>,
+    versions: [u64; 2],
 }
 
 /// What the thread answers.
@@ -64,6 +90,8 @@ enum Answer {
         layer: SurfaceLayer,
         version: u64,
         triangles: usize,
+        /// The surfaces on the GPU (wgpu renderer only).
+        uploaded: Vec<(u32, Arc<GpuMesh>)>,
     },
     /// A layer's surfaces could not be made.
     Failed {
@@ -73,6 +101,10 @@ enum Answer {
     },
     /// A picture.
     Drawn(Box<Rendered>),
+    /// The surface point under the pixel of a [`Request::Pick`], if any.
+    Picked(Option<[f64; 3]>),
+    /// Whether a surface hides the crosshair.
+    Occluded(OcclusionKey, bool),
 }
 
 /// The surfaces the thread keeps, per layer: each label value with its mesh.
@@ -85,7 +117,8 @@ struct SurfaceThread {
 }
 
 impl SurfaceThread {
-    fn spawn(wake: impl Fn() + Send + 'static) -> Option<Self> {
+    /// The thread; with `device`, surfaces are uploaded to that GPU as they are made.
+    fn spawn(wake: impl Fn() + Send + 'static, device: Option<wgpu::Device>) -> Option<Self> {
         let (requests, inbox) = mpsc::channel::<Request>();
         let (outbox, answers) = mpsc::channel();
         std::thread::Builder::new()
@@ -95,11 +128,13 @@ impl SurfaceThread {
                 while let Ok(first) = inbox.recv() {
                     // Only the newest extraction of each layer and the newest picture matter.
                     let mut extracts: [Option<Request>; 2] = [None, None];
-                    let mut draw = None;
+                    let (mut draw, mut pick, mut occlusion) = (None, None, None);
                     for request in std::iter::once(first).chain(inbox.try_iter()) {
                         match request {
                             Request::Extract { layer, .. } => extracts[layer as usize] = Some(request),
                             Request::Draw { .. } => draw = Some(request),
+                            Request::Pick { .. } => pick = Some(request),
+                            Request::Occlusion(key) => occlusion = Some(key),
                         }
                     }
                     for request in extracts.into_iter().flatten() {
@@ -116,11 +151,21 @@ impl SurfaceThread {
                         let answer = match extract(label.as_ref(), &world_from_voxel, &cancel) {
                             Ok(made) => {
                                 let triangles = made.iter().map(|(_, m)| m.triangles.len()).sum();
+                                let uploaded = match &device {
+                                    Some(device) => made
+                                        .iter()
+                                        .filter_map(|(value, mesh)| {
+                                            GpuMesh::upload(device, mesh).map(|m| (*value, Arc::new(m)))
+                                        })
+                                        .collect(),
+                                    None => Vec::new(),
+                                };
                                 meshes[layer as usize] = made;
                                 Answer::Extracted {
                                     layer,
                                     version,
                                     triangles,
+                                    uploaded,
                                 }
                             }
                             Err(engine::mesh::MeshError::Cancelled) => continue,
@@ -152,12 +197,43 @@ impl SurfaceThread {
                             return;
                         }
                     }
+                    if let Some(Request::Pick {
+                        projection,
+                        pixel,
+                        labels,
+                        reach,
+                    }) = pick
+                    {
+                        let shown = meshes_of(&meshes, &labels);
+                        let picked = pick_by_ray(&shown, &projection, pixel[0], pixel[1], reach);
+                        if outbox.send(Answer::Picked(picked)).is_err() {
+                            return;
+                        }
+                    }
+                    if let Some(key) = occlusion {
+                        let shown = meshes_of(&meshes, &key.labels);
+                        let hidden = hidden_by(&shown, &key.projection, key.point, MARKER_DEPTH_TOLERANCE);
+                        if outbox.send(Answer::Occluded(key, hidden)).is_err() {
+                            return;
+                        }
+                    }
                     wake();
                 }
             })
             .ok()?;
         Some(Self { requests, answers })
     }
+}
+
+/// The meshes of these labels of these layers that were made.
+fn meshes_of<'a>(meshes: &'a [LayerMeshes; 2], labels: &[(SurfaceLayer, u32)]) -> Vec<&'a Mesh> {
+    labels
+        .iter()
+        .filter_map(|&(layer, value)| {
+            let found = meshes[layer as usize].iter().find(|(v, _)| *v == value);
+            found.map(|(_, mesh)| mesh)
+        })
+        .collect()
 }
 
 /// The surfaces of every label value in `label`, in world millimetres.
@@ -195,6 +271,8 @@ struct LayerState {
     made: Option<Result<usize, String>>,
     /// Version of the surfaces the thread holds.
     ready_version: u64,
+    /// Those surfaces on the GPU (wgpu renderer only), per label value.
+    uploaded: Vec<(u32, Arc<GpuMesh>)>,
 }
 
 /// Everything the picture depends on, to ask for a new one only when it changes.
@@ -222,6 +300,15 @@ pub struct View3dState {
     shown: Option<(Rendered, egui::TextureHandle)>,
     /// Where the picture was drawn last frame, points.
     pub last_rect: Option<Rect>,
+    /// The GPU the surfaces are drawn on (eframe's wgpu renderer), or none (the CPU draws them).
+    gpu: Option<wgpu::Device>,
+    /// How the surfaces are drawn, and why.
+    renderer_note: String,
+    /// The crosshair marker's visibility last asked for, and the last answer.
+    asked_occlusion: Option<OcclusionKey>,
+    occluded: Option<(OcclusionKey, bool)>,
+    /// The voxel a click on a surface picked, to move the crosshair to.
+    picked: Option<[usize; 3]>,
 }
 
 impl Default for View3dState {
@@ -236,15 +323,44 @@ impl Default for View3dState {
             asked: None,
             shown: None,
             last_rect: None,
+            gpu: None,
+            renderer_note: "drawn on the CPU".into(),
+            asked_occlusion: None,
+            occluded: None,
+            picked: None,
         }
     }
 }
 
 impl View3dState {
+    /// Draws the surfaces with `render_state`'s GPU (eframe's wgpu renderer), or on the CPU
+    /// without one; `note` says which and why (shown on the view's triangle count).
+    pub fn set_renderer(&mut self, render_state: Option<&egui_wgpu::RenderState>, note: String) {
+        match render_state {
+            Some(render_state) => {
+                crate::viewer::surface_gpu::install(render_state);
+                self.gpu = Some(render_state.device.clone());
+            }
+            None => self.gpu = None,
+        }
+        self.renderer_note = note;
+        // Surfaces already made were not uploaded: make them again.
+        self.thread = None;
+        self.layers = [LayerState::default(), LayerState::default()];
+    }
+
+    /// Whether the surfaces are drawn on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
     /// Whether every surface asked for has been made and the newest picture is on screen (tests
     /// wait for this).
     pub fn is_settled(&self) -> bool {
         let made = self.layers.iter().all(|l| l.made.is_some());
+        if self.on_gpu() {
+            return made;
+        }
         let drawn = match (&self.asked, &self.shown) {
             (Some(asked), Some((shown, _))) => {
                 asked.projection == shown.projection && asked.size == shown.image.size
@@ -271,7 +387,7 @@ impl View3dState {
     fn update(&mut self, ctx: &egui::Context, view: &CaseView) {
         if self.thread.is_none() {
             let waker = ctx.clone();
-            self.thread = SurfaceThread::spawn(move || waker.request_repaint());
+            self.thread = SurfaceThread::spawn(move || waker.request_repaint(), self.gpu.clone());
         }
         let Some(thread) = &self.thread else { return };
         let affine = *view.case.image.world_from_voxel();
@@ -312,11 +428,13 @@ impl View3dState {
                     layer,
                     version,
                     triangles,
+                    uploaded,
                 } => {
                     let state = &mut self.layers[layer as usize];
                     if version == state.version {
                         state.made = Some(Ok(triangles));
                         state.ready_version = version;
+                        state.uploaded = uploaded;
                     }
                 }
                 Answer::Failed {
@@ -328,6 +446,7 @@ impl View3dState {
                     if version == state.version {
                         state.made = Some(Err(message));
                         state.ready_version = version;
+                        state.uploaded = Vec::new();
                     }
                 }
                 Answer::Drawn(rendered) => {
@@ -335,8 +454,40 @@ impl View3dState {
                         ctx.load_texture("view3d", rendered.image.clone(), egui::TextureOptions::LINEAR);
                     self.shown = Some((*rendered, texture));
                 }
+                Answer::Picked(point) => self.picked = point.and_then(|p| voxel_at(view, p)),
+                Answer::Occluded(key, hidden) => self.occluded = Some((key, hidden)),
             }
         }
+    }
+
+    /// Asks whether a surface hides the crosshair when anything that decides it changed.
+    fn ask_for_occlusion(&mut self, key: OcclusionKey) {
+        if self.asked_occlusion.as_ref() == Some(&key) {
+            return;
+        }
+        let Some(thread) = &self.thread else { return };
+        if thread.requests.send(Request::Occlusion(key.clone())).is_ok() {
+            self.asked_occlusion = Some(key);
+        }
+    }
+
+    /// This frame's draws for the GPU: each shown label's uploaded surfaces with its block.
+    fn gpu_draws(
+        &self,
+        labels: &[(SurfaceLayer, u32, Color32)],
+        projection: &Projection,
+        size: [usize; 2],
+        depth_half_range: f64,
+    ) -> Vec<(Arc<GpuMesh>, DrawUniforms)> {
+        labels
+            .iter()
+            .filter_map(|&(layer, value, colour)| {
+                let uploaded = &self.layers[layer as usize].uploaded;
+                let (_, mesh) = uploaded.iter().find(|(v, _)| *v == value)?;
+                let block = DrawUniforms::new(projection, size, depth_half_range, colour);
+                Some((Arc::clone(mesh), block))
+            })
+            .collect()
     }
 
     /// Asks for a picture when anything it depends on changed.
@@ -430,13 +581,17 @@ pub fn view3d_ui(
                     ui.weak("making surfaces…");
                 }
                 [Some(Ok(a)), Some(Ok(b))] => {
-                    ui.weak(format!("{} triangles", a + b));
+                    ui.weak(format!("{} triangles", a + b))
+                        .on_hover_text(format!("Surfaces drawn with {}", state.renderer_note));
                 }
             }
         },
     );
     let response = ui.interact(area, ui.scope_id().with("view3d"), Sense::click_and_drag());
     state.last_rect = Some(area);
+    if let Some(voxel) = state.picked.take() {
+        commands.push(ViewCommand::SetCrosshair(voxel));
+    }
     let ppp = ui.ctx().pixels_per_point();
     if response.dragged_by(egui::PointerButton::Primary) {
         let delta = response.drag_delta();
@@ -444,7 +599,12 @@ pub fn view3d_ui(
         state.camera.pitch = (state.camera.pitch + f64::from(delta.y) * ROTATE_PER_POINT)
             .clamp(-std::f64::consts::FRAC_PI_2, std::f64::consts::FRAC_PI_2);
     }
-    let size = picture_size(area, ppp);
+    // The GPU draws at the screen's resolution; the CPU at most MAX_SIDE pixels across.
+    let size = if state.on_gpu() {
+        [area.width() * ppp, area.height() * ppp].map(|v| v.round().max(1.0) as usize)
+    } else {
+        picture_size(area, ppp)
+    };
     // Pixels of the picture per point on screen.
     let pixels_per_point = size[0] as f32 / area.width().max(1.0);
     if response.dragged_by(egui::PointerButton::Secondary) {
@@ -460,71 +620,75 @@ pub fn view3d_ui(
                 (state.camera.zoom * ZOOM_PER_LINE.powf(f64::from(lines))).clamp(ZOOM_RANGE.0, ZOOM_RANGE.1);
         }
     }
+    let scene = scene_of(view);
+    // Surfaces reach a little beyond the scan's box (the smoothing): depth covers more.
+    let depth_half_range = 1.5 * scene.radius + 10.0;
+    let projection = Projection::new(&state.camera, &scene, size);
+    let labels = shown_labels(state, view, overlays);
+    let drawn: Vec<(SurfaceLayer, u32)> = labels.iter().map(|&(layer, value, _)| (layer, value)).collect();
     if response.double_clicked() {
         commands.push(ViewCommand::ToggleMaximise3d);
     } else if response.clicked()
-        && let (Some(pointer), Some(shown)) = (response.interact_pointer_pos(), state.shown())
+        && let Some(pointer) = response.interact_pointer_pos()
     {
         let at = (pointer - area.min) * pixels_per_point;
         if at.x >= 0.0 && at.y >= 0.0 {
-            let picked = shown.pick(at.x as usize, at.y as usize);
-            if let Some(voxel) = picked.and_then(|p| voxel_at(view, p)) {
-                commands.push(ViewCommand::SetCrosshair(voxel));
-            }
-        }
-    }
-    let scene = scene_of(view);
-    let projection = Projection::new(&state.camera, &scene, size);
-    let mut labels = Vec::new();
-    if overlays.enabled {
-        let layers = [
-            (
-                SurfaceLayer::Label,
-                state.show_label && overlays.ground_truth.visible,
-            ),
-            (
-                SurfaceLayer::Prediction,
-                state.show_prediction && overlays.prediction.visible,
-            ),
-        ];
-        for (layer, shown) in layers {
-            if !shown {
-                continue;
-            }
-            for &value in view
-                .case
-                .label_values
-                .iter()
-                .filter(|v| !overlays.hidden_labels.contains(v))
-            {
-                let colour = overlays.label_colour(value);
-                // The prediction in a lighter tone, so the two layers can be told apart.
-                let colour = if layer == SurfaceLayer::Prediction {
-                    lighter(colour)
-                } else {
-                    colour
-                };
-                labels.push((layer, value, colour));
+            if state.on_gpu() {
+                // Answered by the thread; the crosshair moves when the answer comes.
+                if let Some(thread) = &state.thread {
+                    let _ = thread.requests.send(Request::Pick {
+                        projection,
+                        pixel: [f64::from(at.x), f64::from(at.y)],
+                        labels: drawn.clone(),
+                        reach: depth_half_range,
+                    });
+                }
+            } else if let Some(shown) = state.shown() {
+                let picked = shown.pick(at.x as usize, at.y as usize);
+                if let Some(voxel) = picked.and_then(|p| voxel_at(view, p)) {
+                    commands.push(ViewCommand::SetCrosshair(voxel));
+                }
             }
         }
     }
     let versions = state.layers.each_ref().map(|l| l.ready_version);
-    state.ask_for_picture(DrawKey {
-        projection,
-        size,
-        labels,
-        versions,
-    });
     let painter = ui.painter_at(area);
     painter.rect_filled(area, 0.0, BACKGROUND);
-    if let Some((shown, texture)) = &state.shown {
-        painter.image(
-            texture.id(),
-            area,
-            Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
-            Color32::WHITE,
-        );
-        marker(&painter, area, shown, view, pixels_per_point);
+    let crosshair = view
+        .case
+        .image
+        .world_from_voxel()
+        .apply(view.crosshair.map(|v| v as f64));
+    if state.on_gpu() {
+        let draws = state.gpu_draws(&labels, &projection, size, depth_half_range);
+        painter.add(egui_wgpu::Callback::new_paint_callback(area, SurfaceCallback { draws }));
+        let key = OcclusionKey {
+            projection,
+            point: crosshair,
+            labels: drawn,
+            versions,
+        };
+        // Until the thread answers, the last answer (the marker does not flicker while rotating).
+        let hidden = state.occluded.as_ref().is_some_and(|(_, hidden)| *hidden);
+        state.ask_for_occlusion(key);
+        marker(&painter, area, &projection, crosshair, pixels_per_point, hidden);
+    } else {
+        state.ask_for_picture(DrawKey {
+            projection,
+            size,
+            labels,
+            versions,
+        });
+        if let Some((shown, texture)) = &state.shown {
+            painter.image(
+                texture.id(),
+                area,
+                Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
+            let hidden = hidden_in_picture(shown, crosshair);
+            marker(&painter, area, &shown.projection, crosshair, pixels_per_point, hidden);
+        }
     }
     let [x, y, z] = view.crosshair;
     painter.text(
@@ -544,6 +708,50 @@ pub fn view3d_ui(
     }
 }
 
+/// The labels to draw, each with its layer and colour: the overlay switches, the view's own
+/// switches and the legend's hidden labels respected; the prediction in a lighter tone.
+fn shown_labels(
+    state: &View3dState,
+    view: &CaseView,
+    overlays: &OverlaySettings,
+) -> Vec<(SurfaceLayer, u32, Color32)> {
+    let mut labels = Vec::new();
+    if !overlays.enabled {
+        return labels;
+    }
+    let layers = [
+        (
+            SurfaceLayer::Label,
+            state.show_label && overlays.ground_truth.visible,
+        ),
+        (
+            SurfaceLayer::Prediction,
+            state.show_prediction && overlays.prediction.visible,
+        ),
+    ];
+    for (layer, shown) in layers {
+        if !shown {
+            continue;
+        }
+        for &value in view
+            .case
+            .label_values
+            .iter()
+            .filter(|v| !overlays.hidden_labels.contains(v))
+        {
+            let colour = overlays.label_colour(value);
+            // The prediction in a lighter tone, so the two layers can be told apart.
+            let colour = if layer == SurfaceLayer::Prediction {
+                lighter(colour)
+            } else {
+                colour
+            };
+            labels.push((layer, value, colour));
+        }
+    }
+    labels
+}
+
 /// The picture size for `area`, pixels, at most [`MAX_SIDE`] on the longer side.
 fn picture_size(area: Rect, pixels_per_point: f32) -> [usize; 2] {
     let wanted = [area.width() * pixels_per_point, area.height() * pixels_per_point].map(|v| v.max(1.0));
@@ -557,20 +765,33 @@ fn lighter(colour: Color32) -> Color32 {
     Color32::from_rgb(half(colour.r()), half(colour.g()), half(colour.b()))
 }
 
-/// Marks the crosshair's position: a ring, solid where it is in front of the surfaces, dotted
-/// (a thinner ring) where a surface hides it.
-fn marker(painter: &egui::Painter, area: Rect, shown: &Rendered, view: &CaseView, pixels_per_point: f32) {
-    let affine = view.case.image.world_from_voxel();
-    let world = affine.apply(view.crosshair.map(|v| v as f64));
-    let [px, py, depth] = shown.projection.project(world);
+/// How far behind a surface the crosshair must lie to count as hidden, mm.
+const MARKER_DEPTH_TOLERANCE: f64 = 1.0;
+
+/// Whether the CPU picture's depth buffer shows a surface in front of world point `p`.
+fn hidden_in_picture(shown: &Rendered, p: [f64; 3]) -> bool {
+    let [px, py, depth] = shown.projection.project(p);
+    let [width, height] = shown.image.size;
+    let inside = px >= 0.0 && py >= 0.0 && (px as usize) < width && (py as usize) < height;
+    let surface = inside.then(|| shown.depth[py as usize * width + px as usize]);
+    surface.is_some_and(|d| f64::from(d) < depth - MARKER_DEPTH_TOLERANCE)
+}
+
+/// Marks the crosshair at world point `p`: a ring, thick where it is in front of the surfaces,
+/// thin where a surface hides it.
+fn marker(
+    painter: &egui::Painter,
+    area: Rect,
+    projection: &Projection,
+    p: [f64; 3],
+    pixels_per_point: f32,
+    hidden: bool,
+) {
+    let [px, py, _] = projection.project(p);
     let at = area.min + vec2(px as f32, py as f32) / pixels_per_point;
     if !area.contains(at) {
         return;
     }
-    let [width, height] = shown.image.size;
-    let inside = px >= 0.0 && py >= 0.0 && (px as usize) < width && (py as usize) < height;
-    let surface = inside.then(|| shown.depth[py as usize * width + px as usize]);
-    let hidden = surface.is_some_and(|d| f64::from(d) < depth - 1.0);
     let stroke = Stroke::new(if hidden { 1.0 } else { 2.0 }, MARKER_COLOUR);
     painter.circle_stroke(at, 6.0, stroke);
     painter.line_segment([at - vec2(10.0, 0.0), at + vec2(10.0, 0.0)], stroke);

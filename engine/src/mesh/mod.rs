@@ -7,6 +7,7 @@
 //! millimetres through the scan's affine.
 
 mod export;
+mod ray;
 mod smooth;
 
 pub use export::{MeshFormat, write_mesh};
