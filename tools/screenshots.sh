@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Screenshots of the real app window under Xvfb, one per main screen: the review views, the
+# 3D view alone (drawn by wgpu on Mesa's lavapipe when mesa-vulkan-drivers is installed), the
 # training tab while a run trains, the metrics of the predictions it wrote, and the
 # activation map of the LLM block over the views. Usage: tools/screenshots.sh [OUT_DIR]
 #
@@ -17,7 +18,7 @@ if ! command -v Xvfb >/dev/null || ! command -v xwd >/dev/null || ! command -v x
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q xvfb x11-apps xdotool imagemagick \
-        libgl1-mesa-dri
+        libgl1-mesa-dri mesa-vulkan-drivers
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medvisionllama-studio/target}"
 cargo build --release -p app --bin medvisionllama-studio
@@ -51,22 +52,26 @@ sleep 5
 xdotool windowfocus "$(xdotool search --name "MedVisionLlama Studio" | head -1)"
 xdotool mousemove 640 400
 shot 01-review-three-planes
+key 4                                          # the 3D view alone
+sleep 5
+shot 02-3d-view
+key Escape
 
 key F6
 click "${START_X:-1022}" "${START_Y:-356}"     # Training → Start training (demo-cpu, 10 epochs)
 sleep 40
-shot 02-training-running
+shot 03-training-running
 wait_for 1200 predictions 14
 sleep 5
-shot 03-training-finished-dice
+shot 04-training-finished-dice
 
 key F4
 click "${COMPUTE_X:-940}" "${COMPUTE_Y:-228}"  # Metrics → Compute all
 sleep 10
-shot 04-metrics
+shot 05-metrics
 
 key F5
 click "${CAPTURE_X:-894}" "${CAPTURE_Y:-312}"  # Activations → Capture
 sleep 20
-shot 05-activations
+shot 06-activations
 echo "screenshots in $OUT"

@@ -1,8 +1,9 @@
 //! Times the 3D view on a 512 × 512 × 400 label (0.8 × 0.8 × 1.5 mm): making the surfaces of
 //! each label (the engine's marching tetrahedra, as the view's thread does after a case opens or
-//! an edit ends), uploading them, and drawing frames while the camera turns, on the wgpu
-//! pipeline the window uses (Mesa's lavapipe on a machine without a GPU) and, for comparison,
-//! with the CPU rasteriser the glow fallback uses. Prints milliseconds and frames per second
+//! an edit ends), clustering them to the software renderers' triangle budget, uploading them, and
+//! drawing frames while the camera turns, on the wgpu pipeline the window uses (Mesa's lavapipe
+//! on a machine without a GPU; the full surfaces too, as a real GPU draws them) and with the CPU
+//! rasteriser the glow fallback uses. Prints milliseconds and frames per second
 //! (medians). No criterion: `harness = false`, a plain `main`.
 //!
 //! Run: `cargo bench -p app --bench view3d` (add `xvfb-run -a` in front to run it as the window
@@ -12,9 +13,10 @@
 #![allow(clippy::print_stdout)]
 
 use app::viewer::surface_gpu::{
-    DrawUniforms, GpuMesh, SurfacePipeline, draw_offscreen, headless_device,
+    DrawUniforms, GpuMesh, OffscreenTarget, SurfacePipeline, headless_device,
 };
 use app::viewer::surface_render::{BACKGROUND, Camera, Projection, Scene, render};
+use app::viewer::view3d::{SOFTWARE_TRIANGLES, display_mesh};
 use eframe::egui::Color32;
 use engine::mesh::{Mesh, SurfaceOptions, label_surface};
 use engine::volume::{Affine, Geometry, Volume};
@@ -90,6 +92,16 @@ fn main() {
         }
     }
     let triangles: usize = meshes.iter().map(|(m, _)| m.triangles.len()).sum();
+    let started = Instant::now();
+    let clustered: Vec<(Mesh, Color32)> = meshes
+        .iter()
+        .map(|(mesh, colour)| (display_mesh(mesh, Some(SOFTWARE_TRIANGLES), 1.0), *colour))
+        .collect();
+    let shown_triangles: usize = clustered.iter().map(|(m, _)| m.triangles.len()).sum();
+    println!(
+        "clustered {triangles} triangles to {shown_triangles} (at most {SOFTWARE_TRIANGLES} per surface) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let last = SHAPE.map(|n| (n - 1) as f64);
     let scene = Scene {
         centre: affine.apply(last.map(|v| v / 2.0)),
@@ -107,44 +119,49 @@ fn main() {
         Ok((adapter, device, queue)) => {
             let info = adapter.get_info();
             println!("wgpu adapter: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
-            let started = Instant::now();
-            let uploaded: Vec<(Arc<GpuMesh>, Color32)> = meshes
-                .iter()
-                .filter_map(|(mesh, colour)| GpuMesh::upload(&device, mesh).map(|m| (Arc::new(m), *colour)))
-                .collect();
-            println!("uploaded {triangles} triangles in {:.3} s", started.elapsed().as_secs_f64());
             let mut pipeline = SurfacePipeline::new(&device, wgpu::TextureFormat::Rgba8Unorm);
-            let mut times = Vec::new();
-            for frame in 0..=FRAMES {
-                let projection = Projection::new(&camera_at(frame), &scene, PICTURE);
-                let draws: Vec<(Arc<GpuMesh>, DrawUniforms)> = uploaded
-                    .iter()
-                    .map(|(mesh, colour)| {
-                        let block = DrawUniforms::new(&projection, PICTURE, 1.5 * scene.radius + 10.0, *colour);
-                        (Arc::clone(mesh), block)
-                    })
-                    .collect();
+            // As the window: one target, drawn into every frame (not read back).
+            let target = OffscreenTarget::new(&device, PICTURE);
+            for (what, set, frames) in [("clustered", &clustered, FRAMES), ("full", &meshes, 10)] {
+                let count: usize = set.iter().map(|(m, _)| m.triangles.len()).sum();
                 let started = Instant::now();
-                if let Err(e) = draw_offscreen(&device, &queue, &mut pipeline, PICTURE, BACKGROUND, &draws) {
-                    println!("wgpu frame {frame}: {e}");
-                    return;
+                let uploaded: Vec<(Arc<GpuMesh>, Color32)> = set
+                    .iter()
+                    .filter_map(|(mesh, colour)| GpuMesh::upload(&device, mesh).map(|m| (Arc::new(m), *colour)))
+                    .collect();
+                let upload_s = started.elapsed().as_secs_f64();
+                let mut times = Vec::new();
+                for frame in 0..=frames {
+                    let projection = Projection::new(&camera_at(frame), &scene, PICTURE);
+                    let draws: Vec<(Arc<GpuMesh>, DrawUniforms)> = uploaded
+                        .iter()
+                        .map(|(mesh, colour)| {
+                            let block = DrawUniforms::new(&projection, PICTURE, 1.5 * scene.radius + 10.0, *colour);
+                            (Arc::clone(mesh), block)
+                        })
+                        .collect();
+                    let started = Instant::now();
+                    if let Err(e) = target.draw(&device, &queue, &mut pipeline, BACKGROUND, &draws) {
+                        println!("wgpu frame {frame}: {e}");
+                        return;
+                    }
+                    // The first frame compiles the pipeline's shaders: not counted.
+                    if frame > 0 {
+                        times.push(started.elapsed().as_secs_f64() * 1e3);
+                    }
                 }
-                // The first frame compiles the pipeline's shaders: not counted.
-                if frame > 0 {
-                    times.push(started.elapsed().as_secs_f64() * 1e3);
-                }
+                let ms = median(times);
+                println!(
+                    "wgpu, {what}: {count} triangles (uploaded in {upload_s:.3} s) at {}×{}: {ms:.1} ms per frame (drawn, GPU waited for), {:.1} frames/s (median of {frames})",
+                    PICTURE[0],
+                    PICTURE[1],
+                    1e3 / ms
+                );
             }
-            let ms = median(times);
-            println!(
-                "wgpu: {triangles} triangles at {}×{}: {ms:.1} ms per frame (drawn and read back), {:.1} frames/s (median of {FRAMES})",
-                PICTURE[0],
-                PICTURE[1],
-                1e3 / ms
-            );
         }
     }
 
-    let shown: Vec<(&Mesh, Color32)> = meshes.iter().map(|(m, c)| (m, *c)).collect();
+    let shown: Vec<(&Mesh, Color32)> = clustered.iter().map(|(m, c)| (m, *c)).collect();
     // The CPU fallback draws at most 1024 pixels across.
     let size = [1024, 618];
     let mut times = Vec::new();
@@ -157,7 +174,7 @@ fn main() {
     }
     let ms = median(times);
     println!(
-        "CPU rasteriser: {triangles} triangles at {}×{}: {ms:.1} ms per frame, {:.1} frames/s (median of 5)",
+        "CPU rasteriser, clustered: {shown_triangles} triangles at {}×{}: {ms:.1} ms per frame, {:.1} frames/s (median of 5)",
         size[0],
         size[1],
         1e3 / ms

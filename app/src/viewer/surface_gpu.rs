@@ -166,7 +166,11 @@ impl SurfacePipeline {
             },
             primitive: wgpu::PrimitiveState {
                 topology: wgpu::PrimitiveTopology::TriangleList,
-                cull_mode: None,
+                // The surfaces are closed and wound counter-clockwise seen from outside (the
+                // projection is a rotation, so in NDC too): a back face is always behind a front
+                // one, and skipping it halves a software renderer's work.
+                front_face: wgpu::FrontFace::Ccw,
+                cull_mode: Some(wgpu::Face::Back),
                 ..Default::default()
             },
             depth_stencil: Some(wgpu::DepthStencilState {
@@ -307,11 +311,159 @@ pub fn headless_device() -> Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue), S
     Ok((adapter, device, queue))
 }
 
-/// Draws `draws` into an off-screen RGBA picture of `size` pixels over `background`, and reads
-/// it back (row by row, 4 bytes per pixel).
+/// An off-screen RGBA picture with its depth buffer, for tests and the benchmark.
+pub struct OffscreenTarget {
+    colour: wgpu::Texture,
+    colour_view: wgpu::TextureView,
+    depth_view: wgpu::TextureView,
+    extent: wgpu::Extent3d,
+}
+
+impl OffscreenTarget {
+    /// A target of `size` pixels.
+    pub fn new(device: &wgpu::Device, size: [usize; 2]) -> Self {
+        let [width, height] = size.map(|v| v.max(1) as u32);
+        let extent = wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        };
+        let target = |format, usage| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("surfaces off screen"),
+                size: extent,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+        };
+        let colour = target(
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        );
+        let depth = target(DEPTH_FORMAT, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        Self {
+            colour_view: colour.create_view(&wgpu::TextureViewDescriptor::default()),
+            depth_view: depth.create_view(&wgpu::TextureViewDescriptor::default()),
+            colour,
+            extent,
+        }
+    }
+
+    /// Draws `draws` over `background` and waits until the GPU has finished.
+    ///
+    /// # Errors
+    /// The GPU did not finish.
+    pub fn draw(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pipeline: &mut SurfacePipeline,
+        background: Color32,
+        draws: &[(Arc<GpuMesh>, DrawUniforms)],
+    ) -> Result<(), String> {
+        let blocks: Vec<DrawUniforms> = draws.iter().map(|(_, block)| *block).collect();
+        pipeline.prepare(device, queue, &blocks);
+        let meshes: Vec<Arc<GpuMesh>> = draws.iter().map(|(mesh, _)| Arc::clone(mesh)).collect();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        {
+            let to_unit = |c: u8| f64::from(c) / 255.0;
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("surfaces off screen"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.colour_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color {
+                            r: to_unit(background.r()),
+                            g: to_unit(background.g()),
+                            b: to_unit(background.b()),
+                            a: 1.0,
+                        }),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &self.depth_view,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pipeline.paint(&mut pass, &meshes);
+        }
+        queue.submit([encoder.finish()]);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| format!("the GPU did not finish the picture: {e}"))?;
+        Ok(())
+    }
+
+    /// The picture, row by row, 4 bytes per pixel.
+    ///
+    /// # Errors
+    /// The picture could not be read back.
+    pub fn read(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Vec<u8>, String> {
+        let (width, height) = (self.extent.width, self.extent.height);
+        // Rows padded to wgpu's copy alignment.
+        let row_bytes = width * 4;
+        let padded =
+            row_bytes.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("surfaces read back"),
+            size: u64::from(padded) * u64::from(height),
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.colour,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(height),
+                },
+            },
+            self.extent,
+        );
+        queue.submit([encoder.finish()]);
+        let slice = readback.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| format!("the GPU did not finish the copy: {e}"))?;
+        let mapped = slice
+            .get_mapped_range()
+            .map_err(|e| format!("the picture could not be read back: {e}"))?;
+        let mut pixels = Vec::with_capacity((row_bytes * height) as usize);
+        for row in mapped.chunks(padded as usize) {
+            pixels.extend_from_slice(&row[..row_bytes as usize]);
+        }
+        Ok(pixels)
+    }
+}
+
+/// Draws `draws` into a new off-screen picture of `size` pixels over `background` and reads it
+/// back (row by row, 4 bytes per pixel).
 ///
 /// # Errors
-/// The picture could not be read back.
+/// The GPU did not finish, or the picture could not be read back.
 pub fn draw_offscreen(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
@@ -320,107 +472,9 @@ pub fn draw_offscreen(
     background: Color32,
     draws: &[(Arc<GpuMesh>, DrawUniforms)],
 ) -> Result<Vec<u8>, String> {
-    let [width, height] = size.map(|v| v.max(1) as u32);
-    let extent = wgpu::Extent3d {
-        width,
-        height,
-        depth_or_array_layers: 1,
-    };
-    let target = |format, usage| {
-        device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("surfaces off screen"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage,
-            view_formats: &[],
-        })
-    };
-    let colour = target(
-        wgpu::TextureFormat::Rgba8Unorm,
-        wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-    );
-    let depth = target(DEPTH_FORMAT, wgpu::TextureUsages::RENDER_ATTACHMENT);
-    let blocks: Vec<DrawUniforms> = draws.iter().map(|(_, block)| *block).collect();
-    pipeline.prepare(device, queue, &blocks);
-    let meshes: Vec<Arc<GpuMesh>> = draws.iter().map(|(mesh, _)| Arc::clone(mesh)).collect();
-    let colour_view = colour.create_view(&wgpu::TextureViewDescriptor::default());
-    let depth_view = depth.create_view(&wgpu::TextureViewDescriptor::default());
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-    {
-        let to_unit = |c: u8| f64::from(c) / 255.0;
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("surfaces off screen"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &colour_view,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color {
-                        r: to_unit(background.r()),
-                        g: to_unit(background.g()),
-                        b: to_unit(background.b()),
-                        a: 1.0,
-                    }),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                view: &depth_view,
-                depth_ops: Some(wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(1.0),
-                    store: wgpu::StoreOp::Discard,
-                }),
-                stencil_ops: None,
-            }),
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pipeline.paint(&mut pass, &meshes);
-    }
-    // Rows padded to wgpu's copy alignment.
-    let row_bytes = width * 4;
-    let padded = row_bytes.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("surfaces read back"),
-        size: u64::from(padded) * u64::from(height),
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    encoder.copy_texture_to_buffer(
-        wgpu::TexelCopyTextureInfo {
-            texture: &colour,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        wgpu::TexelCopyBufferInfo {
-            buffer: &readback,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(padded),
-                rows_per_image: Some(height),
-            },
-        },
-        extent,
-    );
-    queue.submit([encoder.finish()]);
-    let slice = readback.slice(..);
-    slice.map_async(wgpu::MapMode::Read, |_| {});
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| format!("the GPU did not finish the picture: {e}"))?;
-    let mapped = slice
-        .get_mapped_range()
-        .map_err(|e| format!("the picture could not be read back: {e}"))?;
-    let mut pixels = Vec::with_capacity((row_bytes * height) as usize);
-    for row in mapped.chunks(padded as usize) {
-        pixels.extend_from_slice(&row[..row_bytes as usize]);
-    }
-    Ok(pixels)
+    let target = OffscreenTarget::new(device, size);
+    target.draw(device, queue, pipeline, background, draws)?;
+    target.read(device, queue)
 }
 
 #[cfg(test)]

@@ -31,6 +31,12 @@ use std::sync::{Arc, mpsc};
 const ROTATE_PER_POINT: f64 = 0.01;
 /// Zoom factor per wheel line.
 const ZOOM_PER_LINE: f64 = 1.15;
+/// Triangles per surface drawn by a software renderer (Mesa's lavapipe, or the CPU rasteriser
+/// on glow): a larger surface is drawn clustered to this many (`cargo bench -p app --bench
+/// view3d`: 2.7 M triangles of a 512 × 512 × 400 organ and its lesions become 133 k, drawn at
+/// 46–55 frames/s by lavapipe on two cores, where the full surfaces take 5–6). Clicks and the
+/// crosshair marker use the full surface.
+pub const SOFTWARE_TRIANGLES: usize = 90_000;
 /// Zoom limits.
 const ZOOM_RANGE: (f64, f64) = (0.2, 20.0);
 /// The largest picture side drawn, pixels (a bigger view is drawn at this size and stretched).
@@ -117,14 +123,21 @@ struct SurfaceThread {
 }
 
 impl SurfaceThread {
-    /// The thread; with `device`, surfaces are uploaded to that GPU as they are made.
-    fn spawn(wake: impl Fn() + Send + 'static, device: Option<wgpu::Device>) -> Option<Self> {
+    /// The thread; with `device`, surfaces are uploaded to that GPU as they are made; with a
+    /// `budget`, each is drawn with at most that many triangles.
+    fn spawn(
+        wake: impl Fn() + Send + 'static,
+        device: Option<wgpu::Device>,
+        budget: Option<usize>,
+    ) -> Option<Self> {
         let (requests, inbox) = mpsc::channel::<Request>();
         let (outbox, answers) = mpsc::channel();
         std::thread::Builder::new()
             .name("surfaces".into())
             .spawn(move || {
+                // The full surfaces (clicks, the marker) and the ones drawn.
                 let mut meshes: [LayerMeshes; 2] = [Vec::new(), Vec::new()];
+                let mut displayed: [LayerMeshes; 2] = [Vec::new(), Vec::new()];
                 while let Ok(first) = inbox.recv() {
                     // Only the newest extraction of each layer and the newest picture matter.
                     let mut extracts: [Option<Request>; 2] = [None, None];
@@ -151,8 +164,13 @@ impl SurfaceThread {
                         let answer = match extract(label.as_ref(), &world_from_voxel, &cancel) {
                             Ok(made) => {
                                 let triangles = made.iter().map(|(_, m)| m.triangles.len()).sum();
+                                let voxel_mm = mean_voxel_size(&world_from_voxel);
+                                let shown: LayerMeshes = made
+                                    .iter()
+                                    .map(|(value, mesh)| (*value, display_mesh(mesh, budget, voxel_mm)))
+                                    .collect();
                                 let uploaded = match &device {
-                                    Some(device) => made
+                                    Some(device) => shown
                                         .iter()
                                         .filter_map(|(value, mesh)| {
                                             GpuMesh::upload(device, mesh).map(|m| (*value, Arc::new(m)))
@@ -161,6 +179,7 @@ impl SurfaceThread {
                                     None => Vec::new(),
                                 };
                                 meshes[layer as usize] = made;
+                                displayed[layer as usize] = shown;
                                 Answer::Extracted {
                                     layer,
                                     version,
@@ -188,7 +207,7 @@ impl SurfaceThread {
                         let shown: Vec<(&Mesh, Color32)> = labels
                             .iter()
                             .filter_map(|&(layer, value, colour)| {
-                                let found = meshes[layer as usize].iter().find(|(v, _)| *v == value);
+                                let found = displayed[layer as usize].iter().find(|(v, _)| *v == value);
                                 found.map(|(_, mesh)| (mesh, colour))
                             })
                             .collect();
@@ -223,6 +242,21 @@ impl SurfaceThread {
             .ok()?;
         Some(Self { requests, answers })
     }
+}
+
+/// The surface drawn for `mesh`: itself, or with a `budget`, clustered to at most that many
+/// triangles (cells from the voxel size up).
+pub fn display_mesh(mesh: &Mesh, budget: Option<usize>, voxel_mm: f64) -> Mesh {
+    match budget {
+        Some(budget) => mesh.simplified_to(budget, voxel_mm),
+        None => mesh.clone(),
+    }
+}
+
+/// The mean edge of a voxel, mm.
+fn mean_voxel_size(world_from_voxel: &Affine) -> f64 {
+    let axes = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    axes.iter().map(|&e| world_from_voxel.distance_mm([0.0; 3], e)).sum::<f64>() / 3.0
 }
 
 /// The meshes of these labels of these layers that were made.
@@ -302,6 +336,8 @@ pub struct View3dState {
     pub last_rect: Option<Rect>,
     /// The GPU the surfaces are drawn on (eframe's wgpu renderer), or none (the CPU draws them).
     gpu: Option<wgpu::Device>,
+    /// Triangles per drawn surface, for a software renderer.
+    budget: Option<usize>,
     /// How the surfaces are drawn, and why.
     renderer_note: String,
     /// The crosshair marker's visibility last asked for, and the last answer.
@@ -324,6 +360,7 @@ impl Default for View3dState {
             shown: None,
             last_rect: None,
             gpu: None,
+            budget: Some(SOFTWARE_TRIANGLES),
             renderer_note: "drawn on the CPU".into(),
             asked_occlusion: None,
             occluded: None,
@@ -340,8 +377,14 @@ impl View3dState {
             Some(render_state) => {
                 crate::viewer::surface_gpu::install(render_state);
                 self.gpu = Some(render_state.device.clone());
+                // A real GPU draws every triangle; a software one (lavapipe) gets the budget.
+                let software = render_state.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+                self.budget = software.then_some(SOFTWARE_TRIANGLES);
             }
-            None => self.gpu = None,
+            None => {
+                self.gpu = None;
+                self.budget = Some(SOFTWARE_TRIANGLES);
+            }
         }
         self.renderer_note = note;
         // Surfaces already made were not uploaded: make them again.
@@ -387,7 +430,7 @@ impl View3dState {
     fn update(&mut self, ctx: &egui::Context, view: &CaseView) {
         if self.thread.is_none() {
             let waker = ctx.clone();
-            self.thread = SurfaceThread::spawn(move || waker.request_repaint(), self.gpu.clone());
+            self.thread = SurfaceThread::spawn(move || waker.request_repaint(), self.gpu.clone(), self.budget);
         }
         let Some(thread) = &self.thread else { return };
         let affine = *view.case.image.world_from_voxel();

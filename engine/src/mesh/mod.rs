@@ -6,6 +6,7 @@
 //! marching) and kept between the labelled and the unlabelled voxel centres, in world
 //! millimetres through the scan's affine.
 
+mod decimate;
 mod export;
 mod ray;
 mod smooth;
@@ -267,6 +268,12 @@ fn to_world(mesh: VoxelMesh, world_from_voxel: &Affine) -> Mesh {
         .into_iter()
         .map(|[a, b, c]| if mirrored { [a, c, b] } else { [a, b, c] })
         .collect();
+    with_area_weighted_normals(&positions, triangles)
+}
+
+/// The mesh of these world positions and triangles, each vertex's normal the area-weighted mean
+/// of its triangles' normals.
+fn with_area_weighted_normals(positions: &[[f64; 3]], triangles: Vec<[u32; 3]>) -> Mesh {
     let mut normals = vec![[0.0f64; 3]; positions.len()];
     for t in &triangles {
         let [a, b, c] = t.map(|i| positions[i as usize]);
