@@ -21,6 +21,7 @@ fn main() -> eframe::Result {
         }
     };
     let choice = app::shell::renderer::choose();
+    eprintln!("renderer: {}", choice.note);
     match run(&choice, request.clone()) {
         // wgpu found an adapter but could not draw into the window: start again on glow (eframe
         // keeps its event loop for this).
