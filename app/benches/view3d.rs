@@ -12,9 +12,7 @@
 // Printing the timings is the whole point of this binary.
 #![allow(clippy::print_stdout)]
 
-use app::viewer::surface_gpu::{
-    DrawUniforms, GpuMesh, OffscreenTarget, SurfacePipeline, headless_device,
-};
+use app::viewer::surface_gpu::{DrawUniforms, GpuMesh, OffscreenTarget, SurfacePipeline, headless_device};
 use app::viewer::surface_render::{BACKGROUND, Camera, Projection, Scene, render};
 use app::viewer::view3d::{SOFTWARE_TRIANGLES, display_mesh};
 use eframe::egui::Color32;
@@ -72,11 +70,17 @@ fn main() {
         return;
     };
     drop(volume);
-    println!("built a {SHAPE:?} label in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "built a {SHAPE:?} label in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let never = AtomicBool::new(false);
     let mut meshes: Vec<(Mesh, Color32)> = Vec::new();
-    for (value, colour) in [(1u32, Color32::from_rgb(230, 60, 60)), (2, Color32::from_rgb(60, 200, 90))] {
+    for (value, colour) in [
+        (1u32, Color32::from_rgb(230, 60, 60)),
+        (2, Color32::from_rgb(60, 200, 90)),
+    ] {
         let started = Instant::now();
         match label_surface(&label, SHAPE, value, &affine, &SurfaceOptions::default(), &never) {
             Ok(Some(mesh)) => {
@@ -118,7 +122,10 @@ fn main() {
         Err(why) => println!("wgpu: skipped ({why})"),
         Ok((adapter, device, queue)) => {
             let info = adapter.get_info();
-            println!("wgpu adapter: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+            println!(
+                "wgpu adapter: {} ({:?}, {:?})",
+                info.name, info.backend, info.device_type
+            );
             let mut pipeline = SurfacePipeline::new(&device, wgpu::TextureFormat::Rgba8Unorm);
             // As the window: one target, drawn into every frame (not read back).
             let target = OffscreenTarget::new(&device, PICTURE);
@@ -127,7 +134,9 @@ fn main() {
                 let started = Instant::now();
                 let uploaded: Vec<(Arc<GpuMesh>, Color32)> = set
                     .iter()
-                    .filter_map(|(mesh, colour)| GpuMesh::upload(&device, mesh).map(|m| (Arc::new(m), *colour)))
+                    .filter_map(|(mesh, colour)| {
+                        GpuMesh::upload(&device, mesh).map(|m| (Arc::new(m), *colour))
+                    })
                     .collect();
                 let upload_s = started.elapsed().as_secs_f64();
                 let mut times = Vec::new();
@@ -136,7 +145,8 @@ fn main() {
                     let draws: Vec<(Arc<GpuMesh>, DrawUniforms)> = uploaded
                         .iter()
                         .map(|(mesh, colour)| {
-                            let block = DrawUniforms::new(&projection, PICTURE, 1.5 * scene.radius + 10.0, *colour);
+                            let block =
+                                DrawUniforms::new(&projection, PICTURE, 1.5 * scene.radius + 10.0, *colour);
                             (Arc::clone(mesh), block)
                         })
                         .collect();

@@ -10,8 +10,8 @@ mod edit_jobs;
 mod export;
 mod frame;
 pub mod icon;
-pub mod renderer;
 mod model;
+pub mod renderer;
 pub mod settings;
 pub mod shortcuts;
 #[cfg(test)]
@@ -113,7 +113,11 @@ impl Studio {
 
     /// Draws the 3D view's surfaces with `render_state`'s GPU (eframe's wgpu renderer), or on the
     /// CPU without one; `note` says which and why.
-    pub fn use_surface_renderer(&mut self, render_state: Option<&eframe::egui_wgpu::RenderState>, note: String) {
+    pub fn use_surface_renderer(
+        &mut self,
+        render_state: Option<&eframe::egui_wgpu::RenderState>,
+        note: String,
+    ) {
         self.views.view3d.set_renderer(render_state, note);
     }
 

@@ -200,16 +200,9 @@ pub fn label_colours() -> &'static [Color32] {
 /// The colours of a palette text; a malformed line is skipped (the committed one has none, as a
 /// test checks).
 pub fn parse_palette(text: &str) -> Vec<Color32> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| {
-            let channels: Vec<u8> = line.split_whitespace().filter_map(|c| c.parse().ok()).collect();
-            match channels.as_slice() {
-                [r, g, b] => Some(Color32::from_rgb(*r, *g, *b)),
-                _ => None,
-            }
-        })
+    engine::infer::parse_rgb_table(text)
+        .into_iter()
+        .map(|[r, g, b]| Color32::from_rgb(r, g, b))
         .collect()
 }
 

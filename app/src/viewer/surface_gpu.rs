@@ -213,7 +213,11 @@ impl SurfacePipeline {
             self.capacity = capacity;
         }
         for (i, block) in blocks.iter().enumerate() {
-            queue.write_buffer(&self.uniforms, i as u64 * UNIFORM_STRIDE, bytemuck::bytes_of(block));
+            queue.write_buffer(
+                &self.uniforms,
+                i as u64 * UNIFORM_STRIDE,
+                bytemuck::bytes_of(block),
+            );
         }
     }
 
@@ -307,7 +311,12 @@ pub fn headless_device() -> Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue), S
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
         .map_err(|e| format!("no wgpu adapter: {e}"))?;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
-        .map_err(|e| format!("the wgpu adapter {:?} gave no device: {e}", adapter.get_info().name))?;
+        .map_err(|e| {
+            format!(
+                "the wgpu adapter {:?} gave no device: {e}",
+                adapter.get_info().name
+            )
+        })?;
     Ok((adapter, device, queue))
 }
 

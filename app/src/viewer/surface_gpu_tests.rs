@@ -35,7 +35,10 @@ fn the_gpu_draws_the_same_picture_as_the_cpu_rasteriser() {
         .iter()
         .map(|(mesh, colour)| {
             let gpu = GpuMesh::upload(&device, mesh).expect("triangles");
-            (Arc::new(gpu), DrawUniforms::new(&projection, size, 2.0 * scene.radius, *colour))
+            (
+                Arc::new(gpu),
+                DrawUniforms::new(&projection, size, 2.0 * scene.radius, *colour),
+            )
         })
         .collect();
     let gpu = draw_offscreen(&device, &queue, &mut pipeline, size, BACKGROUND, &draws).expect("read back");

@@ -134,7 +134,8 @@ impl Projection {
                 gains[k] * r[0],
                 gains[k] * r[1],
                 gains[k] * r[2],
-                offsets[k] - gains[k] * (r[0] * self.centre[0] + r[1] * self.centre[1] + r[2] * self.centre[2]),
+                offsets[k]
+                    - gains[k] * (r[0] * self.centre[0] + r[1] * self.centre[1] + r[2] * self.centre[2]),
             ];
         }
         rows[3] = [0.0, 0.0, 0.0, 1.0];
@@ -193,7 +194,13 @@ impl Rendered {
 /// The nearest surface point of `meshes` under pixel (x, y), by casting a ray from `reach` mm in
 /// front of the scene's centre (what [`Rendered::pick`] reads from the depth buffer, for a picture
 /// drawn on the GPU).
-pub fn pick_by_ray(meshes: &[&Mesh], projection: &Projection, x: f64, y: f64, reach: f64) -> Option<[f64; 3]> {
+pub fn pick_by_ray(
+    meshes: &[&Mesh],
+    projection: &Projection,
+    x: f64,
+    y: f64,
+    reach: f64,
+) -> Option<[f64; 3]> {
     let (origin, direction) = projection.ray(x, y, reach);
     let t = meshes
         .iter()

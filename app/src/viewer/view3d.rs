@@ -18,10 +18,10 @@ use crate::viewer::surface_gpu::{DrawUniforms, GpuMesh, SurfaceCallback};
 use crate::viewer::surface_render::{
     BACKGROUND, Camera, Projection, Rendered, Scene, hidden_by, pick_by_ray, render,
 };
-use eframe::egui_wgpu;
 use eframe::egui::{
     self, Align, Align2, Color32, FontId, Layout, Rect, Sense, Stroke, UiBuilder, pos2, vec2,
 };
+use eframe::egui_wgpu;
 use engine::mesh::{Mesh, SurfaceOptions, label_surface};
 use engine::volume::Affine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,7 +256,10 @@ pub fn display_mesh(mesh: &Mesh, budget: Option<usize>, voxel_mm: f64) -> Mesh {
 /// The mean edge of a voxel, mm.
 fn mean_voxel_size(world_from_voxel: &Affine) -> f64 {
     let axes = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-    axes.iter().map(|&e| world_from_voxel.distance_mm([0.0; 3], e)).sum::<f64>() / 3.0
+    axes.iter()
+        .map(|&e| world_from_voxel.distance_mm([0.0; 3], e))
+        .sum::<f64>()
+        / 3.0
 }
 
 /// The meshes of these labels of these layers that were made.
@@ -430,7 +433,8 @@ impl View3dState {
     fn update(&mut self, ctx: &egui::Context, view: &CaseView) {
         if self.thread.is_none() {
             let waker = ctx.clone();
-            self.thread = SurfaceThread::spawn(move || waker.request_repaint(), self.gpu.clone(), self.budget);
+            self.thread =
+                SurfaceThread::spawn(move || waker.request_repaint(), self.gpu.clone(), self.budget);
         }
         let Some(thread) = &self.thread else { return };
         let affine = *view.case.image.world_from_voxel();
@@ -704,7 +708,10 @@ pub fn view3d_ui(
         .apply(view.crosshair.map(|v| v as f64));
     if state.on_gpu() {
         let draws = state.gpu_draws(&labels, &projection, size, depth_half_range);
-        painter.add(egui_wgpu::Callback::new_paint_callback(area, SurfaceCallback { draws }));
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            area,
+            SurfaceCallback { draws },
+        ));
         let key = OcclusionKey {
             projection,
             point: crosshair,
@@ -730,7 +737,14 @@ pub fn view3d_ui(
                 Color32::WHITE,
             );
             let hidden = hidden_in_picture(shown, crosshair);
-            marker(&painter, area, &shown.projection, crosshair, pixels_per_point, hidden);
+            marker(
+                &painter,
+                area,
+                &shown.projection,
+                crosshair,
+                pixels_per_point,
+                hidden,
+            );
         }
     }
     let [x, y, z] = view.crosshair;

@@ -19,9 +19,10 @@ pub enum Colormap {
 const INFERNO_TEXT: &str = include_str!("../../../assets/colormaps/inferno.txt");
 const VIRIDIS_TEXT: &str = include_str!("../../../assets/colormaps/viridis.txt");
 
-/// The "R G B" lines of a table (comments and malformed lines skipped; the committed tables have
-/// none, as a test checks).
-fn parse_table(text: &str) -> Vec<[u8; 3]> {
+/// The "R G B" lines (0-255) of a colour table such as the committed colour maps and label
+/// palette; `#` comments, blank and malformed lines are skipped (the committed files have no
+/// malformed line, as tests check).
+pub fn parse_rgb_table(text: &str) -> Vec<[u8; 3]> {
     text.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
@@ -40,8 +41,8 @@ fn table(map: Colormap) -> &'static [[u8; 3]] {
     static INFERNO: OnceLock<Vec<[u8; 3]>> = OnceLock::new();
     static VIRIDIS: OnceLock<Vec<[u8; 3]>> = OnceLock::new();
     match map {
-        Colormap::Inferno => INFERNO.get_or_init(|| parse_table(INFERNO_TEXT)),
-        Colormap::Viridis => VIRIDIS.get_or_init(|| parse_table(VIRIDIS_TEXT)),
+        Colormap::Inferno => INFERNO.get_or_init(|| parse_rgb_table(INFERNO_TEXT)),
+        Colormap::Viridis => VIRIDIS.get_or_init(|| parse_rgb_table(VIRIDIS_TEXT)),
         Colormap::Grey => &[],
     }
 }
@@ -117,8 +118,14 @@ mod tests {
         // 256 entries each, every committed line parsed; the end points and the middle are
         // matplotlib's published values (inferno(0) = #000004, inferno(1) = #FCFFA4,
         // viridis(0) = #440154, viridis(1) = #FDE725, viridis(0.5) ≈ #21918C).
-        for (map, text) in [(Colormap::Inferno, INFERNO_TEXT), (Colormap::Viridis, VIRIDIS_TEXT)] {
-            let data_lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count();
+        for (map, text) in [
+            (Colormap::Inferno, INFERNO_TEXT),
+            (Colormap::Viridis, VIRIDIS_TEXT),
+        ] {
+            let data_lines = text
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .count();
             assert_eq!(table(map).len(), 256, "{map:?}");
             assert_eq!(data_lines, 256, "{map:?}: a malformed line");
             // t = i / 255 lands on entry i exactly.
@@ -139,7 +146,10 @@ mod tests {
         let between = colour(Colormap::Inferno, 100.5 / 255.0);
         for c in 0..3 {
             let mean = (f32::from(a[c]) + f32::from(b[c])) / 2.0;
-            assert!((f32::from(between[c]) - mean).abs() <= 0.5 + 1e-3, "{between:?} vs {a:?}, {b:?}");
+            assert!(
+                (f32::from(between[c]) - mean).abs() <= 0.5 + 1e-3,
+                "{between:?} vs {a:?}, {b:?}"
+            );
         }
         assert_eq!(colour(Colormap::Grey, 0.5), [128; 3]);
         assert_eq!(colour(Colormap::Inferno, f32::NAN), [0, 0, 0]);

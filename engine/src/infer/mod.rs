@@ -9,7 +9,7 @@ mod png_export;
 mod uncertainty;
 
 pub use activations::{ActivationMap, Reduction, activation_maps, reduce_tokens};
-pub use colormap::{Colormap, colour, round_to_u8};
+pub use colormap::{Colormap, colour, parse_rgb_table, round_to_u8};
 pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
 pub use uncertainty::{

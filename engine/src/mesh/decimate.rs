@@ -24,7 +24,8 @@ impl Mesh {
         let mut counts: Vec<u32> = Vec::new();
         let mut cluster_of_vertex: Vec<u32> = Vec::with_capacity(self.positions.len());
         for p in &self.positions {
-            let key: [i64; 3] = std::array::from_fn(|a| ((f64::from(p[a]) - f64::from(low[a])) / cell).floor() as i64);
+            let key: [i64; 3] =
+                std::array::from_fn(|a| ((f64::from(p[a]) - f64::from(low[a])) / cell).floor() as i64);
             let next = sums.len() as u32;
             let cluster = *cluster_of_key.entry(key).or_insert(next);
             if cluster == next {
@@ -108,7 +109,8 @@ mod tests {
                 (radius - d) as f32
             })
             .collect();
-        super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false)).expect("mesh")
+        super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false))
+            .expect("mesh")
     }
 
     #[test]
@@ -127,8 +129,14 @@ mod tests {
         );
         let area = coarse.area_mm2();
         let volume = coarse.enclosed_volume_mm3();
-        assert!((area / (4.0 * PI * radius * radius) - 1.0).abs() < 0.04, "area {area}");
-        assert!((volume / (4.0 / 3.0 * PI * radius.powi(3)) - 1.0).abs() < 0.03, "volume {volume}");
+        assert!(
+            (area / (4.0 * PI * radius * radius) - 1.0).abs() < 0.04,
+            "area {area}"
+        );
+        assert!(
+            (volume / (4.0 / 3.0 * PI * radius.powi(3)) - 1.0).abs() < 0.03,
+            "volume {volume}"
+        );
         let centre = {
             let n = (2.0 * radius + 6.0).ceil();
             n / 2.0 - 0.3
@@ -136,7 +144,10 @@ mod tests {
         for (p, normal) in coarse.positions.iter().zip(&coarse.normals) {
             let d: [f64; 3] = std::array::from_fn(|a| f64::from(p[a]) - centre);
             let r = d.iter().map(|v| v * v).sum::<f64>().sqrt();
-            assert!((r - radius).abs() < 3.0 * 3f64.sqrt() / 2.0, "vertex at {r} mm from the centre");
+            assert!(
+                (r - radius).abs() < 3.0 * 3f64.sqrt() / 2.0,
+                "vertex at {r} mm from the centre"
+            );
             let cos = (0..3).map(|a| f64::from(normal[a]) * d[a] / r).sum::<f64>();
             assert!(cos > 0.8, "normal {normal:?} at {p:?}");
         }
@@ -148,9 +159,17 @@ mod tests {
         assert_eq!(fine.simplified_to(fine.triangles.len(), 1.0), fine);
         let bound = fine.triangles.len() / 10;
         let coarse = fine.simplified_to(bound, 1.0);
-        assert!(coarse.triangles.len() <= bound, "{} > {bound}", coarse.triangles.len());
+        assert!(
+            coarse.triangles.len() <= bound,
+            "{} > {bound}",
+            coarse.triangles.len()
+        );
         // Not coarser than needed: more than a quarter of the bound remains.
-        assert!(coarse.triangles.len() * 4 > bound, "{} ≪ {bound}", coarse.triangles.len());
+        assert!(
+            coarse.triangles.len() * 4 > bound,
+            "{} ≪ {bound}",
+            coarse.triangles.len()
+        );
         // A cell of zero or NaN changes nothing.
         assert_eq!(fine.clustered(0.0), fine);
         assert_eq!(fine.clustered(f64::NAN), fine);

@@ -67,10 +67,14 @@ mod tests {
         // Triangle in the plane z = 2; a ray from (0.2, 0.3, -1) along (0, 0, 2) meets it at
         // z = 2, i.e. t = 1.5; shifted outside the triangle it misses; parallel rays miss.
         let mesh = one_triangle([[0.0, 0.0, 2.0], [1.0, 0.0, 2.0], [0.0, 1.0, 2.0]]);
-        let t = mesh.first_hit([0.2, 0.3, -1.0], [0.0, 0.0, 2.0], 0.0).expect("hit");
+        let t = mesh
+            .first_hit([0.2, 0.3, -1.0], [0.0, 0.0, 2.0], 0.0)
+            .expect("hit");
         assert!((t - 1.5).abs() < 1e-12, "{t}");
         // From the other side, pointing back: the same point (both sides count).
-        let t = mesh.first_hit([0.2, 0.3, 5.0], [0.0, 0.0, -1.0], 0.0).expect("hit");
+        let t = mesh
+            .first_hit([0.2, 0.3, 5.0], [0.0, 0.0, -1.0], 0.0)
+            .expect("hit");
         assert!((t - 3.0).abs() < 1e-12, "{t}");
         assert_eq!(mesh.first_hit([0.6, 0.6, -1.0], [0.0, 0.0, 1.0], 0.0), None);
         assert_eq!(mesh.first_hit([0.2, 0.3, -1.0], [1.0, 0.0, 0.0], 0.0), None);
@@ -84,9 +88,22 @@ mod tests {
         // outside it in random directions, against the slab method's entry distance.
         let (low, high) = ([1.0f64, 2.0, -1.0], [3.0f64, 5.0, 4.0]);
         let corner = |i: usize| -> [f32; 3] {
-            std::array::from_fn(|a| if i >> a & 1 == 1 { high[a] as f32 } else { low[a] as f32 })
+            std::array::from_fn(|a| {
+                if i >> a & 1 == 1 {
+                    high[a] as f32
+                } else {
+                    low[a] as f32
+                }
+            })
         };
-        let faces = [[0, 2, 6, 4], [1, 3, 7, 5], [0, 1, 5, 4], [2, 3, 7, 6], [0, 1, 3, 2], [4, 5, 7, 6]];
+        let faces = [
+            [0, 2, 6, 4],
+            [1, 3, 7, 5],
+            [0, 1, 5, 4],
+            [2, 3, 7, 6],
+            [0, 1, 3, 2],
+            [4, 5, 7, 6],
+        ];
         let mut triangles = Vec::new();
         for f in faces {
             triangles.push([f[0], f[1], f[2]]);
@@ -99,7 +116,9 @@ mod tests {
         };
         let mut seed = 12_345u64;
         let mut uniform = move || {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         let (mut hits, mut misses) = (0, 0);
@@ -109,11 +128,15 @@ mod tests {
                 continue;
             }
             // Aim near the box so that about half the rays hit.
-            let target: [f64; 3] = std::array::from_fn(|a| low[a] - 1.5 + uniform() * (high[a] - low[a] + 3.0));
+            let target: [f64; 3] =
+                std::array::from_fn(|a| low[a] - 1.5 + uniform() * (high[a] - low[a] + 3.0));
             let direction = sub(target, origin);
             let (mut enter, mut leave) = (f64::NEG_INFINITY, f64::INFINITY);
             for a in 0..3 {
-                let (t1, t2) = ((low[a] - origin[a]) / direction[a], (high[a] - origin[a]) / direction[a]);
+                let (t1, t2) = (
+                    (low[a] - origin[a]) / direction[a],
+                    (high[a] - origin[a]) / direction[a],
+                );
                 enter = enter.max(t1.min(t2));
                 leave = leave.min(t1.max(t2));
             }
@@ -121,7 +144,10 @@ mod tests {
             let found = mesh.first_hit(origin, direction, 0.0);
             match (expected, found) {
                 (Some(e), Some(f)) => {
-                    assert!((e - f).abs() < 1e-9, "origin {origin:?} direction {direction:?}: {e} vs {f}");
+                    assert!(
+                        (e - f).abs() < 1e-9,
+                        "origin {origin:?} direction {direction:?}: {e} vs {f}"
+                    );
                     hits += 1;
                 }
                 (None, None) => misses += 1,
@@ -146,8 +172,9 @@ mod tests {
                 (radius - crate::volume::vec3::norm(sub(p, centre))) as f32
             })
             .collect();
-        let mesh = super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false))
-            .expect("mesh");
+        let mesh =
+            super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false))
+                .expect("mesh");
         for k in 0..50 {
             let (theta, phi) = (f64::from(k) * 0.7, f64::from(k) * 0.37 - 1.2);
             let unit = [phi.cos() * theta.cos(), phi.cos() * theta.sin(), phi.sin()];
