@@ -13,7 +13,7 @@ impl Mesh {
     /// is not positive or it is empty). Triangles keep their winding; duplicates (the same three
     /// clusters) are kept once; normals are recomputed from the new triangles.
     pub fn clustered(&self, cell: f64) -> Mesh {
-        if !(cell > 0.0) || self.is_empty() {
+        if cell.is_nan() || cell <= 0.0 || self.is_empty() {
             return self.clone();
         }
         let Some((low, _)) = self.bounds() else {
@@ -74,7 +74,7 @@ impl Mesh {
     /// [`Self::clustered`] with the smallest cell (from `start_cell` mm, growing by a quarter each
     /// try) that gets under the bound.
     pub fn simplified_to(&self, max_triangles: usize, start_cell: f64) -> Mesh {
-        if self.triangles.len() <= max_triangles || !(start_cell > 0.0) {
+        if self.triangles.len() <= max_triangles || start_cell.is_nan() || start_cell <= 0.0 {
             return self.clone();
         }
         // Clustering in cells of size s leaves about (area / s²) triangles: start near the
