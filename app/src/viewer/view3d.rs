@@ -34,8 +34,9 @@ const ZOOM_PER_LINE: f64 = 1.15;
 /// Triangles per surface drawn by a software renderer (Mesa's lavapipe, or the CPU rasteriser
 /// on glow): a larger surface is drawn clustered to this many (`cargo bench -p app --bench
 /// view3d`: 2.7 M triangles of a 512 × 512 × 400 organ and its lesions become 133 k, drawn at
-/// 46–55 frames/s by lavapipe on two cores, where the full surfaces take 5–6). Clicks and the
-/// crosshair marker use the full surface.
+/// 46–55 frames/s by lavapipe on two cores, where the full surfaces take 5–6). On wgpu, clicks
+/// and the crosshair marker use the full surface (ray casts); on the CPU, the drawn picture's
+/// depth.
 pub const SOFTWARE_TRIANGLES: usize = 90_000;
 /// Zoom limits.
 const ZOOM_RANGE: (f64, f64) = (0.2, 20.0);
