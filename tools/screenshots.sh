@@ -20,9 +20,14 @@ if ! command -v Xvfb >/dev/null || ! command -v xwd >/dev/null || ! command -v x
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q xvfb x11-apps xdotool imagemagick \
         libgl1-mesa-dri mesa-vulkan-drivers
 fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medvisionllama-studio/target}"
-cargo build --release -p app --bin medvisionllama-studio
-APP="$CARGO_TARGET_DIR/release/medvisionllama-studio"
+# MVL_APP=path/to/medvisionllama-studio uses that build instead of building a release one.
+if [ -n "${MVL_APP:-}" ]; then
+    APP="$(realpath "$MVL_APP")"
+else
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medvisionllama-studio/target}"
+    cargo build --release -p app --bin medvisionllama-studio
+    APP="$CARGO_TARGET_DIR/release/medvisionllama-studio"
+fi
 
 WORK="$(mktemp -d)"
 export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" HOME="$WORK"

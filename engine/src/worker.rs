@@ -43,10 +43,11 @@ pub enum Command {
         checkpoint: PathBuf,
         /// The cases, predicted in this order.
         cases: Vec<CaseJob>,
-        /// Predict under test-time mirroring: each case's uncertainty map is written to
+        /// Predict several times (mirroring or Monte-Carlo dropout; a model without dropout is
+        /// refused for the latter): each case's uncertainty map is written to
         /// [`crate::infer::uncertainty_map_path`] and its score recorded in the predictions
         /// folder's uncertainty.json.
-        uncertainty: Option<crate::infer::Mirroring>,
+        uncertainty: Option<crate::infer::UncertaintyMethod>,
     },
     /// Activation maps of a scan.
     CaptureActivations {

@@ -129,6 +129,32 @@ fn predict_writes_the_label_in_the_scans_own_geometry_and_activations_write_ever
         "{recorded}"
     );
 
+    // Monte-Carlo dropout needs dropout, and demo-cpu has none: refused, naming the checkpoint,
+    // with nothing written.
+    let mc_map = dir.path().join("mc/map.nii.gz");
+    let (ok, text) = mvl(&[
+        "predict",
+        "--checkpoint",
+        s(&checkpoint),
+        "--input",
+        s(&scan),
+        "--out",
+        s(&dir.path().join("mc/pred.nii.gz")),
+        "--uncertainty",
+        s(&mc_map),
+        "--method",
+        "mc-dropout",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("Monte-Carlo dropout needs a model trained with dropout")
+            && text.contains(s(&checkpoint)),
+        "{text}"
+    );
+    assert!(!mc_map.exists() && !dir.path().join("mc/pred.nii.gz").exists());
+
     let maps = dir.path().join("maps");
     let (ok, text) = mvl(&[
         "activations",

@@ -47,12 +47,8 @@ pub fn checkpoint_folder(path: PathBuf) -> Result<PathBuf, String> {
     ))
 }
 
-fn uncertainty_name(choice: Option<engine::infer::Mirroring>) -> &'static str {
-    match choice {
-        None => "none",
-        Some(engine::infer::Mirroring::EachAxis) => "mirroring, 4 predictions",
-        Some(engine::infer::Mirroring::AllAxes) => "mirroring, 8 predictions",
-    }
+fn uncertainty_name(choice: Option<engine::infer::UncertaintyMethod>) -> &'static str {
+    choice.map_or("none", engine::infer::UncertaintyMethod::label)
 }
 
 fn device_name(device: DeviceRequest) -> &'static str {
@@ -190,15 +186,16 @@ pub fn training_panel_ui(
             egui::ComboBox::from_id_salt("uncertainty")
                 .selected_text(uncertainty_name(choices.uncertainty))
                 .show_ui(ui, |ui| {
-                    use engine::infer::Mirroring;
-                    for choice in [None, Some(Mirroring::EachAxis), Some(Mirroring::AllAxes)] {
+                    let methods = engine::infer::UncertaintyMethod::ALL.map(Some);
+                    for choice in std::iter::once(None).chain(methods) {
                         ui.selectable_value(&mut choices.uncertainty, choice, uncertainty_name(choice));
                     }
                 })
                 .response
                 .on_hover_text(
-                    "Predictions under test-time mirroring: each case gets an uncertainty score (the \
-                     case list sorts by it) and a map (a heat layer), at 4 or 8 times the prediction time",
+                    "Several predictions per case, under test-time mirroring or Monte-Carlo dropout (a \
+                     model trained with dropout only): each case gets an uncertainty score (the case \
+                     list sorts by it) and a map (a heat layer), at 4 or 8 times the prediction time",
                 );
             ui.end_row();
         });

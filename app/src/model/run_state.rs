@@ -161,7 +161,7 @@ pub enum Outcome {
         id: String,
         /// The file.
         path: PathBuf,
-        /// Its uncertainty score, when predicted under test-time mirroring.
+        /// Its uncertainty score, when predicted with an uncertainty method.
         uncertainty: Option<f64>,
     },
     /// A message for the status line.
@@ -188,9 +188,9 @@ pub struct TrainingChoices {
     /// Precision of the frozen block (bf16 halves its memory on a GPU; trainable weights stay
     /// f32).
     pub dtype: engine::device::Precision,
-    /// Predict under test-time mirroring, giving each case an uncertainty score and map
-    /// (`None`: plain predictions).
-    pub uncertainty: Option<engine::infer::Mirroring>,
+    /// Predict several times (mirroring or Monte-Carlo dropout), giving each case an
+    /// uncertainty score and map (`None`: plain predictions).
+    pub uncertainty: Option<engine::infer::UncertaintyMethod>,
 }
 
 impl Default for TrainingChoices {
@@ -204,7 +204,7 @@ impl Default for TrainingChoices {
             device: DeviceRequest::Auto,
             fine_tune: false,
             dtype: engine::device::Precision::F32,
-            uncertainty: Some(engine::infer::Mirroring::EachAxis),
+            uncertainty: Some(engine::infer::UncertaintyMethod::EachAxis),
         }
     }
 }

@@ -88,8 +88,8 @@ pub fn case_list_ui(
         egui::Checkbox::new(&mut filter.by_uncertainty, "Least certain first"),
     )
     .on_hover_text(
-        "Order by the uncertainty score of the prediction (test-time mirroring, chosen in the \
-             Training tab); N and P follow this order",
+        "Order by the uncertainty score of the prediction (test-time mirroring or Monte-Carlo \
+             dropout, chosen in the Training tab); N and P follow this order",
     )
     .on_disabled_hover_text("No prediction has an uncertainty score yet: predict with uncertainty on");
     let visible = visible_cases(source, sheet, filter);

@@ -121,7 +121,9 @@ fn label_style_ui(ui: &mut egui::Ui, settings: &mut OverlaySettings, value: u32,
                 .speed(0.01)
                 .fixed_decimals(2),
         )
-        .on_hover_text(format!("Opacity of {name}, times the overlay opacity"))
+        .on_hover_text(format!(
+            "Opacity of {name}: times the overlay opacity on the planes, of its surface in the 3D view"
+        ))
         .changed();
     if colour_changed || opacity_changed {
         if rgb == [default.r(), default.g(), default.b()] && opacity >= 1.0 {

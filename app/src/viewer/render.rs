@@ -154,11 +154,14 @@ impl OverlaySettings {
 
     /// The opacity label `value` is blended at: the overlay opacity times the label's own.
     pub fn label_opacity(&self, value: u32) -> f32 {
-        let own = self
-            .label_styles
+        self.opacity.clamp(0.0, 1.0) * self.label_own_opacity(value)
+    }
+
+    /// The label's own opacity set in the legend (1 unless set): its surface's in the 3D view.
+    pub fn label_own_opacity(&self, value: u32) -> f32 {
+        self.label_styles
             .get(&value)
-            .map_or(1.0, |style| style.opacity.clamp(0.0, 1.0));
-        self.opacity.clamp(0.0, 1.0) * own
+            .map_or(1.0, |style| style.opacity.clamp(0.0, 1.0))
     }
 }
 

@@ -23,9 +23,9 @@ const UNIFORM_STRIDE: u64 = 256;
 const SHADER: &str = r"
 struct Draw {
     clip_from_world: mat4x4<f32>,
-    // xyz: the direction away from the viewer; w: unused.
+    // xyz: the direction away from the viewer; w: the ambient light.
     depth_direction: vec4<f32>,
-    // rgb: the label's colour (0..1); a: the ambient light.
+    // rgb: the label's colour (0..1); a: its opacity.
     colour: vec4<f32>,
 }
 @group(0) @binding(0) var<uniform> draw: Draw;
@@ -40,14 +40,14 @@ fn vs_main(@location(0) position: vec3<f32>, @location(1) normal: vec3<f32>) -> 
     var out: Varyings;
     out.position = draw.clip_from_world * vec4<f32>(position, 1.0);
     // Headlight: both sides of a face are lit (Gouraud: the light is interpolated).
-    let ambient = draw.colour.a;
+    let ambient = draw.depth_direction.w;
     out.shade = ambient + (1.0 - ambient) * abs(dot(normal, draw.depth_direction.xyz));
     return out;
 }
 
 @fragment
 fn fs_main(in: Varyings) -> @location(0) vec4<f32> {
-    return vec4<f32>(draw.colour.rgb * clamp(in.shade, 0.0, 1.0), 1.0);
+    return vec4<f32>(draw.colour.rgb * clamp(in.shade, 0.0, 1.0), draw.colour.a);
 }
 ";
 
@@ -98,26 +98,29 @@ pub struct DrawUniforms {
 }
 
 impl DrawUniforms {
-    /// The block that draws a mesh in `colour` with `projection` into a picture of `size` pixels;
-    /// depth covers `depth_half_range` mm either side of the scene's centre.
+    /// The block that draws a mesh in `colour` (its alpha: the surface's opacity) with
+    /// `projection` into a picture of `size` pixels; depth covers `depth_half_range` mm either
+    /// side of the scene's centre.
     pub fn new(projection: &Projection, size: [usize; 2], depth_half_range: f64, colour: Color32) -> Self {
         let d = projection.depth_direction();
         Self {
             clip_from_world: projection.clip_from_world(size, depth_half_range),
-            depth_direction: [d[0] as f32, d[1] as f32, d[2] as f32, 0.0],
-            colour: [
-                f32::from(colour.r()) / 255.0,
-                f32::from(colour.g()) / 255.0,
-                f32::from(colour.b()) / 255.0,
-                AMBIENT as f32,
-            ],
+            depth_direction: [d[0] as f32, d[1] as f32, d[2] as f32, AMBIENT as f32],
+            colour: colour.to_srgba_unmultiplied().map(|c| f32::from(c) / 255.0),
         }
+    }
+
+    /// Whether the surface is drawn blended (opacity under 1).
+    fn translucent(&self) -> bool {
+        self.colour[3] < 1.0
     }
 }
 
-/// The render pipeline and its uniform buffer, kept in egui-wgpu's callback resources.
+/// The render pipelines (opaque, and translucent: blended, not writing depth) and their uniform
+/// buffer, kept in egui-wgpu's callback resources.
 pub struct SurfacePipeline {
-    pipeline: wgpu::RenderPipeline,
+    opaque: wgpu::RenderPipeline,
+    translucent: wgpu::RenderPipeline,
     layout: wgpu::BindGroupLayout,
     uniforms: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
@@ -155,48 +158,51 @@ impl SurfacePipeline {
             step_mode: wgpu::VertexStepMode::Vertex,
             attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3],
         };
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("surfaces"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[Some(vertex_layout)],
-            },
-            primitive: wgpu::PrimitiveState {
-                topology: wgpu::PrimitiveTopology::TriangleList,
-                // The surfaces are closed and wound counter-clockwise seen from outside (the
-                // projection is a rotation, so in NDC too): a back face is always behind a front
-                // one, and skipping it halves a software renderer's work.
-                front_face: wgpu::FrontFace::Ccw,
-                cull_mode: Some(wgpu::Face::Back),
-                ..Default::default()
-            },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::Less),
-                stencil: wgpu::StencilState::default(),
-                bias: wgpu::DepthBiasState::default(),
-            }),
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline = |translucent: bool| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("surfaces"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &[Some(vertex_layout.clone())],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleList,
+                    // The surfaces are closed and wound counter-clockwise seen from outside (the
+                    // projection is a rotation, so in NDC too): a back face is always behind a front
+                    // one, and skipping it halves a software renderer's work.
+                    front_face: wgpu::FrontFace::Ccw,
+                    cull_mode: Some(wgpu::Face::Back),
+                    ..Default::default()
+                },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(!translucent),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: wgpu::StencilState::default(),
+                    bias: wgpu::DepthBiasState::default(),
+                }),
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: translucent.then_some(wgpu::BlendState::ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
         let (uniforms, bind_group) = uniform_buffer(device, &layout, 8);
         Self {
-            pipeline,
+            opaque: pipeline(false),
+            translucent: pipeline(true),
             layout,
             uniforms,
             bind_group,
@@ -221,15 +227,27 @@ impl SurfacePipeline {
         }
     }
 
-    /// Draws `meshes[i]` with the `i`-th block written by [`Self::prepare`].
-    pub fn paint(&self, pass: &mut wgpu::RenderPass<'_>, meshes: &[Arc<GpuMesh>]) {
-        pass.set_pipeline(&self.pipeline);
-        for (i, mesh) in meshes.iter().enumerate().take(self.capacity as usize) {
-            let offset = u32::try_from(i as u64 * UNIFORM_STRIDE).unwrap_or(0);
-            pass.set_bind_group(0, &self.bind_group, &[offset]);
-            pass.set_vertex_buffer(0, mesh.vertices.slice(..));
-            pass.set_index_buffer(mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
-            pass.draw_indexed(0..mesh.index_count, 0, 0..1);
+    /// Draws `draws[i]` with the `i`-th block written by [`Self::prepare`]: the opaque surfaces
+    /// first, then the translucent ones in order, blended over them (their far sides culled, as
+    /// every surface's are).
+    pub fn paint(&self, pass: &mut wgpu::RenderPass<'_>, draws: &[(Arc<GpuMesh>, DrawUniforms)]) {
+        for translucent in [false, true] {
+            pass.set_pipeline(if translucent {
+                &self.translucent
+            } else {
+                &self.opaque
+            });
+            let blocks = draws.iter().enumerate().take(self.capacity as usize);
+            for (i, (mesh, block)) in blocks.filter(|(_, (_, b))| b.translucent() == translucent) {
+                if block.colour[3] <= 0.0 {
+                    continue;
+                }
+                let offset = u32::try_from(i as u64 * UNIFORM_STRIDE).unwrap_or(0);
+                pass.set_bind_group(0, &self.bind_group, &[offset]);
+                pass.set_vertex_buffer(0, mesh.vertices.slice(..));
+                pass.set_index_buffer(mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
+                pass.draw_indexed(0..mesh.index_count, 0, 0..1);
+            }
         }
     }
 }
@@ -268,7 +286,8 @@ pub fn install(render_state: &egui_wgpu::RenderState) {
 
 /// The 3D view's paint callback for one frame: the meshes and their uniform blocks.
 pub struct SurfaceCallback {
-    /// What to draw, in order (a nearer surface hides a farther one; at equal depth the first).
+    /// What to draw, in order (a nearer opaque surface hides a farther one; at equal depth the
+    /// first); the translucent ones after the opaque ones.
     pub draws: Vec<(Arc<GpuMesh>, DrawUniforms)>,
 }
 
@@ -295,8 +314,7 @@ impl egui_wgpu::CallbackTrait for SurfaceCallback {
         resources: &egui_wgpu::CallbackResources,
     ) {
         if let Some(pipeline) = resources.get::<SurfacePipeline>() {
-            let meshes: Vec<Arc<GpuMesh>> = self.draws.iter().map(|(mesh, _)| Arc::clone(mesh)).collect();
-            pipeline.paint(pass, &meshes);
+            pipeline.paint(pass, &self.draws);
         }
     }
 }
@@ -376,7 +394,6 @@ impl OffscreenTarget {
     ) -> Result<(), String> {
         let blocks: Vec<DrawUniforms> = draws.iter().map(|(_, block)| *block).collect();
         pipeline.prepare(device, queue, &blocks);
-        let meshes: Vec<Arc<GpuMesh>> = draws.iter().map(|(mesh, _)| Arc::clone(mesh)).collect();
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
         {
             let to_unit = |c: u8| f64::from(c) / 255.0;
@@ -408,7 +425,7 @@ impl OffscreenTarget {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pipeline.paint(&mut pass, &meshes);
+            pipeline.paint(&mut pass, draws);
         }
         queue.submit([encoder.finish()]);
         device

@@ -218,34 +218,39 @@ pub fn hidden_by(meshes: &[&Mesh], projection: &Projection, p: [f64; 3], toleran
 }
 
 /// Draws `meshes`, each in its colour, with `projection` into a picture of `size` pixels.
-/// A nearer surface hides a farther one; at equal depth the one listed first stays.
+/// A colour's alpha is the surface's opacity: opaque surfaces are drawn first, a nearer one
+/// hiding a farther one (at equal depth the one listed first stays); then the translucent ones,
+/// in order, blended over what lies behind them, their faces turned away from the viewer skipped
+/// (the surfaces are closed, so those are their far sides). A surface of alpha 0 is not drawn.
+/// The picture's depth is that of the nearest surface drawn, translucent or not.
 pub fn render(meshes: &[(&Mesh, Color32)], projection: &Projection, size: [usize; 2]) -> Rendered {
     let [width, height] = size;
     let mut pixels = vec![BACKGROUND; width * height];
     let mut depth = vec![f32::INFINITY; width * height];
-    for (mesh, colour) in meshes {
-        let screen: Vec<[f64; 3]> = mesh
-            .positions
-            .iter()
-            .map(|p| projection.project(p.map(f64::from)))
-            .collect();
-        // Headlight: the light comes from the viewer; both sides of a face are lit.
-        let light: Vec<f64> = mesh
-            .normals
-            .iter()
-            .map(|n| AMBIENT + (1.0 - AMBIENT) * projection.depth_of_direction(n.map(f64::from)).abs())
-            .collect();
-        for triangle in &mesh.triangles {
-            let [a, b, c] = triangle.map(|i| i as usize);
-            fill_triangle(
-                [screen[a], screen[b], screen[c]],
-                [light[a], light[b], light[c]],
-                *colour,
-                [width, height],
-                &mut pixels,
-                &mut depth,
-            );
-        }
+    for (mesh, colour) in meshes.iter().filter(|(_, c)| c.a() == u8::MAX) {
+        let mut target = Target {
+            size,
+            pixels: &mut pixels,
+            depth: &mut depth,
+            translucent: None,
+        };
+        draw_mesh(mesh, *colour, projection, &mut target);
+    }
+    let mut nearest = depth.clone();
+    let mut blended = vec![0u32; width * height];
+    let translucent = meshes.iter().filter(|(_, c)| c.a() > 0 && c.a() < u8::MAX);
+    for (k, (mesh, colour)) in (1u32..).zip(translucent) {
+        let mut target = Target {
+            size,
+            pixels: &mut pixels,
+            depth: &mut depth,
+            translucent: Some(Translucent {
+                nearest: &mut nearest,
+                blended: &mut blended,
+                mesh: k,
+            }),
+        };
+        draw_mesh(mesh, *colour, projection, &mut target);
     }
     Rendered {
         image: ColorImage {
@@ -253,24 +258,63 @@ pub fn render(meshes: &[(&Mesh, Color32)], projection: &Projection, size: [usize
             source_size: eframe::egui::vec2(width as f32, height as f32),
             pixels,
         },
-        depth,
+        depth: nearest,
         projection: *projection,
     }
 }
 
-/// Fills the pixels whose centres lie inside the screen triangle `v` (both windings), where it
-/// is nearer than what is drawn.
-fn fill_triangle(
-    v: [[f64; 3]; 3],
-    light: [f64; 3],
-    colour: Color32,
+/// Where triangles are drawn: the pixels, the depth of the opaque surfaces, and what a
+/// translucent surface needs.
+struct Target<'a> {
     size: [usize; 2],
-    pixels: &mut [Color32],
-    depth: &mut [f32],
-) {
-    let [width, height] = size;
+    pixels: &'a mut [Color32],
+    depth: &'a mut [f32],
+    translucent: Option<Translucent<'a>>,
+}
+
+/// For a translucent surface: the nearest depth drawn so far (its own depth is not tested
+/// against), and which surface last blended each pixel, so a pixel on the edge two of its
+/// triangles share is blended once.
+struct Translucent<'a> {
+    nearest: &'a mut [f32],
+    blended: &'a mut [u32],
+    mesh: u32,
+}
+
+fn draw_mesh(mesh: &Mesh, colour: Color32, projection: &Projection, target: &mut Target<'_>) {
+    let screen: Vec<[f64; 3]> = mesh
+        .positions
+        .iter()
+        .map(|p| projection.project(p.map(f64::from)))
+        .collect();
+    // Headlight: the light comes from the viewer; both sides of a face are lit.
+    let light: Vec<f64> = mesh
+        .normals
+        .iter()
+        .map(|n| AMBIENT + (1.0 - AMBIENT) * projection.depth_of_direction(n.map(f64::from)).abs())
+        .collect();
+    for triangle in &mesh.triangles {
+        let [a, b, c] = triangle.map(|i| i as usize);
+        fill_triangle(
+            [screen[a], screen[b], screen[c]],
+            [light[a], light[b], light[c]],
+            colour,
+            target,
+        );
+    }
+}
+
+/// Fills the pixels whose centres lie inside the screen triangle `v` where it is nearer than the
+/// opaque surfaces drawn: an opaque one in both windings, writing its depth; a translucent one
+/// only when it faces the viewer, blended by `colour`'s alpha.
+fn fill_triangle(v: [[f64; 3]; 3], light: [f64; 3], colour: Color32, target: &mut Target<'_>) {
+    let [width, height] = target.size;
     let area = (v[1][0] - v[0][0]) * (v[2][1] - v[0][1]) - (v[2][0] - v[0][0]) * (v[1][1] - v[0][1]);
     if area == 0.0 || !area.is_finite() {
+        return;
+    }
+    // Outward-wound faces turned towards the viewer run clockwise on the screen (y down).
+    if target.translucent.is_some() && area > 0.0 {
         return;
     }
     let low_x = v
@@ -300,6 +344,9 @@ fn fill_triangle(
     if low_x >= high_x || low_y >= high_y {
         return;
     }
+    let [r, g, b, a] = colour.to_srgba_unmultiplied();
+    let mesh_id = target.translucent.as_ref().map_or(0, |t| t.mesh);
+    let alpha = f64::from(a) / 255.0;
     let edge =
         |p: [f64; 3], q: [f64; 3], x: f64, y: f64| (q[0] - p[0]) * (y - p[1]) - (q[1] - p[1]) * (x - p[0]);
     for y in low_y as usize..high_y as usize {
@@ -314,11 +361,29 @@ fn fill_triangle(
             }
             let z = (w0 * v[0][2] + w1 * v[1][2] + w2 * v[2][2]) as f32;
             let at = y * width + x;
-            if z < depth[at] {
-                depth[at] = z;
-                let shade = (w0 * light[0] + w1 * light[1] + w2 * light[2]).clamp(0.0, 1.0);
-                let tint = |c: u8| (f64::from(c) * shade).round() as u8;
-                pixels[at] = Color32::from_rgb(tint(colour.r()), tint(colour.g()), tint(colour.b()));
+            if z >= target.depth[at] {
+                continue;
+            }
+            let shade = (w0 * light[0] + w1 * light[1] + w2 * light[2]).clamp(0.0, 1.0);
+            let lit = [r, g, b].map(|c| f64::from(c) * shade);
+            match target.translucent.as_mut() {
+                None => {
+                    target.depth[at] = z;
+                    let [r, g, b] = lit.map(|c| c.round() as u8);
+                    target.pixels[at] = Color32::from_rgb(r, g, b);
+                }
+                Some(Translucent { blended, .. }) if blended[at] == mesh_id => {}
+                Some(Translucent { nearest, blended, .. }) => {
+                    blended[at] = mesh_id;
+                    nearest[at] = nearest[at].min(z);
+                    let under = target.pixels[at];
+                    let over = |c: f64, u: u8| (alpha * c + (1.0 - alpha) * f64::from(u)).round() as u8;
+                    target.pixels[at] = Color32::from_rgb(
+                        over(lit[0], under.r()),
+                        over(lit[1], under.g()),
+                        over(lit[2], under.b()),
+                    );
+                }
             }
         }
     }

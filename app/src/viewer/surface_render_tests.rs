@@ -140,6 +140,67 @@ fn the_nearer_surface_hides_the_farther_whatever_the_order() {
 }
 
 #[test]
+fn a_translucent_surface_blends_over_what_lies_inside_it_once() {
+    // An opaque blue ball (R = 4) inside a half-opaque red one (R = 10), seen from the front at
+    // 2 px/mm. Head-on the light is 1: the middle is ½ red over blue. About 7 mm off the middle
+    // the red ball's normal makes cos = √(1 − (d/R)²) with the view, its light is 0.3 + 0.7·cos,
+    // and it is blended once over the background (its far side, turned away, is skipped).
+    let camera = Camera {
+        yaw: 0.0,
+        pitch: 0.0,
+        zoom: 1.0,
+        pan: [0.0; 2],
+    };
+    let scene = Scene {
+        centre: [0.0; 3],
+        radius: 20.0,
+    };
+    let size = [80, 80];
+    let projection = Projection::new(&camera, &scene, size);
+    let (outer, inner) = (sphere([0.0; 3], 10.0), sphere([0.0; 3], 4.0));
+    let half_red = Color32::from_rgba_unmultiplied(200, 0, 0, 128);
+    let blue = Color32::from_rgb(0, 0, 200);
+    let alpha = 128.0 / 255.0;
+    let near = |found: u8, expected: f64, tolerance: f64| (f64::from(found) - expected).abs() <= tolerance;
+    for order in [
+        [(&outer, half_red), (&inner, blue)],
+        [(&inner, blue), (&outer, half_red)],
+    ] {
+        let drawn = render(&order, &projection, size);
+        let middle = drawn.image.pixels[40 * 80 + 40];
+        assert!(
+            near(middle.r(), alpha * 200.0, 2.0) && near(middle.b(), (1.0 - alpha) * 200.0, 2.0),
+            "{middle:?}"
+        );
+        let off = drawn.image.pixels[40 * 80 + 40 + 14];
+        // Pixel (54, 40)'s centre lies 14.5 px right of and 0.5 px below the scene's centre.
+        let off_axis = (7.25f64.powi(2) + 0.25f64.powi(2)).sqrt() / 10.0;
+        let lit = 0.3 + 0.7 * (1.0 - off_axis.powi(2)).sqrt();
+        let expected = [
+            alpha * 200.0 * lit + (1.0 - alpha) * f64::from(BACKGROUND.r()),
+            (1.0 - alpha) * f64::from(BACKGROUND.g()),
+            (1.0 - alpha) * f64::from(BACKGROUND.b()),
+        ];
+        assert!(
+            near(off.r(), expected[0], 4.0)
+                && near(off.g(), expected[1], 2.0)
+                && near(off.b(), expected[2], 2.0),
+            "{off:?}, expected {expected:?}"
+        );
+        // A click picks the nearest surface drawn: the translucent ball's front.
+        let picked = drawn.pick(40, 40).expect("a surface in the middle");
+        let distance = picked.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!((distance - 10.0).abs() < 0.15, "picked {picked:?}");
+    }
+    // Opacity 0 draws nothing: the blue ball alone, as if the red one were hidden.
+    let clear = Color32::from_rgba_unmultiplied(200, 0, 0, 0);
+    let drawn = render(&[(&outer, clear), (&inner, blue)], &projection, size);
+    let alone = render(&[(&inner, blue)], &projection, size);
+    assert!(drawn.image.pixels == alone.image.pixels && drawn.depth == alone.depth);
+    assert_eq!(drawn.image.pixels[40 * 80 + 40 + 14], BACKGROUND);
+}
+
+#[test]
 fn a_ray_cast_finds_the_point_the_depth_buffer_shows() {
     // Two balls drawn by the rasteriser: for every pixel, the point read from its depth buffer
     // and the point a ray through the pixel first meets are the same surface point (the

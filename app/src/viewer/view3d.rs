@@ -766,8 +766,9 @@ pub fn view3d_ui(
     }
 }
 
-/// The labels to draw, each with its layer and colour: the overlay switches, the view's own
-/// switches and the legend's hidden labels respected; the prediction in a lighter tone.
+/// The labels to draw, each with its layer and colour (alpha: the label's own opacity from the
+/// legend): the overlay switches, the view's own switches and the legend's hidden labels
+/// respected; the prediction in a lighter tone.
 fn shown_labels(
     state: &View3dState,
     view: &CaseView,
@@ -797,6 +798,12 @@ fn shown_labels(
             .iter()
             .filter(|v| !overlays.hidden_labels.contains(v))
         {
+            // The label's own opacity from the legend makes its surface translucent (to see a
+            // lesion inside an organ); at 0 the surface is not drawn nor clicked.
+            let opacity = overlays.label_own_opacity(value);
+            if opacity <= 0.0 {
+                continue;
+            }
             let colour = overlays.label_colour(value);
             // The prediction in a lighter tone, so the two layers can be told apart.
             let colour = if layer == SurfaceLayer::Prediction {
@@ -804,7 +811,9 @@ fn shown_labels(
             } else {
                 colour
             };
-            labels.push((layer, value, colour));
+            let [r, g, b, _] = colour.to_array();
+            let alpha = (opacity * 255.0).round() as u8;
+            labels.push((layer, value, Color32::from_rgba_unmultiplied(r, g, b, alpha)));
         }
     }
     labels

@@ -211,13 +211,16 @@ enum Command {
         /// Also write the probabilities here.
         #[arg(long)]
         probabilities: Option<PathBuf>,
-        /// Predict under test-time mirroring and write the voxel uncertainty (normalised entropy,
-        /// 0–1) here; the case's score is printed and recorded in uncertainty.json beside --out.
+        /// Predict several times (see --method) and write the voxel uncertainty (normalised
+        /// entropy, 0–1) here; the case's score is printed and recorded in uncertainty.json
+        /// beside --out.
         #[arg(long)]
         uncertainty: Option<PathBuf>,
-        /// Mirrorings for --uncertainty: all-axes (8 predictions) or each-axis (4).
-        #[arg(long, default_value = "all-axes", value_parser = crate::infer::Mirroring::parse)]
-        mirroring: crate::infer::Mirroring,
+        /// Predictions behind --uncertainty: all-axes (test-time mirroring, 8 predictions),
+        /// each-axis (mirroring, 4) or mc-dropout (Monte-Carlo dropout, 8; needs a model trained
+        /// with dropout).
+        #[arg(long, alias = "mirroring", default_value = "all-axes", value_parser = crate::infer::UncertaintyMethod::parse)]
+        method: crate::infer::UncertaintyMethod,
         /// LLM folder, when it moved since training.
         #[arg(long)]
         llm: Option<PathBuf>,
@@ -631,7 +634,7 @@ where
             out,
             probabilities,
             uncertainty,
-            mirroring,
+            method,
             llm,
             device,
             dtype,
@@ -642,7 +645,7 @@ where
                 input: dicom_cmd::ScanArg { path: input, series },
                 out,
                 probabilities,
-                uncertainty: uncertainty.map(|path| (path, mirroring)),
+                uncertainty: uncertainty.map(|path| (path, method)),
                 llm,
                 dtype,
             },

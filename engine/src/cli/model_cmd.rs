@@ -179,8 +179,8 @@ pub struct PredictJob {
     pub out: PathBuf,
     /// Also write the probabilities here.
     pub probabilities: Option<PathBuf>,
-    /// Predict under test-time mirroring and write the uncertainty map here.
-    pub uncertainty: Option<(PathBuf, infer::Mirroring)>,
+    /// Predict several times (mirroring or Monte-Carlo dropout) and write the uncertainty map here.
+    pub uncertainty: Option<(PathBuf, infer::UncertaintyMethod)>,
     /// LLM folder override.
     pub llm: Option<PathBuf>,
     /// Precision of the frozen Llama block.
@@ -206,13 +206,18 @@ impl BackendJob for PredictJob {
         let image = read_scan(&self.input.path, self.input.series.as_deref())?;
         let spec = prediction_spec(&loaded.meta.preprocessing, &loaded.config, &image.volume);
         let started = std::time::Instant::now();
-        let mirroring = self.uncertainty.as_ref().map(|(_, mirroring)| *mirroring);
+        let method = self.uncertainty.as_ref().map(|(_, method)| *method);
+        if let Some(method) = method {
+            method
+                .check(&loaded.config)
+                .with_context(|| format!("checkpoint {}", self.checkpoint.display()))?;
+        }
         let (prediction, uncertain) = infer::predict_maybe_mirrored(
             &loaded.model,
             &loaded.config,
             &spec,
             &image.volume,
-            mirroring,
+            method,
             &device,
         )?;
         let seconds = started.elapsed().as_secs_f64();
@@ -247,14 +252,14 @@ impl BackendJob for PredictJob {
                 self.out.display()
             ),
         ];
-        if let (Some((path, mirroring)), Some((map, score))) = (self.uncertainty, uncertain) {
+        if let (Some((path, method)), Some((map, score))) = (self.uncertainty, uncertain) {
             write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))?;
             let case = crate::data::case_id(&self.input.path);
-            infer::UncertaintyScores::record(folder, &mirroring.describe(), &case, score)
+            infer::UncertaintyScores::record(folder, &method.describe(), &case, score)
                 .map_err(anyhow::Error::msg)?;
             lines.push(format!(
                 "uncertainty score {score:.4} ({}); wrote {} and {}",
-                mirroring.describe(),
+                method.describe(),
                 path.display(),
                 infer::UncertaintyScores::path(folder).display()
             ));

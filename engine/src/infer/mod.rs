@@ -13,8 +13,9 @@ pub use colormap::{Colormap, colour, parse_rgb_table, round_to_u8};
 pub use labels::{OutputScale, decode_labels, label_scheme};
 pub use png_export::{SliceAxis, write_map_png};
 pub use uncertainty::{
-    Mirroring, UNCERTAINTY_FILE, UncertainPrediction, UncertaintyScores, flip_volume, predict_maybe_mirrored,
-    predict_with_uncertainty, region_mean, uncertainty_map, uncertainty_map_path, voxel_uncertainty,
+    UNCERTAINTY_FILE, UncertainPrediction, UncertaintyMethod, UncertaintyScores, flip_volume,
+    predict_maybe_mirrored, predict_with_uncertainty, region_mean, uncertainty_map, uncertainty_map_path,
+    voxel_uncertainty,
 };
 
 use crate::checkpoint::PreprocessingSpec;

@@ -1,12 +1,14 @@
-//! Prediction with an uncertainty map and a per-case score, from test-time mirroring (nnU-Net's
-//! test-time augmentation): the prepared scan is flipped along every combination of axes, each
-//! mirrored input is predicted and its probabilities flipped back, and the mean probabilities
-//! give the label. The voxel's uncertainty is the normalised entropy of the mean: for a softmax,
+//! Prediction with an uncertainty map and a per-case score, from several predictions of one
+//! scan: under test-time mirroring (nnU-Net's test-time augmentation) the prepared scan is flipped
+//! along every combination of axes, each mirrored input is predicted and its probabilities flipped
+//! back; under Monte-Carlo dropout (Gal & Ghahramani 2016) the scan is predicted several times
+//! with the ViT blocks' dropout sampling a new mask each time. The mean probabilities give the
+//! label. The voxel's uncertainty is the normalised entropy of the mean: for a softmax,
 //! `−Σ p̄_c ln p̄_c / ln C`; for sigmoid channels, the largest binary entropy `/ ln 2` among
-//! them. Both lie in 0 (every mirrored prediction is certain and agrees) … 1 (even odds).
+//! them. Both lie in 0 (every prediction is certain and agrees) … 1 (even odds).
 //!
 //! The case's score is the mean uncertainty over the voxels of the model grid that at least one
-//! mirrored prediction labels foreground (0 when none does): where the model considers the
+//! of the predictions labels foreground (0 when none does): where the model considers the
 //! structure, not the empty background that would dilute it. A clinician reviews the cases of
 //! highest score first.
 
@@ -16,52 +18,96 @@ use crate::model::{EngineBackend, MedVisionLlama, ModelConfig, OutputKind};
 use crate::volume::{Interpolation, Volume, resample};
 use std::path::{Path, PathBuf};
 
-/// How many mirrorings test-time augmentation uses.
+/// How the predictions behind an uncertainty map are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Mirroring {
+pub enum UncertaintyMethod {
     /// The scan as it is and flipped along each axis alone: 4 predictions.
     EachAxis,
     /// Every combination of flips along the three axes: 8 predictions (nnU-Net's default).
     AllAxes,
+    /// The scan as it is, predicted [`MC_DROPOUT_SAMPLES`] times with dropout sampling (the
+    /// model must have been trained with dropout).
+    McDropout,
 }
 
-impl Mirroring {
-    /// The flips used, each as "flip x, flip y, flip z"; the first is the scan as it is.
+/// How many predictions Monte-Carlo dropout makes.
+pub const MC_DROPOUT_SAMPLES: usize = 8;
+
+impl UncertaintyMethod {
+    /// Every choice, in the order menus show them.
+    pub const ALL: [UncertaintyMethod; 3] = [
+        UncertaintyMethod::EachAxis,
+        UncertaintyMethod::AllAxes,
+        UncertaintyMethod::McDropout,
+    ];
+
+    /// The flips of the predictions, each as "flip x, flip y, flip z"; the first is the scan as it
+    /// is. Monte-Carlo dropout predicts the scan as it is every time.
     pub fn flips(self) -> Vec<[bool; 3]> {
         match self {
-            Mirroring::EachAxis => vec![
+            UncertaintyMethod::EachAxis => vec![
                 [false, false, false],
                 [true, false, false],
                 [false, true, false],
                 [false, false, true],
             ],
-            Mirroring::AllAxes => (0..8u8)
+            UncertaintyMethod::AllAxes => (0..8u8)
                 .map(|bits| [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0])
                 .collect(),
+            UncertaintyMethod::McDropout => vec![[false; 3]; MC_DROPOUT_SAMPLES],
         }
     }
 
-    /// Parses "all-axes" or "each-axis" (the command line's spelling).
+    /// Parses "all-axes", "each-axis" or "mc-dropout" (the command line's spelling).
     ///
     /// # Errors
-    /// Any other text, with the two choices.
+    /// Any other text, with the choices.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text {
-            "all-axes" => Ok(Mirroring::AllAxes),
-            "each-axis" => Ok(Mirroring::EachAxis),
+            "all-axes" => Ok(UncertaintyMethod::AllAxes),
+            "each-axis" => Ok(UncertaintyMethod::EachAxis),
+            "mc-dropout" => Ok(UncertaintyMethod::McDropout),
             other => Err(format!(
-                "unknown mirroring {other:?}: use all-axes (8 predictions) or each-axis (4)"
+                "unknown uncertainty method {other:?}: use all-axes (mirroring, 8 predictions), each-axis (mirroring, 4) or mc-dropout (Monte-Carlo dropout, {MC_DROPOUT_SAMPLES})"
             )),
+        }
+    }
+
+    /// A short name for menus.
+    pub fn label(self) -> &'static str {
+        match self {
+            UncertaintyMethod::EachAxis => "mirroring, 4 predictions",
+            UncertaintyMethod::AllAxes => "mirroring, 8 predictions",
+            UncertaintyMethod::McDropout => "Monte-Carlo dropout, 8 predictions",
         }
     }
 
     /// The name shown in reports and written in `uncertainty.json`.
     pub fn describe(self) -> String {
+        let how = match self {
+            UncertaintyMethod::McDropout => "Monte-Carlo dropout",
+            _ => "test-time mirroring",
+        };
         format!(
-            "test-time mirroring, {} predictions: normalised entropy of the mean probabilities",
+            "{how}, {} predictions: normalised entropy of the mean probabilities",
             self.flips().len()
         )
+    }
+
+    /// Whether a model of `config` can be used with this method: Monte-Carlo dropout needs
+    /// dropout in the ViT blocks.
+    ///
+    /// # Errors
+    /// The reason, with what to do instead.
+    pub fn check(self, config: &ModelConfig) -> Result<(), InferError> {
+        if self == UncertaintyMethod::McDropout && config.dropout <= 0.0 {
+            return Err(InferError::Incompatible(format!(
+                "Monte-Carlo dropout needs a model trained with dropout, and this one has dropout = {} in its config: every prediction would be the same. Choose test-time mirroring (all-axes or each-axis), or train with dropout > 0 (the paper's presets use 0.1)",
+                config.dropout
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -140,22 +186,31 @@ pub fn uncertainty_map(probabilities: &Volume, output: OutputKind) -> Volume {
         .expect("one channel of the probabilities' shape")
 }
 
-/// Predicts `image` under every mirroring of `mirroring`, as [`super::predict`] does for one:
+/// Predicts `image` with every prediction `method` makes, as [`super::predict`] does for one:
 /// the mean probabilities resampled onto the scan's grid give the label, with the uncertainty
 /// map (resampled the same way) and the case's score.
 ///
 /// # Errors
-/// The scan does not fit the model, or the device fails.
+/// The scan does not fit the model, the method does not suit the model (Monte-Carlo dropout
+/// without dropout), or the device fails.
 pub fn predict_with_uncertainty<B: EngineBackend>(
     model: &MedVisionLlama<B>,
     config: &ModelConfig,
     spec: &PreprocessingSpec,
     image: &Volume,
-    mirroring: Mirroring,
+    method: UncertaintyMethod,
     device: &B::Device,
 ) -> Result<UncertainPrediction, InferError> {
+    method.check(config)?;
     let input = model_input(image, config, spec)?;
-    let flips = mirroring.flips();
+    let sampling;
+    let model = if method == UncertaintyMethod::McDropout {
+        sampling = model.clone().sampling_dropout(true);
+        &sampling
+    } else {
+        model
+    };
+    let flips = method.flips();
     let mut sum: Option<Vec<f32>> = None;
     let mut considered: Vec<bool> = vec![false; input.channel_len()];
     let mut geometry_probabilities = None;
@@ -175,7 +230,7 @@ pub fn predict_with_uncertainty<B: EngineBackend>(
         }
         geometry_probabilities.get_or_insert(probabilities);
     }
-    let template = geometry_probabilities.ok_or_else(|| InferError::Incompatible("no mirroring".into()))?;
+    let template = geometry_probabilities.ok_or_else(|| InferError::Incompatible("no prediction".into()))?;
     let count = flips.len() as f32;
     let mean: Vec<f32> = sum.unwrap_or_default().into_iter().map(|s| s / count).collect();
     let mean = Volume::new(
@@ -197,7 +252,7 @@ pub fn predict_with_uncertainty<B: EngineBackend>(
     })
 }
 
-/// [`super::predict`], or [`predict_with_uncertainty`] when `mirroring` is given: the
+/// [`super::predict`], or [`predict_with_uncertainty`] when a method is given: the
 /// prediction, with the uncertainty map and score in that case.
 ///
 /// # Errors
@@ -207,13 +262,13 @@ pub fn predict_maybe_mirrored<B: EngineBackend>(
     config: &ModelConfig,
     spec: &PreprocessingSpec,
     image: &Volume,
-    mirroring: Option<Mirroring>,
+    method: Option<UncertaintyMethod>,
     device: &B::Device,
 ) -> Result<(Prediction, Option<(Volume, f64)>), InferError> {
-    match mirroring {
+    match method {
         None => Ok((super::predict(model, config, spec, image, device)?, None)),
-        Some(mirroring) => {
-            let result = predict_with_uncertainty(model, config, spec, image, mirroring, device)?;
+        Some(method) => {
+            let result = predict_with_uncertainty(model, config, spec, image, method, device)?;
             Ok((result.prediction, Some((result.uncertainty, result.score))))
         }
     }

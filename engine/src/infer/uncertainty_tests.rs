@@ -17,7 +17,7 @@ fn flipping_moves_each_voxel_to_its_mirror_in_every_channel_and_undoes_itself() 
         })
         .collect();
     let volume = Volume::new(geometry.shape, 2, voxels, geometry.world_from_voxel).expect("shape");
-    for flip in Mirroring::AllAxes.flips() {
+    for flip in UncertaintyMethod::AllAxes.flips() {
         let flipped = flip_volume(&volume, flip);
         for c in 0..2 {
             for z in 0..nz {
@@ -44,7 +44,7 @@ fn flipping_moves_each_voxel_to_its_mirror_in_every_channel_and_undoes_itself() 
 
 #[test]
 fn the_mirrorings_are_distinct_and_start_with_the_scan_as_it_is() {
-    for (mirroring, count) in [(Mirroring::EachAxis, 4), (Mirroring::AllAxes, 8)] {
+    for (mirroring, count) in [(UncertaintyMethod::EachAxis, 4), (UncertaintyMethod::AllAxes, 8)] {
         let flips = mirroring.flips();
         assert_eq!(flips.len(), count);
         assert_eq!(flips[0], [false; 3]);
@@ -95,23 +95,23 @@ fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirrorin
     config.out_channels = 3;
     config.output = OutputKind::Softmax;
     let model = MedVisionLlama::<B>::new(&config, None, &device);
-    // A scan on the model's own grid, so resampling to and from it moves nothing.
-    let geometry = Geometry {
-        shape: config.image_size,
-        world_from_voxel: Affine::identity(),
-    };
-    let image = Volume::from_fn(&geometry, |x, y, z| {
-        ((x * 7 + y * 3 + z * 5) % 11) as f32 * 40.0 + if x > 9 { 300.0 } else { 0.0 }
-    });
+    let image = scan_on_model_grid(&config);
     let spec = super::super::default_spec(&config, &image);
-    let result = predict_with_uncertainty(&model, &config, &spec, &image, Mirroring::EachAxis, &device)?;
+    let result = predict_with_uncertainty(
+        &model,
+        &config,
+        &spec,
+        &image,
+        UncertaintyMethod::EachAxis,
+        &device,
+    )?;
 
     // The same mean computed another way: each mirrored input predicted on its own, read back
     // through the mirror index by hand.
     let input = model_input(&image, &config, &spec)?;
     let [nx, ny, nz] = input.shape();
     let len = nx * ny * nz;
-    let flips = Mirroring::EachAxis.flips();
+    let flips = UncertaintyMethod::EachAxis.flips();
     let mut mean = vec![0f64; 3 * len];
     let mut considered = vec![false; len];
     for flip in &flips {
@@ -167,6 +167,106 @@ fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirrorin
         result.score
     );
     assert!(result.score > 0.0 && result.score <= 1.0);
+    Ok(())
+}
+
+/// A scan on the tiny model's own grid (resampling to and from it moves nothing).
+fn scan_on_model_grid(config: &ModelConfig) -> Volume {
+    let geometry = Geometry {
+        shape: config.image_size,
+        world_from_voxel: Affine::identity(),
+    };
+    Volume::from_fn(&geometry, |x, y, z| {
+        ((x * 7 + y * 3 + z * 5) % 11) as f32 * 40.0 + if x > 9 { 300.0 } else { 0.0 }
+    })
+}
+
+#[test]
+fn monte_carlo_dropout_is_refused_for_a_model_without_dropout() {
+    type B = Flex;
+    let device = Default::default();
+    let config = tiny_config();
+    assert_eq!(config.dropout, 0.0);
+    let model = MedVisionLlama::<B>::new(&config, None, &device);
+    let image = scan_on_model_grid(&config);
+    let spec = super::super::default_spec(&config, &image);
+    let refused = predict_with_uncertainty(
+        &model,
+        &config,
+        &spec,
+        &image,
+        UncertaintyMethod::McDropout,
+        &device,
+    );
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("needs a model trained with dropout") && message.contains("mirroring"),
+        "{message}"
+    );
+    for method in [UncertaintyMethod::EachAxis, UncertaintyMethod::AllAxes] {
+        assert!(method.check(&config).is_ok(), "{method:?} needs no dropout");
+    }
+}
+
+#[test]
+fn monte_carlo_dropout_samples_masks_and_leaves_the_model_deterministic() -> Result<(), InferError> {
+    type B = Flex;
+    let device = Default::default();
+    let mut config = tiny_config();
+    config.out_channels = 3;
+    config.output = OutputKind::Softmax;
+    config.dropout = 0.3;
+    let model = MedVisionLlama::<B>::new(&config, None, &device);
+    let image = scan_on_model_grid(&config);
+    let spec = super::super::default_spec(&config, &image);
+    let input = model_input(&image, &config, &spec)?;
+    let plain = model_grid_probabilities(&model, &input, &device)?;
+
+    let result = predict_with_uncertainty(
+        &model,
+        &config,
+        &spec,
+        &image,
+        UncertaintyMethod::McDropout,
+        &device,
+    )?;
+    // Eight masks: the mean is not the dropout-free prediction.
+    let moved = result
+        .prediction
+        .probabilities
+        .voxels()
+        .iter()
+        .zip(plain.voxels())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-3,
+        "the mean of 8 samples equals the plain prediction (max diff {moved})"
+    );
+    // The map is still the normalised entropy of that mean, voxel by voxel.
+    let mean = &result.prediction.probabilities;
+    let len = mean.channel_len();
+    for i in 0..len {
+        let p: Vec<f32> = (0..3).map(|c| mean.voxels()[c * len + i]).collect();
+        let entropy: f64 = p
+            .iter()
+            .map(|p| f64::from(*p))
+            .filter(|p| *p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum::<f64>()
+            / 3f64.ln();
+        let got = f64::from(result.uncertainty.voxels()[i]);
+        assert!((got - entropy).abs() < 1e-4, "voxel {i}: {got} vs {entropy}");
+    }
+    assert!(result.score > 0.0 && result.score <= 1.0, "{}", result.score);
+    // The model it was given still predicts without sampling: the same values as before.
+    let again = model_grid_probabilities(&model, &input, &device)?;
+    assert_eq!(again.voxels(), plain.voxels());
+    // And the sampling copy really samples: two passes differ.
+    let sampling = model.clone().sampling_dropout(true);
+    let a = model_grid_probabilities(&sampling, &input, &device)?;
+    let b = model_grid_probabilities(&sampling, &input, &device)?;
+    assert_ne!(a.voxels(), b.voxels());
     Ok(())
 }
 

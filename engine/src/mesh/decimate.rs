@@ -102,13 +102,7 @@ mod tests {
     fn sphere(radius: f64) -> Mesh {
         let n = (2.0 * radius + 6.0).ceil() as usize;
         let centre = n as f64 / 2.0 - 0.3;
-        let field: Vec<f32> = (0..n * n * n)
-            .map(|i| {
-                let p = [(i % n) as f64, (i / n % n) as f64, (i / (n * n)) as f64];
-                let d = p.iter().map(|v| (v - centre).powi(2)).sum::<f64>().sqrt();
-                (radius - d) as f32
-            })
-            .collect();
+        let field = super::super::tests::sphere_field(n, radius, [centre; 3]);
         super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false))
             .expect("mesh")
     }

@@ -166,12 +166,7 @@ mod tests {
         // The 0 level of R − |p − c| (R = 8) on a 24³ grid; rays from 30 voxels away towards the
         // centre meet the mesh R from the centre, within the chord error (< 0.05 voxel).
         let (n, radius, centre) = (24usize, 8.0f64, [11.4f64, 11.8, 12.1]);
-        let field: Vec<f32> = (0..n * n * n)
-            .map(|i| {
-                let p = [(i % n) as f64, (i / n % n) as f64, (i / (n * n)) as f64];
-                (radius - crate::volume::vec3::norm(sub(p, centre))) as f32
-            })
-            .collect();
+        let field = super::super::tests::sphere_field(n, radius, centre);
         let mesh =
             super::super::isosurface(&field, [n; 3], 0.0, &Affine::identity(), &AtomicBool::new(false))
                 .expect("mesh");

@@ -28,6 +28,23 @@ fn euler_characteristic_of_closed(mesh: &Mesh) -> i64 {
     mesh.positions.len() as i64 - edges + mesh.triangles.len() as i64
 }
 
+/// The distance field `R − |p − c|` sampled on an `n`³ grid of unit spacing (x fastest): its 0
+/// level is the sphere of radius `radius` about `centre` (voxel coordinates).
+pub(super) fn sphere_field(n: usize, radius: f64, centre: [f64; 3]) -> Vec<f32> {
+    (0..n * n * n)
+        .map(|i| {
+            let p = [(i % n) as f64, (i / n % n) as f64, (i / (n * n)) as f64];
+            let d = p
+                .iter()
+                .zip(centre)
+                .map(|(v, c)| (v - c).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            (radius - d) as f32
+        })
+        .collect()
+}
+
 fn relative_error(found: f64, expected: f64) -> f64 {
     (found - expected).abs() / expected
 }
@@ -38,14 +55,7 @@ fn the_isosurface_of_a_distance_field_is_a_closed_sphere_of_the_closed_form_area
     // interpolation along edges cuts the sphere's chords, so the mesh lies slightly inside: both
     // errors are of order h²/R² (h = 1 voxel, R = 10), under 1 %.
     let (n, radius, centre) = (32usize, 10.0f64, [15.3f64, 16.1, 15.7]);
-    let field: Vec<f32> = (0..n * n * n)
-        .map(|i| {
-            let p = [(i % n) as f64, (i / n % n) as f64, (i / (n * n)) as f64];
-            let d =
-                ((p[0] - centre[0]).powi(2) + (p[1] - centre[1]).powi(2) + (p[2] - centre[2]).powi(2)).sqrt();
-            (radius - d) as f32
-        })
-        .collect();
+    let field = sphere_field(n, radius, centre);
     let mesh = isosurface(&field, [n; 3], 0.0, &Affine::identity(), &never()).expect("mesh");
     assert_eq!(euler_characteristic_of_closed(&mesh), 2);
     let area = mesh.area_mm2();

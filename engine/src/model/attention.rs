@@ -593,7 +593,8 @@ pub fn dropout_mask<B: Backend>(
 }
 
 /// Attention for the model's blocks: the memory-bounded node under autodiff, the backend's fused
-/// kernel otherwise. Dropout with probability `dropout` applies only while training (autodiff on).
+/// kernel otherwise. Dropout with probability `dropout` applies whenever it is above 0: the caller
+/// passes 0 at inference unless it samples on purpose (see [`super::Dropout::rate_now`]).
 ///
 /// # Shapes
 /// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
@@ -605,7 +606,7 @@ pub fn attention<B: EngineBackend>(
     dropout: f64,
 ) -> Tensor<B, 4> {
     let device = q.device();
-    let dropout = (dropout > 0.0 && B::ad_enabled(&device)).then(|| DropoutMask::<B> {
+    let dropout = (dropout > 0.0).then(|| DropoutMask::<B> {
         keep: 1.0 - dropout,
         seed: Tensor::<B, 1, Int>::random([1], Distribution::Uniform(0.0, (1 << HALF_BITS) as f64), &device)
             .into_primitive(),

@@ -6,6 +6,7 @@ mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
+mod dropout;
 mod fast_math;
 pub mod fused_loss;
 pub mod init;
@@ -24,6 +25,7 @@ pub use config::{
     ModelConfig, ModelKind, OutputKind, PosEmbedPlace,
 };
 pub use config_limits::{MAX_CHANNELS, MAX_DEPTH, MAX_IMAGE_EDGE, MAX_INTERMEDIATE, MAX_TOKENS, MAX_WIDTH};
+pub use dropout::Dropout;
 pub use fused_loss::LossSpec;
 pub use layer_norm_block::{LayerNormBlock, layer_norm};
 pub use llama::{LlamaBlock, rms_norm};

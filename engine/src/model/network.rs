@@ -305,6 +305,14 @@ impl<B: EngineBackend> MedVisionLlama<B> {
         self
     }
 
+    /// The network with its ViT blocks' dropout sampling at inference (`on`) or not: Monte-Carlo
+    /// dropout. A network built without dropout is unchanged.
+    pub fn sampling_dropout(mut self, on: bool) -> Self {
+        self.encoder = self.encoder.into_iter().map(|b| b.sampling_dropout(on)).collect();
+        self.decoder = self.decoder.into_iter().map(|b| b.sampling_dropout(on)).collect();
+        self
+    }
+
     /// Logits.
     ///
     /// # Shapes

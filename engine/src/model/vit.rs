@@ -4,9 +4,10 @@
 //! head are captured for display.
 
 use super::attention::{self, EngineBackend};
+use super::dropout::Dropout;
 use super::init;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// A trainable linear layer with PyTorch's default initialisation, deterministic per seed.
@@ -56,9 +57,15 @@ impl<B: EngineBackend> VitBlock<B> {
             norm2: LayerNormConfig::new(dim).init(device),
             fc1: torch_linear(dim, mlp_dim, seed ^ 0x33, device),
             fc2: torch_linear(mlp_dim, dim, seed ^ 0x44, device),
-            dropout: DropoutConfig::new(dropout).init(),
+            dropout: Dropout::new(dropout),
             heads,
         }
+    }
+
+    /// The block with its dropout sampling at inference (`on`, Monte-Carlo dropout) or not.
+    pub fn sampling_dropout(mut self, on: bool) -> Self {
+        self.dropout.at_inference = on;
+        self
     }
 
     /// The block; also returns the attention weights of head `capture_head` when asked.
@@ -87,7 +94,7 @@ impl<B: EngineBackend> VitBlock<B> {
         // Without a head to capture: one attention node whose backward recomputes the scores
         // block by block (no N² tensor kept), the backend's fused kernel in inference.
         if capture_head.is_none() {
-            let attended = attention::attention(q, k, v, self.dropout.prob)
+            let attended = attention::attention(q, k, v, self.dropout.rate_now::<B>(&x.device()))
                 .swap_dims(1, 2)
                 .reshape([batch, tokens, dim]);
             return (self.mlp(x + self.proj.forward(attended)), None);

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(super) struct CasesJob<'a> {
     pub checkpoint: PathBuf,
     pub cases: Vec<CaseJob>,
-    pub uncertainty: Option<infer::Mirroring>,
+    pub uncertainty: Option<infer::UncertaintyMethod>,
     pub stop: &'a AtomicBool,
     pub emitter: &'a Emitter,
 }
@@ -38,8 +38,14 @@ impl BackendJob for CasesJob<'_> {
     type Output = Result<Event, String>;
     fn run<B: EngineBackend>(self, device: B::Device) -> Self::Output {
         let total = self.cases.len();
-        let loaded =
-            guarded(|| load_checkpoint::<B>(&self.checkpoint, None, &device).map_err(|e| e.to_string()));
+        let loaded = guarded(|| {
+            let loaded = load_checkpoint::<B>(&self.checkpoint, None, &device).map_err(|e| e.to_string())?;
+            // Refused once for the job rather than once per case.
+            match self.uncertainty.map(|method| method.check(&loaded.config)) {
+                Some(Err(e)) => Err(format!("{}: {e}", self.checkpoint.display())),
+                _ => Ok(loaded),
+            }
+        });
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(message) => {
@@ -102,7 +108,7 @@ fn predict_case<B: EngineBackend>(
     loaded: &LoadedCheckpoint<B>,
     scheme: &LabelScheme,
     case: &CaseJob,
-    mirroring: Option<infer::Mirroring>,
+    method: Option<infer::UncertaintyMethod>,
     device: &B::Device,
 ) -> Result<Scored, String> {
     let image = read_nifti(&case.image).map_err(|e| e.to_string())?;
@@ -130,7 +136,7 @@ fn predict_case<B: EngineBackend>(
         &loaded.config,
         &spec,
         &image.volume,
-        mirroring,
+        method,
         device,
     )
     .map_err(|e| format!("{}: {e}", case.image.display()))?;
@@ -145,7 +151,7 @@ fn predict_case<B: EngineBackend>(
         .save_beside(folder)
         .map_err(|e| format!("{}: cannot record the label scheme: {e}", folder.display()))?;
     write_label_like(&case.output, &prediction.label, &image.header).map_err(|e| e.to_string())?;
-    let uncertainty = match mirroring.zip(uncertain) {
+    let uncertainty = match method.zip(uncertain) {
         None => {
             // A score and map of an earlier prediction would describe a file that is gone.
             let stale = infer::uncertainty_map_path(&case.output);
@@ -156,7 +162,7 @@ fn predict_case<B: EngineBackend>(
             infer::UncertaintyScores::forget(folder, &case.id)?;
             None
         }
-        Some((mirroring, (map, score))) => {
+        Some((method, (map, score))) => {
             let path = infer::uncertainty_map_path(&case.output);
             if let Some(maps) = path.parent() {
                 std::fs::create_dir_all(maps)
@@ -164,7 +170,7 @@ fn predict_case<B: EngineBackend>(
             }
             write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))
                 .map_err(|e| e.to_string())?;
-            infer::UncertaintyScores::record(folder, &mirroring.describe(), &case.id, score)?;
+            infer::UncertaintyScores::record(folder, &method.describe(), &case.id, score)?;
             Some(score)
         }
     };

@@ -337,7 +337,7 @@ fn predict_cases_writes_labels_scores_them_and_goes_past_a_bad_scan() {
     );
     assert!(!crate::infer::UncertaintyScores::path(&predictions).exists());
     // The second job under test-time mirroring: a score per case, recorded, and a map each.
-    let second = run_with(&worker, Some(crate::infer::Mirroring::EachAxis));
+    let second = run_with(&worker, Some(crate::infer::UncertaintyMethod::EachAxis));
     let recorded = crate::infer::UncertaintyScores::load(&predictions).expect("uncertainty.json");
     let mut scored = 0;
     for event in &second {

@@ -455,7 +455,7 @@ fn predictions_under_mirroring_give_scores_that_order_the_list_and_a_heat_layer(
     let harness = &mut fixture.harness;
     assert_eq!(
         harness.state().jobs.choices.uncertainty,
-        Some(engine::infer::Mirroring::EachAxis),
+        Some(engine::infer::UncertaintyMethod::EachAxis),
         "on by default"
     );
     train_one_epoch(harness)?;
