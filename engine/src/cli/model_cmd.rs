@@ -253,6 +253,10 @@ impl BackendJob for PredictJob {
             ),
         ];
         if let (Some((path, method)), Some((map, score))) = (self.uncertainty, uncertain) {
+            if let Some(maps) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(maps)
+                    .with_context(|| format!("creating the folder {}", maps.display()))?;
+            }
             write_nifti(&path, &map, Some(&image.header), WriteOptions::new(DataType::F32))?;
             let case = crate::data::case_id(&self.input.path);
             infer::UncertaintyScores::record(folder, &method.describe(), &case, score)
