@@ -371,6 +371,18 @@ fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<ModelComm
             pairs.len()
         ));
     }
+    // A failure of the whole job (no case named) in full, wrapped to the panel's width; a case's
+    // failure in the grid below, its message on hover (a grid cell does not wrap, and a long
+    // line would widen the panel past the window).
+    let error_colour = ui.visuals().error_fg_color;
+    for error in jobs
+        .outcomes
+        .iter()
+        .filter(|o| o.id.is_empty())
+        .filter_map(|o| o.error.as_ref())
+    {
+        ui.add(egui::Label::new(egui::RichText::new(error).color(error_colour)).wrap());
+    }
     egui::ScrollArea::vertical()
         .id_salt("outcomes")
         .max_height(220.0)
@@ -385,8 +397,11 @@ fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<ModelComm
                     ui.end_row();
                     for outcome in &jobs.outcomes {
                         if let Some(error) = &outcome.error {
-                            ui.colored_label(ui.visuals().error_fg_color, error);
-                            ui.end_row();
+                            if !outcome.id.is_empty() {
+                                ui.label(&outcome.id);
+                                ui.colored_label(error_colour, "failed").on_hover_text(error);
+                                ui.end_row();
+                            }
                             continue;
                         }
                         if ui.link(&outcome.id).clicked() {

@@ -103,3 +103,38 @@ fn a_scan_removed_while_the_task_is_open_is_a_message_and_keeps_the_edit() -> an
     assert_eq!(label(harness), painted);
     Ok(())
 }
+
+#[test]
+fn a_long_refusal_of_a_prediction_job_wraps_inside_the_side_panel() -> anyhow::Result<()> {
+    // The worker's refusal of "Predict all" with Monte-Carlo dropout for a model without dropout
+    // names no case: it is shown in full, wrapped, and the side panel stays inside the window
+    // (in a grid cell it did not wrap and pushed the panel past the window's edge).
+    let mut fixture = open_edit_task()?;
+    let harness = &mut fixture.harness;
+    let message = "/home/someone/tasks/Task01/.medvisionllama/runs/demo-cpu-fold0-001/best: \
+                   Monte-Carlo dropout needs a model trained with dropout, and this one has dropout \
+                   = 0 in its config: every prediction would be the same. Choose test-time \
+                   mirroring (all-axes or each-axis), or train with dropout > 0";
+    harness
+        .state_mut()
+        .jobs
+        .outcomes
+        .push(crate::model::run_state::CaseOutcome {
+            id: String::new(),
+            before: None,
+            after: None,
+            error: Some(message.to_string()),
+        });
+    harness.state_mut().tab = crate::shell::Tab::Training;
+    frames(harness, 3);
+    let shown = harness.get_by_label(message).rect();
+    let window = harness.ctx.content_rect();
+    assert!(
+        shown.right() <= window.right() + 0.5,
+        "the message reaches x = {} in a window {} wide",
+        shown.right(),
+        window.width()
+    );
+    assert!(shown.height() > 30.0, "wrapped onto several lines: {shown:?}");
+    Ok(())
+}
