@@ -103,7 +103,7 @@ impl UncertaintyMethod {
     pub fn check(self, config: &ModelConfig) -> Result<(), InferError> {
         if self == UncertaintyMethod::McDropout && config.dropout <= 0.0 {
             return Err(InferError::Incompatible(format!(
-                "Monte-Carlo dropout needs a model trained with dropout, and this one has dropout = {} in its config: every prediction would be the same. Choose test-time mirroring (all-axes or each-axis), or train with dropout > 0 (the paper's presets use 0.1)",
+                "Monte-Carlo dropout needs a model trained with dropout, and this one has dropout = {} in its config: every prediction would be the same. Choose test-time mirroring (all-axes or each-axis), or train with dropout > 0 (the paper's presets use 0.2)",
                 config.dropout
             )));
         }
