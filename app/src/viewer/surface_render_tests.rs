@@ -111,8 +111,9 @@ fn a_rendered_sphere_covers_its_disc_and_a_click_finds_its_front_surface() {
     assert_eq!(drawn.image.pixels[0], BACKGROUND);
 }
 
-#[test]
-fn the_nearer_surface_hides_the_farther_whatever_the_order() {
+/// Straight from the front (no turn, no zoom or pan) at a 40 mm wide scene in 80 × 80 pixels:
+/// 2 px/mm, the scene's centre at pixel (40, 40).
+fn front_view_80() -> (Projection, [usize; 2]) {
     let camera = Camera {
         yaw: 0.0,
         pitch: 0.0,
@@ -124,7 +125,12 @@ fn the_nearer_surface_hides_the_farther_whatever_the_order() {
         radius: 20.0,
     };
     let size = [80, 80];
-    let projection = Projection::new(&camera, &scene, size);
+    (Projection::new(&camera, &scene, size), size)
+}
+
+#[test]
+fn the_nearer_surface_hides_the_farther_whatever_the_order() {
+    let (projection, size) = front_view_80();
     // Anterior (+y) is nearer the viewer from the front.
     let near = sphere([0.0, 10.0, 0.0], 4.0);
     let far = sphere([0.0, -5.0, 0.0], 9.0);
@@ -145,18 +151,7 @@ fn a_translucent_surface_blends_over_what_lies_inside_it_once() {
     // 2 px/mm. Head-on the light is 1: the middle is ½ red over blue. About 7 mm off the middle
     // the red ball's normal makes cos = √(1 − (d/R)²) with the view, its light is 0.3 + 0.7·cos,
     // and it is blended once over the background (its far side, turned away, is skipped).
-    let camera = Camera {
-        yaw: 0.0,
-        pitch: 0.0,
-        zoom: 1.0,
-        pan: [0.0; 2],
-    };
-    let scene = Scene {
-        centre: [0.0; 3],
-        radius: 20.0,
-    };
-    let size = [80, 80];
-    let projection = Projection::new(&camera, &scene, size);
+    let (projection, size) = front_view_80();
     let (outer, inner) = (sphere([0.0; 3], 10.0), sphere([0.0; 3], 4.0));
     let half_red = Color32::from_rgba_unmultiplied(200, 0, 0, 128);
     let blue = Color32::from_rgb(0, 0, 200);

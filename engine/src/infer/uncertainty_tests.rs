@@ -89,14 +89,8 @@ fn region_mean_averages_only_inside() {
 #[test]
 fn mirrored_prediction_averages_the_flipped_back_probabilities_of_every_mirroring() -> Result<(), InferError>
 {
-    type B = Flex;
     let device = Default::default();
-    let mut config = tiny_config();
-    config.out_channels = 3;
-    config.output = OutputKind::Softmax;
-    let model = MedVisionLlama::<B>::new(&config, None, &device);
-    let image = scan_on_model_grid(&config);
-    let spec = super::super::default_spec(&config, &image);
+    let (config, model, image, spec) = softmax_model_and_scan(0.0);
     let result = predict_with_uncertainty(
         &model,
         &config,
@@ -181,6 +175,19 @@ fn scan_on_model_grid(config: &ModelConfig) -> Volume {
     })
 }
 
+/// The tiny model as a 3-class softmax with ViT dropout `dropout`, a scan on its grid, and the
+/// scan's default preprocessing.
+fn softmax_model_and_scan(dropout: f64) -> (ModelConfig, MedVisionLlama<Flex>, Volume, PreprocessingSpec) {
+    let mut config = tiny_config();
+    config.out_channels = 3;
+    config.output = OutputKind::Softmax;
+    config.dropout = dropout;
+    let model = MedVisionLlama::<Flex>::new(&config, None, &Default::default());
+    let image = scan_on_model_grid(&config);
+    let spec = super::super::default_spec(&config, &image);
+    (config, model, image, spec)
+}
+
 #[test]
 fn monte_carlo_dropout_is_refused_for_a_model_without_dropout() {
     type B = Flex;
@@ -210,15 +217,8 @@ fn monte_carlo_dropout_is_refused_for_a_model_without_dropout() {
 
 #[test]
 fn monte_carlo_dropout_samples_masks_and_leaves_the_model_deterministic() -> Result<(), InferError> {
-    type B = Flex;
     let device = Default::default();
-    let mut config = tiny_config();
-    config.out_channels = 3;
-    config.output = OutputKind::Softmax;
-    config.dropout = 0.3;
-    let model = MedVisionLlama::<B>::new(&config, None, &device);
-    let image = scan_on_model_grid(&config);
-    let spec = super::super::default_spec(&config, &image);
+    let (config, model, image, spec) = softmax_model_and_scan(0.3);
     let input = model_input(&image, &config, &spec)?;
     let plain = model_grid_probabilities(&model, &input, &device)?;
 
