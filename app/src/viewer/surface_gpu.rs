@@ -191,7 +191,16 @@ impl SurfacePipeline {
                     compilation_options: wgpu::PipelineCompilationOptions::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format,
-                        blend: translucent.then_some(wgpu::BlendState::ALPHA_BLENDING),
+                        // Colour: over what lies behind; alpha: "over" too, so an opaque frame
+                        // stays opaque (plain alpha blending would write a² + (1 − a) there).
+                        blend: translucent.then_some(wgpu::BlendState {
+                            color: wgpu::BlendComponent {
+                                src_factor: wgpu::BlendFactor::SrcAlpha,
+                                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                                operation: wgpu::BlendOperation::Add,
+                            },
+                            alpha: wgpu::BlendComponent::OVER,
+                        }),
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
                 }),

@@ -108,6 +108,11 @@ fn the_gpu_blends_a_translucent_surface_as_the_cpu_rasteriser_does() {
         return;
     };
     assert_alike(&gpu, &cpu, 3);
+    // The picture stays opaque where the translucent ball is drawn over the cleared background.
+    assert!(
+        gpu.chunks(4).all(|p| p[3] == 255),
+        "alpha below 1 written into the frame"
+    );
     // The blue ball shows through: purple pixels (both red and blue well above the background).
     let purple = gpu.chunks(4).filter(|p| p[0] > 90 && p[2] > 90).count();
     assert!(
