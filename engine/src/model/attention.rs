@@ -18,10 +18,11 @@
 //! the mask is never stored either.
 
 use super::fused_loss::LossSpec;
-use super::{cpu_kernels, patches};
+use super::norm_ops::{self, LayerNormGrads, RmsNormGrads};
+use super::{cpu_kernels, cpu_rows, patches};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{AttentionModuleOptions, FloatTensor, IntTensor};
+use burn::tensor::ops::{ActivationOps, AttentionModuleOptions, FloatTensor, IntTensor};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData, TensorPrimitive, activation};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -121,6 +122,68 @@ pub trait EngineBackend: Backend {
         patches::unpatchify_primitive::<Self>(tokens, batch, channels, grid, patch)
     }
 
+    /// LayerNorm over the last axis with weight `gamma` and bias `beta`; one graph node under
+    /// autodiff, whose backward is [`EngineBackend::layer_norm_backward`] (norm_ops.rs).
+    ///
+    /// # Shapes
+    /// - x: `[..., dim]`, gamma and beta `[dim]` → `[..., dim]`
+    fn layer_norm_node(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        Self::layer_norm(x, gamma, Some(beta), eps)
+    }
+
+    /// The gradients of [`EngineBackend::layer_norm_node`] for the gradient `grad` of its output.
+    ///
+    /// # Shapes
+    /// - x, grad: `[..., dim]`, gamma `[dim]` → (`[..., dim]`, `[dim]`, `[dim]`)
+    fn layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> LayerNormGrads<Self> {
+        norm_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
+    }
+
+    /// RMSNorm over the last axis, `x / √(mean(x²) + eps) · weight`; one graph node under
+    /// autodiff, whose backward is [`EngineBackend::rms_norm_backward`].
+    ///
+    /// # Shapes
+    /// - x: `[..., dim]`, weight `[dim]` → `[..., dim]`
+    fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
+        norm_ops::rms_norm_with_ops::<Self>(x, weight, eps)
+    }
+
+    /// The gradients of [`EngineBackend::rms_norm_node`] for the gradient `grad` of its output
+    /// (the weight's only when there is one).
+    ///
+    /// # Shapes
+    /// - x, grad: `[..., dim]`, weight `[dim]` → (`[..., dim]`, `[dim]`)
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> RmsNormGrads<Self> {
+        norm_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
+    }
+
+    /// The exact (erf) GELU; one graph node under autodiff whose backward is
+    /// [`EngineBackend::gelu_grad`] (burn's own GELU node calls the backend's `gelu_backward`,
+    /// which a backend extension cannot replace).
+    fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu(x)
+    }
+
+    /// `grad · GELU′(x)`.
+    fn gelu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu_backward(x, grad)
+    }
+
     /// The training loss of [`crate::train::segmentation_loss_tokens_with`] in one fused kernel
     /// (and its gradient when `spec.gradient`; under autodiff the gradient is attached to the
     /// logits instead), where the backend has one; `Err` gives the inputs back and the caller
@@ -214,6 +277,48 @@ impl EngineBackend for burn::backend::Flex {
         })
     }
 
+    fn layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> LayerNormGrads<Self> {
+        cpu_rows::layer_norm_backward(x, gamma, grad, eps).unwrap_or_else(|inputs| {
+            let (x, gamma, grad) = *inputs;
+            norm_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
+        })
+    }
+
+    fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        cpu_rows::gelu(x).unwrap_or_else(Self::gelu)
+    }
+
+    fn gelu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        cpu_rows::gelu_backward(x, grad).unwrap_or_else(|inputs| {
+            let (x, grad) = *inputs;
+            Self::gelu_backward(x, grad)
+        })
+    }
+
+    fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
+        cpu_rows::rms_norm(x, weight, eps).unwrap_or_else(|inputs| {
+            let (x, weight) = *inputs;
+            norm_ops::rms_norm_with_ops::<Self>(x, weight, eps)
+        })
+    }
+
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> RmsNormGrads<Self> {
+        cpu_rows::rms_norm_backward(x, weight, grad, eps).unwrap_or_else(|inputs| {
+            let (x, weight, grad) = *inputs;
+            norm_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
+        })
+    }
+
     fn patchify(x: FloatTensor<Self>, patch: usize) -> FloatTensor<Self> {
         cpu_kernels::patchify(x, patch).unwrap_or_else(|x| patches::patchify_primitive::<Self>(x, patch))
     }
@@ -282,6 +387,70 @@ impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
                 prep.finish(state, output)
             }
             OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive, k.primitive, v.primitive, dropout)),
+        }
+    }
+
+    fn layer_norm_node(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        match (LayerNormBackward { eps })
+            .prepare::<C>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::layer_norm_node(
+                    x.primitive.clone(),
+                    gamma.primitive.clone(),
+                    beta.primitive,
+                    eps,
+                );
+                prep.finish((x.primitive, gamma.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::layer_norm_node(x.primitive, gamma.primitive, beta.primitive, eps))
+            }
+        }
+    }
+
+    fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::gelu_node(x.primitive.clone());
+                prep.finish(x.primitive, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gelu_node(x.primitive)),
+        }
+    }
+
+    fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
+        let inner_weight = weight.as_ref().map(|w| w.primitive.clone());
+        match weight {
+            Some(weight) => match (RmsNormBackward { eps })
+                .prepare::<C>([x.node.clone(), weight.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let output = B::rms_norm_node(x.primitive.clone(), inner_weight.clone(), eps);
+                    prep.finish((x.primitive, inner_weight), output)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::rms_norm_node(x.primitive, inner_weight, eps)),
+            },
+            None => match (RmsNormBackward { eps })
+                .prepare::<C>([x.node.clone(), x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let output = B::rms_norm_node(x.primitive.clone(), None, eps);
+                    prep.finish((x.primitive, None), output)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::rms_norm_node(x.primitive, None, eps)),
+            },
         }
     }
 
@@ -362,6 +531,70 @@ impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
                 .tensor(),
         };
         grads.register::<B>(node.id, gradient);
+    }
+}
+
+/// The graph node of [`EngineBackend::gelu_node`] under autodiff; its state is the input.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl<B: EngineBackend> Backward<B, 1> for GeluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::gelu_grad(ops.state, grad));
+        }
+    }
+}
+
+/// The graph node of [`EngineBackend::layer_norm_node`] under autodiff; its state is the input
+/// and the weight (the bias does not enter the gradients).
+#[derive(Debug)]
+struct LayerNormBackward {
+    eps: f64,
+}
+
+impl<B: EngineBackend> Backward<B, 3> for LayerNormBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma) = ops.state;
+        let (dx, dgamma, dbeta) = B::layer_norm_backward(x, gamma, grad, self.eps);
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+/// The graph node of [`EngineBackend::rms_norm_node`] under autodiff; its state is the input and
+/// the weight (None without one, when the second parent is the input again and gets nothing from
+/// this slot).
+#[derive(Debug)]
+struct RmsNormBackward {
+    eps: f64,
+}
+
+impl<B: EngineBackend> Backward<B, 2> for RmsNormBackward {
+    type State = (FloatTensor<B>, Option<FloatTensor<B>>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight) = ops.state;
+        let (dx, dweight) = B::rms_norm_backward(x, weight, grad, self.eps);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, dx);
+        }
+        if let (Some(node), Some(dweight)) = (node_weight, dweight) {
+            grads.register::<B>(node.id, dweight);
+        }
     }
 }
 

@@ -144,14 +144,14 @@ pub fn grad_scores_rows_slice(weights: &[f32], grad: &mut [f32], row_dot: &[f32]
 
 /// The tensor as one contiguous buffer starting at 0, not shared with `tensor`'s old handle (so
 /// that writing to it copies nothing when the buffer had no other owner).
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
+pub(super) fn contiguous(tensor: FlexTensor) -> FlexTensor {
     let out = tensor.to_contiguous();
     drop(tensor);
     out
 }
 
 /// The length of the last axis.
-fn row_len(tensor: &FlexTensor) -> usize {
+pub(super) fn row_len(tensor: &FlexTensor) -> usize {
     let shape = tensor.layout().shape();
     match shape.num_dims() {
         0 => 1,

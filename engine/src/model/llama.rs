@@ -185,21 +185,11 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, group: usize) -> Tensor<B, 4> {
         .reshape([batch, kv_heads * group, tokens, head_dim])
 }
 
-/// RMSNorm: `x / √(mean(x²) + eps) · weight` over the last axis.
+/// RMSNorm: `x / √(mean(x²) + eps) · weight` over the last axis, one graph node
+/// ([`super::norm_ops::rms_norm`]).
 ///
 /// # Shapes
 /// - x: `[batch, tokens, hidden]`, weight `[hidden]`
-pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: Option<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
-    let scale = x
-        .clone()
-        .powi_scalar(2)
-        .mean_dim(2)
-        .add_scalar(eps)
-        .sqrt()
-        .recip();
-    let normed = x * scale;
-    match weight {
-        Some(w) => normed * w.unsqueeze::<3>(),
-        None => normed,
-    }
+pub fn rms_norm<B: EngineBackend>(x: Tensor<B, 3>, weight: Option<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
+    super::norm_ops::rms_norm(x, weight, eps)
 }

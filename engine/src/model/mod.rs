@@ -6,6 +6,7 @@ mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
+mod cpu_rows;
 mod dropout;
 mod fast_math;
 pub mod fused_loss;
@@ -14,6 +15,7 @@ mod layer_norm_block;
 mod llama;
 mod lora;
 mod network;
+pub mod norm_ops;
 pub mod patches;
 mod stats;
 mod vit;
@@ -42,5 +44,7 @@ mod layer_norm_block_tests;
 pub(crate) mod llama_tests;
 #[cfg(test)]
 pub(crate) mod network_tests;
+#[cfg(test)]
+mod norm_ops_tests;
 #[cfg(test)]
 mod precision_tests;

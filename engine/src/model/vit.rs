@@ -6,9 +6,10 @@
 use super::attention::{self, EngineBackend};
 use super::dropout::Dropout;
 use super::init;
+use super::norm_ops;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::{Tensor, activation, backend::Backend};
+use burn::tensor::{Tensor, activation, backend::Backend, module};
 
 /// A trainable linear layer with PyTorch's default initialisation, deterministic per seed.
 pub fn torch_linear<B: Backend>(d_in: usize, d_out: usize, seed: u64, device: &B::Device) -> Linear<B> {
@@ -80,15 +81,20 @@ impl<B: EngineBackend> VitBlock<B> {
     ) -> (Tensor<B, 3>, Option<Tensor<B, 3>>) {
         let [batch, tokens, dim] = x.dims();
         let head_dim = dim / self.heads;
-        let qkv = self
-            .qkv
-            .forward(self.norm1.forward(x.clone()))
-            .reshape([batch, tokens, 3, self.heads, head_dim])
-            .permute([2, 0, 3, 1, 4]); // [3, batch, heads, tokens, head_dim]
+        // q, k and v each through its own third of the qkv weight (columns `[q | k | v]`, as
+        // `nn.MultiheadAttention`'s in_proj): slicing the small weight rather than the
+        // activations keeps their backward from zero-filling and adding three activation-sized
+        // tensors.
+        let normed = norm_ops::layer_norm(&self.norm1, x.clone());
+        let weight = self.qkv.weight.val();
+        let bias = self.qkv.bias.as_ref().map(|b| b.val());
         let take = |i: usize| {
-            qkv.clone()
-                .slice([i..i + 1, 0..batch, 0..self.heads, 0..tokens, 0..head_dim])
-                .squeeze_dim::<4>(0)
+            let columns = i * dim..(i + 1) * dim;
+            let w = weight.clone().slice([0..dim, columns.clone()]);
+            let b = bias.clone().map(|b| b.slice([columns]));
+            module::linear(normed.clone(), w, b)
+                .reshape([batch, tokens, self.heads, head_dim])
+                .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
         };
         let (q, k, v) = (take(0), take(1), take(2));
         // Without a head to capture: one attention node whose backward recomputes the scores
@@ -126,7 +132,89 @@ impl<B: EngineBackend> VitBlock<B> {
     fn mlp(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let hidden = self
             .dropout
-            .forward(activation::gelu(self.fc1.forward(self.norm2.forward(x.clone()))));
+            .forward(norm_ops::gelu(self.fc1.forward(norm_ops::layer_norm(&self.norm2, x.clone()))));
         x + self.dropout.forward(self.fc2.forward(hidden))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::llama_tests::max_diff;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::Distribution;
+
+    type A = Autodiff<Flex>;
+
+    /// The block written with burn's own modules and ops only: one qkv product cut by a
+    /// permute, burn's LayerNorm, softmax and GELU (the block before issue 11's kernels).
+    fn written_out(block: &VitBlock<A>, x: Tensor<A, 3>) -> Tensor<A, 3> {
+        let [batch, tokens, dim] = x.dims();
+        let head_dim = dim / block.heads;
+        let qkv = block
+            .qkv
+            .forward(block.norm1.forward(x.clone()))
+            .reshape([batch, tokens, 3, block.heads, head_dim])
+            .permute([2, 0, 3, 1, 4]);
+        let take = |i: usize| {
+            qkv.clone()
+                .slice([i..i + 1, 0..batch, 0..block.heads, 0..tokens, 0..head_dim])
+                .squeeze_dim::<4>(0)
+        };
+        let (q, k, v) = (take(0), take(1), take(2));
+        let weights = activation::softmax(
+            q.mul_scalar(1.0 / (head_dim as f64).sqrt()).matmul(k.swap_dims(2, 3)),
+            3,
+        );
+        let attended = weights.matmul(v).swap_dims(1, 2).reshape([batch, tokens, dim]);
+        let x = x + block.proj.forward(attended);
+        let hidden = activation::gelu(block.fc1.forward(block.norm2.forward(x.clone())));
+        x + block.fc2.forward(hidden)
+    }
+
+    fn values(tensor: Tensor<Flex, 3>) -> Vec<f32> {
+        tensor.into_data().to_vec::<f32>().expect("f32")
+    }
+
+    /// Both attention paths of the block (the memory-bounded node and the captured, written-out
+    /// one) give the written-out block's output (1e-5) and gradients (input, qkv weight and
+    /// bias, both LayerNorms' weights: 1e-4).
+    #[test]
+    fn the_block_matches_the_block_written_with_burns_ops() {
+        let device = Default::default();
+        A::seed(&device, 11);
+        let block = VitBlock::<A>::new(24, 3, 40, 0.0, 5, &device);
+        let x = Tensor::<A, 3>::random([2, 9, 24], Distribution::Normal(0.5, 2.0), &device).require_grad();
+        let upstream = Tensor::<A, 3>::random([2, 9, 24], Distribution::Normal(0.0, 1.0), &device);
+        let run = |which: u8| {
+            let y = match which {
+                0 => written_out(&block, x.clone()),
+                1 => block.forward(x.clone(), None).0,
+                _ => block.forward(x.clone(), Some(1)).0,
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            let bias = block.qkv.bias.as_ref().expect("qkv bias").val();
+            let grad1 = |t: Tensor<A, 1>| t.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
+            let grad2 = |t: Tensor<A, 2>| t.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
+            (
+                values(y.inner()),
+                values(x.grad(&grads).expect("input gradient")),
+                [
+                    grad2(block.qkv.weight.val()),
+                    grad1(bias),
+                    grad1(block.norm1.gamma.val()),
+                    grad1(block.norm2.gamma.val()),
+                ],
+            )
+        };
+        let reference = run(0);
+        for which in [1, 2] {
+            let got = run(which);
+            assert!(max_diff(&got.0, &reference.0) < 1e-5, "output ({which}): {}", max_diff(&got.0, &reference.0));
+            assert!(max_diff(&got.1, &reference.1) < 1e-4, "input gradient ({which})");
+            for (i, (a, b)) in got.2.iter().zip(&reference.2).enumerate() {
+                assert!(max_diff(a, b) < 1e-4, "parameter gradient {i} ({which}): {}", max_diff(a, b));
+            }
+        }
     }
 }
