@@ -36,7 +36,7 @@ mean_dice() {
   "$mvl" metrics --pred "$1" --gt "$2" --json | python3 -c '
 import json, sys
 classes = json.load(sys.stdin)["classes"]
-print(f"{sum(c["dice"] for c in classes.values()) / len(classes):.3f}")'
+print("%.3f" % (sum(c["dice"] for c in classes.values()) / len(classes)))'
 }
 
 declare -A before

@@ -18,7 +18,7 @@
 //! the mask is never stored either.
 
 use super::fused_loss::LossSpec;
-use super::norm_ops::{self, LayerNormGrads, RmsNormGrads};
+use super::fused_ops::{self, LayerNormGrads, RmsNormGrads};
 use super::{cpu_kernels, cpu_rows, patches};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
@@ -123,7 +123,7 @@ pub trait EngineBackend: Backend {
     }
 
     /// LayerNorm over the last axis with weight `gamma` and bias `beta`; one graph node under
-    /// autodiff, whose backward is [`EngineBackend::layer_norm_backward`] (norm_ops.rs).
+    /// autodiff, whose backward is [`EngineBackend::layer_norm_backward`] (fused_ops.rs).
     ///
     /// # Shapes
     /// - x: `[..., dim]`, gamma and beta `[dim]` → `[..., dim]`
@@ -146,7 +146,7 @@ pub trait EngineBackend: Backend {
         grad: FloatTensor<Self>,
         eps: f64,
     ) -> LayerNormGrads<Self> {
-        norm_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
+        fused_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
     }
 
     /// RMSNorm over the last axis, `x / √(mean(x²) + eps) · weight`; one graph node under
@@ -155,7 +155,7 @@ pub trait EngineBackend: Backend {
     /// # Shapes
     /// - x: `[..., dim]`, weight `[dim]` → `[..., dim]`
     fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
-        norm_ops::rms_norm_with_ops::<Self>(x, weight, eps)
+        fused_ops::rms_norm_with_ops::<Self>(x, weight, eps)
     }
 
     /// The gradients of [`EngineBackend::rms_norm_node`] for the gradient `grad` of its output
@@ -169,7 +169,7 @@ pub trait EngineBackend: Backend {
         grad: FloatTensor<Self>,
         eps: f64,
     ) -> RmsNormGrads<Self> {
-        norm_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
+        fused_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
     }
 
     /// The exact (erf) GELU; one graph node under autodiff whose backward is
@@ -182,6 +182,24 @@ pub trait EngineBackend: Backend {
     /// `grad · GELU′(x)`.
     fn gelu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu_backward(x, grad)
+    }
+
+    /// SwiGLU's gate, `silu(gate) · up` with `silu(a) = a·σ(a)`; one graph node under autodiff
+    /// whose backward is [`EngineBackend::swiglu_grad`].
+    ///
+    /// # Shapes
+    /// - gate, up: the same shape → that shape
+    fn swiglu_node(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        fused_ops::swiglu_with_ops::<Self>(gate, up)
+    }
+
+    /// The gradients of [`EngineBackend::swiglu_node`] with respect to `gate` and `up`.
+    fn swiglu_grad(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        fused_ops::swiglu_backward_with_ops::<Self>(gate, up, grad)
     }
 
     /// The training loss of [`crate::train::segmentation_loss_tokens_with`] in one fused kernel
@@ -285,7 +303,25 @@ impl EngineBackend for burn::backend::Flex {
     ) -> LayerNormGrads<Self> {
         cpu_rows::layer_norm_backward(x, gamma, grad, eps).unwrap_or_else(|inputs| {
             let (x, gamma, grad) = *inputs;
-            norm_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
+            fused_ops::layer_norm_backward_with_ops::<Self>(x, gamma, grad, eps)
+        })
+    }
+
+    fn swiglu_node(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        cpu_rows::swiglu(gate, up).unwrap_or_else(|inputs| {
+            let (gate, up) = *inputs;
+            fused_ops::swiglu_with_ops::<Self>(gate, up)
+        })
+    }
+
+    fn swiglu_grad(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        cpu_rows::swiglu_backward(gate, up, grad).unwrap_or_else(|inputs| {
+            let (gate, up, grad) = *inputs;
+            fused_ops::swiglu_backward_with_ops::<Self>(gate, up, grad)
         })
     }
 
@@ -303,7 +339,7 @@ impl EngineBackend for burn::backend::Flex {
     fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
         cpu_rows::rms_norm(x, weight, eps).unwrap_or_else(|inputs| {
             let (x, weight) = *inputs;
-            norm_ops::rms_norm_with_ops::<Self>(x, weight, eps)
+            fused_ops::rms_norm_with_ops::<Self>(x, weight, eps)
         })
     }
 
@@ -315,7 +351,7 @@ impl EngineBackend for burn::backend::Flex {
     ) -> RmsNormGrads<Self> {
         cpu_rows::rms_norm_backward(x, weight, grad, eps).unwrap_or_else(|inputs| {
             let (x, weight, grad) = *inputs;
-            norm_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
+            fused_ops::rms_norm_backward_with_ops::<Self>(x, weight, grad, eps)
         })
     }
 
@@ -402,22 +438,39 @@ impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let output = B::layer_norm_node(
-                    x.primitive.clone(),
-                    gamma.primitive.clone(),
-                    beta.primitive,
-                    eps,
-                );
+                let output =
+                    B::layer_norm_node(x.primitive.clone(), gamma.primitive.clone(), beta.primitive, eps);
                 prep.finish((x.primitive, gamma.primitive), output)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::layer_norm_node(x.primitive, gamma.primitive, beta.primitive, eps))
+            OpsKind::UnTracked(prep) => prep.finish(B::layer_norm_node(
+                x.primitive,
+                gamma.primitive,
+                beta.primitive,
+                eps,
+            )),
+        }
+    }
+
+    fn swiglu_node(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SwigluBackward
+            .prepare::<C>([gate.node.clone(), up.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::swiglu_node(gate.primitive.clone(), up.primitive.clone());
+                prep.finish((gate.primitive, up.primitive), output)
             }
+            OpsKind::UnTracked(prep) => prep.finish(B::swiglu_node(gate.primitive, up.primitive)),
         }
     }
 
     fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+        match GeluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let output = B::gelu_node(x.primitive.clone());
                 prep.finish(x.primitive, output)
@@ -531,6 +584,26 @@ impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
                 .tensor(),
         };
         grads.register::<B>(node.id, gradient);
+    }
+}
+
+/// The graph node of [`EngineBackend::swiglu_node`] under autodiff; its state is both inputs.
+#[derive(Debug)]
+struct SwigluBackward;
+
+impl<B: EngineBackend> Backward<B, 2> for SwigluBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_gate, node_up] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let (grad_gate, grad_up) = B::swiglu_grad(gate, up, grad);
+        for (node, grad) in [(node_gate, grad_gate), (node_up, grad_up)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
     }
 }
 

@@ -109,6 +109,12 @@ pub fn gelu_derivative(x: f32) -> f32 {
     cdf + x * density
 }
 
+/// The logistic function `1/(1 + e^(−x))` (NaN stays NaN). Branch-free.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

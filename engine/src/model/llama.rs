@@ -12,7 +12,7 @@ use super::init;
 use super::lora::{FrozenLinear, LoraAdapter};
 use crate::weights::LlamaLayerWeights;
 use burn::module::Module;
-use burn::tensor::{DType, FloatDType, Tensor, activation, backend::Backend};
+use burn::tensor::{DType, FloatDType, Tensor, backend::Backend};
 
 /// The frozen Llama block.
 #[derive(Module, Debug)]
@@ -135,7 +135,7 @@ impl<B: EngineBackend> LlamaBlock<B> {
         let h = rms_norm(x.clone(), Some(self.input_norm.clone()), self.eps);
         let x = x + self.o.forward(self.attention(h));
         let h = rms_norm(x.clone(), Some(self.post_norm.clone()), self.eps);
-        let swiglu = activation::silu(self.gate.forward(h.clone())) * self.up.forward(h);
+        let swiglu = super::fused_ops::swiglu(self.gate.forward(h.clone()), self.up.forward(h));
         let x = x + self.down.forward(swiglu);
         if self.final_norm {
             rms_norm(x, None, self.eps)
@@ -186,10 +186,10 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, group: usize) -> Tensor<B, 4> {
 }
 
 /// RMSNorm: `x / √(mean(x²) + eps) · weight` over the last axis, one graph node
-/// ([`super::norm_ops::rms_norm`]).
+/// ([`super::fused_ops::rms_norm`]).
 ///
 /// # Shapes
 /// - x: `[batch, tokens, hidden]`, weight `[hidden]`
 pub fn rms_norm<B: EngineBackend>(x: Tensor<B, 3>, weight: Option<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
-    super::norm_ops::rms_norm(x, weight, eps)
+    super::fused_ops::rms_norm(x, weight, eps)
 }

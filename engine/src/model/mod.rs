@@ -10,12 +10,12 @@ mod cpu_rows;
 mod dropout;
 mod fast_math;
 pub mod fused_loss;
+pub mod fused_ops;
 pub mod init;
 mod layer_norm_block;
 mod llama;
 mod lora;
 mod network;
-pub mod norm_ops;
 pub mod patches;
 mod stats;
 mod vit;
@@ -39,12 +39,12 @@ pub use vit::{VitBlock, torch_linear};
 #[cfg(test)]
 mod attention_tests;
 #[cfg(test)]
+mod fused_ops_tests;
+#[cfg(test)]
 mod layer_norm_block_tests;
 #[cfg(test)]
 pub(crate) mod llama_tests;
 #[cfg(test)]
 pub(crate) mod network_tests;
-#[cfg(test)]
-mod norm_ops_tests;
 #[cfg(test)]
 mod precision_tests;

@@ -5,8 +5,8 @@
 
 use super::attention::{self, EngineBackend};
 use super::dropout::Dropout;
+use super::fused_ops;
 use super::init;
-use super::norm_ops;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Tensor, activation, backend::Backend, module};
@@ -85,7 +85,7 @@ impl<B: EngineBackend> VitBlock<B> {
         // `nn.MultiheadAttention`'s in_proj): slicing the small weight rather than the
         // activations keeps their backward from zero-filling and adding three activation-sized
         // tensors.
-        let normed = norm_ops::layer_norm(&self.norm1, x.clone());
+        let normed = fused_ops::layer_norm(&self.norm1, x.clone());
         let weight = self.qkv.weight.val();
         let bias = self.qkv.bias.as_ref().map(|b| b.val());
         let take = |i: usize| {
@@ -130,9 +130,9 @@ impl<B: EngineBackend> VitBlock<B> {
     /// # Shapes
     /// - x: `[batch, tokens, dim]` → `[batch, tokens, dim]`
     fn mlp(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let hidden = self
-            .dropout
-            .forward(norm_ops::gelu(self.fc1.forward(norm_ops::layer_norm(&self.norm2, x.clone()))));
+        let hidden = self.dropout.forward(fused_ops::gelu(
+            self.fc1.forward(fused_ops::layer_norm(&self.norm2, x.clone())),
+        ));
         x + self.dropout.forward(self.fc2.forward(hidden))
     }
 }
@@ -163,7 +163,8 @@ mod tests {
         };
         let (q, k, v) = (take(0), take(1), take(2));
         let weights = activation::softmax(
-            q.mul_scalar(1.0 / (head_dim as f64).sqrt()).matmul(k.swap_dims(2, 3)),
+            q.mul_scalar(1.0 / (head_dim as f64).sqrt())
+                .matmul(k.swap_dims(2, 3)),
             3,
         );
         let attended = weights.matmul(v).swap_dims(1, 2).reshape([batch, tokens, dim]);
@@ -194,8 +195,20 @@ mod tests {
             };
             let grads = (y.clone() * upstream.clone()).sum().backward();
             let bias = block.qkv.bias.as_ref().expect("qkv bias").val();
-            let grad1 = |t: Tensor<A, 1>| t.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
-            let grad2 = |t: Tensor<A, 2>| t.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
+            let grad1 = |t: Tensor<A, 1>| {
+                t.grad(&grads)
+                    .expect("gradient")
+                    .into_data()
+                    .to_vec::<f32>()
+                    .expect("f32")
+            };
+            let grad2 = |t: Tensor<A, 2>| {
+                t.grad(&grads)
+                    .expect("gradient")
+                    .into_data()
+                    .to_vec::<f32>()
+                    .expect("f32")
+            };
             (
                 values(y.inner()),
                 values(x.grad(&grads).expect("input gradient")),
@@ -210,10 +223,18 @@ mod tests {
         let reference = run(0);
         for which in [1, 2] {
             let got = run(which);
-            assert!(max_diff(&got.0, &reference.0) < 1e-5, "output ({which}): {}", max_diff(&got.0, &reference.0));
+            assert!(
+                max_diff(&got.0, &reference.0) < 1e-5,
+                "output ({which}): {}",
+                max_diff(&got.0, &reference.0)
+            );
             assert!(max_diff(&got.1, &reference.1) < 1e-4, "input gradient ({which})");
             for (i, (a, b)) in got.2.iter().zip(&reference.2).enumerate() {
-                assert!(max_diff(a, b) < 1e-4, "parameter gradient {i} ({which}): {}", max_diff(a, b));
+                assert!(
+                    max_diff(a, b) < 1e-4,
+                    "parameter gradient {i} ({which}): {}",
+                    max_diff(a, b)
+                );
             }
         }
     }

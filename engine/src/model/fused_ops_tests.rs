@@ -1,4 +1,4 @@
-//! The LayerNorm, RMSNorm and GELU nodes of norm_ops.rs checked another way:
+//! The LayerNorm, RMSNorm, GELU and SwiGLU nodes of fused_ops.rs checked another way:
 //! - the row kernels and the ops fallbacks against central differences of a float64 forward pass
 //!   (gradients within 2e-4 relative to the largest);
 //! - the nodes under burn's autodiff against the same computation written out with burn's own
@@ -7,8 +7,8 @@
 
 use super::attention::EngineBackend;
 use super::fast_math;
+use super::fused_ops::{self, rows};
 use super::llama_tests::max_diff;
-use super::norm_ops::{self, rows};
 use burn::backend::{Autodiff, Flex};
 use burn::nn::LayerNormConfig;
 use burn::tensor::backend::Backend;
@@ -26,7 +26,9 @@ fn values(count: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     (0..count)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             lo + (hi - lo) * ((state >> 40) as f32 / (1u64 << 24) as f32)
         })
         .collect()
@@ -153,7 +155,11 @@ fn rms_norm_row_kernels_match_float64_and_central_differences() {
             rms_norm_f64(&row, &w)
         })
         .collect();
-    assert_close("rms_norm", &rows::rms_norm(&x, Some(&weight), DIM, EPS), &expected);
+    assert_close(
+        "rms_norm",
+        &rows::rms_norm(&x, Some(&weight), DIM, EPS),
+        &expected,
+    );
     let (dx, dweight) = rows::rms_norm_backward(&x, Some(&weight), &upstream, DIM, EPS);
     let (num_dx, num_dw) = numeric_gradients(&x, &weight, &upstream, &forward);
     assert_close("dx", &dx, &num_dx);
@@ -178,7 +184,7 @@ fn vec_of<Bk: Backend, const D: usize>(tensor: Tensor<Bk, D>) -> Vec<f32> {
 fn the_ops_fallbacks_match_central_differences() {
     let (x, gamma, _, upstream) = inputs();
     let primitive = |v: &[f32], shape: [usize; 2]| tensor::<B, 2>(v, shape).into_primitive().tensor();
-    let (dx, dgamma, _) = norm_ops::layer_norm_backward_with_ops::<B>(
+    let (dx, dgamma, _) = fused_ops::layer_norm_backward_with_ops::<B>(
         primitive(&x, [ROWS, DIM]),
         tensor::<B, 1>(&gamma, [DIM]).into_primitive().tensor(),
         primitive(&upstream, [ROWS, DIM]),
@@ -195,7 +201,7 @@ fn the_ops_fallbacks_match_central_differences() {
         &vec_of(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(dgamma))),
         &num_dp[..DIM],
     );
-    let (dx, dw) = norm_ops::rms_norm_backward_with_ops::<B>(
+    let (dx, dw) = fused_ops::rms_norm_backward_with_ops::<B>(
         primitive(&x, [ROWS, DIM]),
         Some(tensor::<B, 1>(&gamma, [DIM]).into_primitive().tensor()),
         primitive(&upstream, [ROWS, DIM]),
@@ -206,7 +212,9 @@ fn the_ops_fallbacks_match_central_differences() {
     assert_close("rms dx (ops)", &float(dx), &num_dx);
     assert_close(
         "rms dweight (ops)",
-        &vec_of(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(dw.expect("weight gradient")))),
+        &vec_of(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(
+            dw.expect("weight gradient"),
+        ))),
         &num_dw,
     );
 }
@@ -223,7 +231,9 @@ fn random_input(seed: u64) -> Tensor<A, 3> {
 fn the_layer_norm_node_matches_burns_layer_norm_under_autodiff() {
     let device = Default::default();
     let mut norm = LayerNormConfig::new(24).init::<A>(&device);
-    norm.gamma = norm.gamma.map(|_| Tensor::random([24], Distribution::Uniform(0.5, 1.5), &device).require_grad());
+    norm.gamma = norm
+        .gamma
+        .map(|_| Tensor::random([24], Distribution::Uniform(0.5, 1.5), &device).require_grad());
     norm.beta = norm
         .beta
         .map(|b| b.map(|_| Tensor::random([24], Distribution::Uniform(-0.5, 0.5), &device).require_grad()));
@@ -231,7 +241,7 @@ fn the_layer_norm_node_matches_burns_layer_norm_under_autodiff() {
     let run = |fused: bool| {
         let x = random_input(3).detach().require_grad();
         let y = match fused {
-            true => norm_ops::layer_norm(&norm, x.clone()),
+            true => fused_ops::layer_norm(&norm, x.clone()),
             false => norm.forward(x.clone()),
         };
         let grads = (y.clone() * upstream.clone()).sum().backward();
@@ -244,9 +254,21 @@ fn the_layer_norm_node_matches_burns_layer_norm_under_autodiff() {
         )
     };
     let (fused, written) = (run(true), run(false));
-    assert!(max_diff(&fused.0, &written.0) < 1e-5, "values {}", max_diff(&fused.0, &written.0));
-    for (what, a, b) in [("x", &fused.1, &written.1), ("gamma", &fused.2, &written.2), ("beta", &fused.3, &written.3)] {
-        assert!(max_diff(a, b) < 1e-4, "{what} gradient differs by {}", max_diff(a, b));
+    assert!(
+        max_diff(&fused.0, &written.0) < 1e-5,
+        "values {}",
+        max_diff(&fused.0, &written.0)
+    );
+    for (what, a, b) in [
+        ("x", &fused.1, &written.1),
+        ("gamma", &fused.2, &written.2),
+        ("beta", &fused.3, &written.3),
+    ] {
+        assert!(
+            max_diff(a, b) < 1e-4,
+            "{what} gradient differs by {}",
+            max_diff(a, b)
+        );
     }
 }
 
@@ -260,9 +282,15 @@ fn the_rms_norm_node_matches_the_written_out_norm_under_autodiff() {
             let x = random_input(4).detach().require_grad();
             let w = with_weight.then(|| weight.clone());
             let y = match fused {
-                true => norm_ops::rms_norm(x.clone(), w, EPS),
+                true => fused_ops::rms_norm(x.clone(), w, EPS),
                 false => {
-                    let r = x.clone().powi_scalar(2).mean_dim(2).add_scalar(EPS).sqrt().recip();
+                    let r = x
+                        .clone()
+                        .powi_scalar(2)
+                        .mean_dim(2)
+                        .add_scalar(EPS)
+                        .sqrt()
+                        .recip();
                     match w {
                         Some(w) => x.clone() * r * w.unsqueeze::<3>(),
                         None => x.clone() * r,
@@ -274,10 +302,20 @@ fn the_rms_norm_node_matches_the_written_out_norm_under_autodiff() {
             (vec_of(y.inner()), vec_of(x.grad(&grads).expect("x gradient")), dw)
         };
         let (fused, written) = (run(true), run(false));
-        assert!(max_diff(&fused.0, &written.0) < 1e-5, "values (weight {with_weight})");
-        assert!(max_diff(&fused.1, &written.1) < 1e-4, "x gradient (weight {with_weight})");
+        assert!(
+            max_diff(&fused.0, &written.0) < 1e-5,
+            "values (weight {with_weight})"
+        );
+        assert!(
+            max_diff(&fused.1, &written.1) < 1e-4,
+            "x gradient (weight {with_weight})"
+        );
         if let (Some(a), Some(b)) = (&fused.2, &written.2) {
-            assert!(max_diff(a, b) < 1e-4, "weight gradient differs by {}", max_diff(a, b));
+            assert!(
+                max_diff(a, b) < 1e-4,
+                "weight gradient differs by {}",
+                max_diff(a, b)
+            );
         }
     }
 }
@@ -288,17 +326,25 @@ fn the_gelu_node_matches_burns_gelu_under_autodiff() {
     let run = |fused: bool| {
         let x = random_input(5).detach().require_grad();
         let y = match fused {
-            true => norm_ops::gelu(x.clone()),
+            true => fused_ops::gelu(x.clone()),
             false => activation::gelu(x.clone()),
         };
         let grads = (y.clone() * upstream.clone()).sum().backward();
         (vec_of(y.inner()), vec_of(x.grad(&grads).expect("x gradient")))
     };
     let (fused, written) = (run(true), run(false));
-    assert!(max_diff(&fused.0, &written.0) < 1e-5, "values {}", max_diff(&fused.0, &written.0));
-    assert!(max_diff(&fused.1, &written.1) < 1e-5, "gradients {}", max_diff(&fused.1, &written.1));
+    assert!(
+        max_diff(&fused.0, &written.0) < 1e-5,
+        "values {}",
+        max_diff(&fused.0, &written.0)
+    );
+    assert!(
+        max_diff(&fused.1, &written.1) < 1e-5,
+        "gradients {}",
+        max_diff(&fused.1, &written.1)
+    );
     // Without autodiff, the plain backend's node gives the same values.
-    let plain = vec_of(norm_ops::gelu(random_input(5).inner()));
+    let plain = vec_of(fused_ops::gelu(random_input(5).inner()));
     assert!(max_diff(&plain, &fused.0) == 0.0);
 }
 
@@ -319,11 +365,17 @@ fn the_vectorised_gelu_and_its_derivative_agree_with_libm_erf() {
         let (value, derivative) = gelu_f64(f64::from(x));
         let tolerance = 3e-7 * f64::from(x.abs()).max(1.0);
         let got = f64::from(fast_math::gelu(x));
-        assert!((got - value).abs() <= tolerance, "gelu({x}) = {got}, float64 {value}");
+        assert!(
+            (got - value).abs() <= tolerance,
+            "gelu({x}) = {got}, float64 {value}"
+        );
         let got = f64::from(fast_math::gelu_derivative(x));
         // The polynomial's alternating terms, rounded in f32, cost the derivative a little more.
         let tolerance = 5e-7 * f64::from(x.abs()).max(1.0);
-        assert!((got - derivative).abs() <= tolerance, "gelu'({x}) = {got}, float64 {derivative}");
+        assert!(
+            (got - derivative).abs() <= tolerance,
+            "gelu'({x}) = {got}, float64 {derivative}"
+        );
     }
     assert!(fast_math::gelu(f32::NAN).is_nan());
     assert!(fast_math::gelu_derivative(f32::NAN).is_nan());
@@ -337,9 +389,87 @@ fn flex_hooks_agree_with_the_ops_they_replace() {
     let prim = |t: Tensor<B, 3>| t.into_primitive().tensor();
     let float = |t| vec_of(Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t)));
     let kernel = float(<B as EngineBackend>::gelu_grad(prim(x.clone()), prim(g.clone())));
-    let ops = float(<B as burn::tensor::ops::ActivationOps<B>>::gelu_backward(prim(x.clone()), prim(g)));
-    assert!(max_diff(&kernel, &ops) < 1e-5, "gelu backward {}", max_diff(&kernel, &ops));
+    let ops = float(<B as burn::tensor::ops::ActivationOps<B>>::gelu_backward(
+        prim(x.clone()),
+        prim(g),
+    ));
+    assert!(
+        max_diff(&kernel, &ops) < 1e-5,
+        "gelu backward {}",
+        max_diff(&kernel, &ops)
+    );
     let kernel = float(<B as EngineBackend>::rms_norm_node(prim(x.clone()), None, EPS));
-    let ops = float(norm_ops::rms_norm_with_ops::<B>(prim(x), None, EPS));
-    assert!(max_diff(&kernel, &ops) < 1e-5, "rms norm {}", max_diff(&kernel, &ops));
+    let ops = float(fused_ops::rms_norm_with_ops::<B>(prim(x), None, EPS));
+    assert!(
+        max_diff(&kernel, &ops) < 1e-5,
+        "rms norm {}",
+        max_diff(&kernel, &ops)
+    );
+}
+
+#[test]
+fn the_swiglu_node_matches_the_written_out_gate_under_autodiff() {
+    let upstream = random_input(12).detach();
+    let run = |fused: bool| {
+        let gate = random_input(13).detach().require_grad();
+        let up = random_input(14).detach().require_grad();
+        let y = match fused {
+            true => fused_ops::swiglu(gate.clone(), up.clone()),
+            false => activation::silu(gate.clone()) * up.clone(),
+        };
+        let grads = (y.clone() * upstream.clone()).sum().backward();
+        (
+            vec_of(y.inner()),
+            vec_of(gate.grad(&grads).expect("gate gradient")),
+            vec_of(up.grad(&grads).expect("up gradient")),
+        )
+    };
+    let (fused, written) = (run(true), run(false));
+    assert!(
+        max_diff(&fused.0, &written.0) < 1e-5,
+        "values {}",
+        max_diff(&fused.0, &written.0)
+    );
+    assert!(
+        max_diff(&fused.1, &written.1) < 1e-5,
+        "gate gradient {}",
+        max_diff(&fused.1, &written.1)
+    );
+    assert!(
+        max_diff(&fused.2, &written.2) < 1e-5,
+        "up gradient {}",
+        max_diff(&fused.2, &written.2)
+    );
+}
+
+/// SwiGLU's gradients, the CPU kernel and the ops fallback, against central differences of a
+/// float64 `silu(a)·b`.
+#[test]
+fn swiglu_gradients_match_central_differences() {
+    let (gate, up, _, upstream) = inputs();
+    let up: Vec<f32> = up.iter().cycle().take(gate.len()).copied().collect();
+    let silu = |a: f64| a / (1.0 + (-a).exp());
+    let h = 1e-5;
+    let expected_gate: Vec<f64> = (0..gate.len())
+        .map(|i| {
+            let (a, b, u) = (f64::from(gate[i]), f64::from(up[i]), f64::from(upstream[i]));
+            u * b * (silu(a + h) - silu(a - h)) / (2.0 * h)
+        })
+        .collect();
+    let expected_up: Vec<f64> = (0..gate.len())
+        .map(|i| f64::from(upstream[i]) * silu(f64::from(gate[i])))
+        .collect();
+    let prim = |v: &[f32]| tensor::<B, 2>(v, [ROWS, DIM]).into_primitive().tensor();
+    let float = |t| vec_of(Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t)));
+    let (kernel_gate, kernel_up) = <B as EngineBackend>::swiglu_grad(prim(&gate), prim(&up), prim(&upstream));
+    let (ops_gate, ops_up) =
+        fused_ops::swiglu_backward_with_ops::<B>(prim(&gate), prim(&up), prim(&upstream));
+    assert_close(
+        "swiglu gate gradient (kernel)",
+        &float(kernel_gate),
+        &expected_gate,
+    );
+    assert_close("swiglu up gradient (kernel)", &float(kernel_up), &expected_up);
+    assert_close("swiglu gate gradient (ops)", &float(ops_gate), &expected_gate);
+    assert_close("swiglu up gradient (ops)", &float(ops_up), &expected_up);
 }

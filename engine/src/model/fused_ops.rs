@@ -1,26 +1,29 @@
-//! LayerNorm (Ba et al. 2016) and RMSNorm (Zhang & Sennrich 2019) over the last axis, each one
-//! node of the autodiff graph with its own backward pass.
+//! LayerNorm (Ba et al. 2016), RMSNorm (Zhang & Sennrich 2019), the exact GELU and SwiGLU's gate
+//! (Shazeer 2020), each one node of the autodiff graph with its own backward pass.
 //!
-//! burn 0.21's autodiff has no node for either: `LayerNorm::forward` under autodiff runs burn's
-//! default decomposition (mean, subtract, square, mean, add, square root, divide, multiply, add:
-//! nine nodes and nine backward ops), and the Llama block's RMSNorm is written out the same way.
-//! On the CPU backend every one of those is a separate pass over memory on one thread (issue 11's
-//! profile). Here the forward pass is the backend's own `layer_norm` (burn-flex: one parallel
-//! pass) or one written-out RMSNorm, the node saves only its input, and the backward pass
-//! recomputes each row's mean and scale: with `x̂ = (x − μ)·r`, `r = 1/√(var + ε)`, `g = dy·γ`,
+//! burn 0.21's autodiff has no node for the norms: `LayerNorm::forward` under autodiff runs
+//! burn's default decomposition (mean, subtract, square, mean, add, square root, divide, multiply,
+//! add: nine nodes and nine backward ops), and the Llama block's RMSNorm and `silu(gate)·up` are
+//! written out the same way; its GELU node calls burn-flex's GELU backward, which runs on one
+//! thread with the C library's scalar `erff`. On the CPU backend every one of those ops is a
+//! separate pass over memory on one thread (issue 11's profile). Here the forward pass is one
+//! pass (burn-flex's own parallel `layer_norm`, or a kernel of `cpu_rows`), the node saves only
+//! its inputs, and the backward pass recomputes what it needs: with `x̂ = (x − μ)·r`,
+//! `r = 1/√(var + ε)`, `g = dy·γ`,
 //!
 //! - LayerNorm: `dx = r·(g − mean(g) − x̂·mean(g·x̂))`, `dγ = Σ dy·x̂`, `dβ = Σ dy`;
 //! - RMSNorm (`y = x·r·w`, `r = 1/√(mean(x²) + ε)`): `dx = r·(g − x·r²·mean(g·x))`,
-//!   `dw = Σ dy·x·r`, with `g = dy·w` (`g = dy` without a weight).
+//!   `dw = Σ dy·x·r`, with `g = dy·w` (`g = dy` without a weight);
+//! - GELU `x·Φ(x)`: `dx = dy·(Φ(x) + x·φ(x))`;
+//! - SwiGLU `a·σ(a)·b`: `da = dy·b·σ(a)(1 + a(1 − σ(a)))`, `db = dy·a·σ(a)`.
 //!
-//! Backends without a kernel of their own compute these with burn's ops ([`layer_norm_backward_with_ops`],
-//! [`rms_norm_with_ops`], [`rms_norm_backward_with_ops`]); burn-flex runs them as parallel row
-//! kernels (`cpu_kernels`).
+//! Backends without kernels of their own compute these with burn's ops (the `*_with_ops`
+//! functions here); burn-flex runs them as parallel, vectorised kernels (`cpu_rows`).
 
 use super::attention::EngineBackend;
 use burn::nn::LayerNorm;
-use burn::tensor::backend::Backend;
 use burn::tensor::TensorMetadata;
+use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
@@ -78,6 +81,41 @@ fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> FloatTensor<B>
 /// The exact (erf) GELU as one graph node ([`EngineBackend::gelu_node`]).
 pub fn gelu<B: EngineBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(B::gelu_node(primitive(x))))
+}
+
+/// SwiGLU's gate `silu(gate) · up` as one graph node ([`EngineBackend::swiglu_node`]).
+pub fn swiglu<B: EngineBackend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::swiglu_node(
+        primitive(gate),
+        primitive(up),
+    )))
+}
+
+/// `silu(gate) · up` with burn's ops.
+pub fn swiglu_with_ops<B: Backend>(gate: FloatTensor<B>, up: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = gate.shape();
+    let (gate, up) = (as_rows::<B>(gate), as_rows::<B>(up));
+    B::float_reshape(primitive(burn::tensor::activation::silu(gate) * up), shape)
+}
+
+/// The gradients of `silu(gate) · up` with burn's ops: `grad · up · σ(a)(1 + a(1 − σ(a)))` and
+/// `grad · a·σ(a)`, `a` the gate.
+pub fn swiglu_backward_with_ops<B: Backend>(
+    gate: FloatTensor<B>,
+    up: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let shape = gate.shape();
+    let (gate, up, grad) = (as_rows::<B>(gate), as_rows::<B>(up), as_rows::<B>(grad));
+    let sigmoid = burn::tensor::activation::sigmoid(gate.clone());
+    let silu = gate.clone() * sigmoid.clone();
+    let slope = sigmoid.clone() * (gate * (sigmoid.neg().add_scalar(1.0))).add_scalar(1.0);
+    let grad_gate = grad.clone() * up * slope;
+    let grad_up = grad * silu;
+    (
+        B::float_reshape(primitive(grad_gate), shape.clone()),
+        B::float_reshape(primitive(grad_up), shape),
+    )
 }
 
 /// The tensor as `[rows, dim]` (rows: every axis but the last).
@@ -142,7 +180,11 @@ fn rms_inverse<B: Backend>(x: Tensor<B, 2>, eps: f64) -> Tensor<B, 2> {
 ///
 /// # Shapes
 /// - x: `[..., dim]`; weight `[dim]` → `[..., dim]`
-pub fn rms_norm_with_ops<B: Backend>(x: FloatTensor<B>, weight: Option<FloatTensor<B>>, eps: f64) -> FloatTensor<B> {
+pub fn rms_norm_with_ops<B: Backend>(
+    x: FloatTensor<B>,
+    weight: Option<FloatTensor<B>>,
+    eps: f64,
+) -> FloatTensor<B> {
     let shape = x.shape();
     let x = as_rows::<B>(x);
     let normed = x.clone() * rms_inverse(x, eps);
@@ -167,9 +209,13 @@ pub fn rms_norm_backward_with_ops<B: Backend>(
     let x = as_rows::<B>(x);
     let dy = as_rows::<B>(grad);
     let inverse = rms_inverse(x.clone(), eps);
-    let dweight = weight
-        .is_some()
-        .then(|| primitive((dy.clone() * x.clone() * inverse.clone()).sum_dim(0).squeeze_dim::<1>(0)));
+    let dweight = weight.is_some().then(|| {
+        primitive(
+            (dy.clone() * x.clone() * inverse.clone())
+                .sum_dim(0)
+                .squeeze_dim::<1>(0),
+        )
+    });
     let g = match weight {
         Some(w) => dy * float::<B, 1>(w).unsqueeze::<2>(),
         None => dy,
@@ -195,11 +241,7 @@ pub mod rows {
     fn mean_and_inverse(row: &[f32], eps: f64) -> (f32, f32) {
         let n = row.len() as f64;
         let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = row
-            .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
         (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
     }
 
@@ -230,7 +272,12 @@ pub mod rows {
             grad.len()
         );
         if let Some(weight) = weight {
-            assert_eq!(weight.len(), dim, "norm: a weight of {} for rows of {dim}", weight.len());
+            assert_eq!(
+                weight.len(),
+                dim,
+                "norm: a weight of {} for rows of {dim}",
+                weight.len()
+            );
         }
     }
 
@@ -256,7 +303,11 @@ pub mod rows {
                 let mut dgamma = vec![0.0_f32; dim];
                 let mut dbeta = vec![0.0_f32; dim];
                 let inv_n = 1.0 / dim as f32;
-                for ((dx, x), dy) in dx.chunks_exact_mut(dim).zip(x.chunks_exact(dim)).zip(dy.chunks_exact(dim)) {
+                for ((dx, x), dy) in dx
+                    .chunks_exact_mut(dim)
+                    .zip(x.chunks_exact(dim))
+                    .zip(dy.chunks_exact(dim))
+                {
                     let (mean, r) = mean_and_inverse(x, eps);
                     let (mut sum_g, mut sum_gx) = (0.0_f32, 0.0_f32);
                     for j in 0..dim {
@@ -288,23 +339,25 @@ pub mod rows {
         check(x, x, weight, dim);
         let mut out = vec![0.0_f32; x.len()];
         let task = rows_per_task(dim) * dim;
-        out.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(out, x)| {
-            for (out, x) in out.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-                let r = rms_inverse(x, eps);
-                match weight {
-                    Some(w) => {
-                        for ((o, &v), &w) in out.iter_mut().zip(x).zip(w) {
-                            *o = v * r * w;
+        out.par_chunks_mut(task)
+            .zip(x.par_chunks(task))
+            .for_each(|(out, x)| {
+                for (out, x) in out.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+                    let r = rms_inverse(x, eps);
+                    match weight {
+                        Some(w) => {
+                            for ((o, &v), &w) in out.iter_mut().zip(x).zip(w) {
+                                *o = v * r * w;
+                            }
                         }
-                    }
-                    None => {
-                        for (o, &v) in out.iter_mut().zip(x) {
-                            *o = v * r;
+                        None => {
+                            for (o, &v) in out.iter_mut().zip(x) {
+                                *o = v * r;
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
         out
     }
 
@@ -329,7 +382,11 @@ pub mod rows {
             .map(|((dx, x), dy)| {
                 let mut dweight = vec![0.0_f32; dim];
                 let inv_n = 1.0 / dim as f32;
-                for ((dx, x), dy) in dx.chunks_exact_mut(dim).zip(x.chunks_exact(dim)).zip(dy.chunks_exact(dim)) {
+                for ((dx, x), dy) in dx
+                    .chunks_exact_mut(dim)
+                    .zip(x.chunks_exact(dim))
+                    .zip(dy.chunks_exact(dim))
+                {
                     let r = rms_inverse(x, eps);
                     let w = |j: usize| weight.map_or(1.0, |w| w[j]);
                     let mut sum_gx = 0.0_f32;
