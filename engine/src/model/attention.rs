@@ -19,7 +19,7 @@
 
 use super::fused_loss::LossSpec;
 use super::fused_ops::{self, LayerNormGrads, RmsNormGrads};
-use super::{cpu_kernels, cpu_rows, patches};
+use super::{cpu_kernels, cpu_rows, fused_nodes, patches};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ActivationOps, AttentionModuleOptions, FloatTensor, IntTensor};
@@ -432,79 +432,19 @@ impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
         beta: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        match (LayerNormBackward { eps })
-            .prepare::<C>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output =
-                    B::layer_norm_node(x.primitive.clone(), gamma.primitive.clone(), beta.primitive, eps);
-                prep.finish((x.primitive, gamma.primitive), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::layer_norm_node(
-                x.primitive,
-                gamma.primitive,
-                beta.primitive,
-                eps,
-            )),
-        }
+        fused_nodes::layer_norm::<B, C>(x, gamma, beta, eps)
     }
 
     fn swiglu_node(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SwigluBackward
-            .prepare::<C>([gate.node.clone(), up.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output = B::swiglu_node(gate.primitive.clone(), up.primitive.clone());
-                prep.finish((gate.primitive, up.primitive), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::swiglu_node(gate.primitive, up.primitive)),
-        }
+        fused_nodes::swiglu::<B, C>(gate, up)
     }
 
     fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output = B::gelu_node(x.primitive.clone());
-                prep.finish(x.primitive, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gelu_node(x.primitive)),
-        }
+        fused_nodes::gelu::<B, C>(x)
     }
 
     fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
-        let inner_weight = weight.as_ref().map(|w| w.primitive.clone());
-        match weight {
-            Some(weight) => match (RmsNormBackward { eps })
-                .prepare::<C>([x.node.clone(), weight.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let output = B::rms_norm_node(x.primitive.clone(), inner_weight.clone(), eps);
-                    prep.finish((x.primitive, inner_weight), output)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(B::rms_norm_node(x.primitive, inner_weight, eps)),
-            },
-            None => match (RmsNormBackward { eps })
-                .prepare::<C>([x.node.clone(), x.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let output = B::rms_norm_node(x.primitive.clone(), None, eps);
-                    prep.finish((x.primitive, None), output)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(B::rms_norm_node(x.primitive, None, eps)),
-            },
-        }
+        fused_nodes::rms_norm::<B, C>(x, weight, eps)
     }
 
     /// The inner backend's fused loss with its gradient, attached to each channel's logits by a
@@ -584,90 +524,6 @@ impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
                 .tensor(),
         };
         grads.register::<B>(node.id, gradient);
-    }
-}
-
-/// The graph node of [`EngineBackend::swiglu_node`] under autodiff; its state is both inputs.
-#[derive(Debug)]
-struct SwigluBackward;
-
-impl<B: EngineBackend> Backward<B, 2> for SwigluBackward {
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_gate, node_up] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (gate, up) = ops.state;
-        let (grad_gate, grad_up) = B::swiglu_grad(gate, up, grad);
-        for (node, grad) in [(node_gate, grad_gate), (node_up, grad_up)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
-    }
-}
-
-/// The graph node of [`EngineBackend::gelu_node`] under autodiff; its state is the input.
-#[derive(Debug)]
-struct GeluBackward;
-
-impl<B: EngineBackend> Backward<B, 1> for GeluBackward {
-    type State = FloatTensor<B>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::gelu_grad(ops.state, grad));
-        }
-    }
-}
-
-/// The graph node of [`EngineBackend::layer_norm_node`] under autodiff; its state is the input
-/// and the weight (the bias does not enter the gradients).
-#[derive(Debug)]
-struct LayerNormBackward {
-    eps: f64,
-}
-
-impl<B: EngineBackend> Backward<B, 3> for LayerNormBackward {
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma) = ops.state;
-        let (dx, dgamma, dbeta) = B::layer_norm_backward(x, gamma, grad, self.eps);
-        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
-    }
-}
-
-/// The graph node of [`EngineBackend::rms_norm_node`] under autodiff; its state is the input and
-/// the weight (None without one, when the second parent is the input again and gets nothing from
-/// this slot).
-#[derive(Debug)]
-struct RmsNormBackward {
-    eps: f64,
-}
-
-impl<B: EngineBackend> Backward<B, 2> for RmsNormBackward {
-    type State = (FloatTensor<B>, Option<FloatTensor<B>>);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x, weight) = ops.state;
-        let (dx, dweight) = B::rms_norm_backward(x, weight, grad, self.eps);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, dx);
-        }
-        if let (Some(node), Some(dweight)) = (node_weight, dweight) {
-            grads.register::<B>(node.id, dweight);
-        }
     }
 }
 

@@ -10,6 +10,7 @@ mod cpu_rows;
 mod dropout;
 mod fast_math;
 pub mod fused_loss;
+mod fused_nodes;
 pub mod fused_ops;
 pub mod init;
 mod layer_norm_block;
