@@ -19,15 +19,10 @@
 
 use super::fused_loss::LossSpec;
 use super::fused_ops::{self, LayerNormGrads, RmsNormGrads};
-use super::{cpu_kernels, cpu_rows, fused_nodes, patches};
-use burn::backend::Autodiff;
+use super::{cpu_kernels, cpu_rows, patches};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ActivationOps, AttentionModuleOptions, FloatTensor, IntTensor};
-use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData, TensorPrimitive, activation};
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorPrimitive, activation};
 use std::ops::Range;
 
 /// At most this many score values (`batch · heads · rows · keys`) exist at once in the
@@ -53,8 +48,8 @@ pub struct DropoutMask<B: Backend> {
 
 /// A backend that runs the model: burn's `Backend` plus the memory-bounded attention.
 ///
-/// The default methods are right for any backend without autodiff; [`Autodiff`] overrides
-/// them with one graph node and the block-recomputing backward.
+/// The default methods are right for any backend without autodiff; burn's `Autodiff` overrides
+/// them with one graph node (autodiff_nodes.rs) and the block-recomputing backward.
 pub trait EngineBackend: Backend {
     /// `softmax(q kᵀ / √d) v`, with attention dropout when `dropout` is given.
     ///
@@ -389,192 +384,13 @@ impl EngineBackend for burn_ndarray::NdArray<f32> {}
 #[allow(deprecated)]
 impl EngineBackend for burn_candle::Candle<f32> {}
 
-impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
-    fn scaled_dot_product_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        dropout: Option<DropoutMask<Self>>,
-    ) -> FloatTensor<Self> {
-        let dropout = dropout.map(|d| DropoutMask::<B> {
-            keep: d.keep,
-            seed: d.seed,
-        });
-        let forward = |q, k, v, dropout| B::scaled_dot_product_attention(q, k, v, dropout);
-        match AttentionBackward
-            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output = forward(
-                    q.primitive.clone(),
-                    k.primitive.clone(),
-                    v.primitive.clone(),
-                    dropout.clone(),
-                );
-                let state = AttentionState {
-                    q: q.primitive,
-                    k: k.primitive,
-                    v: v.primitive,
-                    output: output.clone(),
-                    dropout,
-                };
-                prep.finish(state, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive, k.primitive, v.primitive, dropout)),
-        }
-    }
-
-    fn layer_norm_node(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        eps: f64,
-    ) -> FloatTensor<Self> {
-        fused_nodes::layer_norm::<B, C>(x, gamma, beta, eps)
-    }
-
-    fn swiglu_node(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
-        fused_nodes::swiglu::<B, C>(gate, up)
-    }
-
-    fn gelu_node(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        fused_nodes::gelu::<B, C>(x)
-    }
-
-    fn rms_norm_node(x: FloatTensor<Self>, weight: Option<FloatTensor<Self>>, eps: f64) -> FloatTensor<Self> {
-        fused_nodes::rms_norm::<B, C>(x, weight, eps)
-    }
-
-    /// The inner backend's fused loss with its gradient, attached to each channel's logits by a
-    /// node that hands the precomputed gradient back (times the loss's own gradient).
-    fn fused_segmentation_loss(
-        logits: Vec<FloatTensor<Self>>,
-        targets: Vec<FloatTensor<Self>>,
-        spec: LossSpec,
-    ) -> Result<FusedLoss<Self>, LossInputs<Self>> {
-        let inner_logits = logits.iter().map(|l| l.primitive.clone()).collect();
-        let inner_targets = targets.iter().map(|t| t.primitive.clone()).collect();
-        let spec = LossSpec {
-            gradient: true,
-            ..spec
-        };
-        let Ok(FusedLoss {
-            loss,
-            gradients: Some(gradients),
-        }) = B::fused_segmentation_loss(inner_logits, inner_targets, spec)
-        else {
-            return Err((logits, targets));
-        };
-        let device = B::float_device(&loss);
-        let mut total: Option<Tensor<Self, 1>> = None;
-        for (channel, (logit, gradient)) in logits.into_iter().zip(gradients).enumerate() {
-            // The loss is carried by channel 0's node; the others add 0 and route a gradient.
-            let value = match channel {
-                0 => loss.clone(),
-                _ => B::float_from_data(TensorData::new(vec![0.0_f32], [1]), &device),
-            };
-            let out = match PrecomputedGradient
-                .prepare::<C>([logit.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(gradient, value),
-                OpsKind::UnTracked(prep) => prep.finish(value),
-            };
-            let out = Tensor::<Self, 1>::from_primitive(TensorPrimitive::Float(out));
-            total = Some(match total {
-                None => out,
-                Some(sum) => sum + out,
-            });
-        }
-        match total {
-            Some(loss) => Ok(FusedLoss {
-                loss: loss.into_primitive().tensor(),
-                gradients: None,
-            }),
-            None => Err((Vec::new(), targets)),
-        }
-    }
-}
-
-/// The graph node of a fused loss for one channel's logits: its state is that channel's
-/// gradient, computed with the loss, scaled in backward by the gradient arriving at the loss.
-#[derive(Debug)]
-struct PrecomputedGradient;
-
-impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
-    type State = FloatTensor<B>;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let upstream = grads.consume::<B>(&ops.node);
-        let Some(node) = node else { return };
-        let scale = f64::from(
-            Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(upstream))
-                .into_scalar()
-                .elem::<f32>(),
-        );
-        let gradient = match scale == 1.0 {
-            true => ops.state,
-            false => Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(ops.state))
-                .mul_scalar(scale)
-                .into_primitive()
-                .tensor(),
-        };
-        grads.register::<B>(node.id, gradient);
-    }
-}
-
-/// What the backward pass needs: the inputs and the output (O(N) values each), not the scores.
-#[derive(Debug, Clone)]
-struct AttentionState<B: Backend> {
-    q: FloatTensor<B>,
-    k: FloatTensor<B>,
-    v: FloatTensor<B>,
-    output: FloatTensor<B>,
-    dropout: Option<DropoutMask<B>>,
-}
-
-/// The graph node of [`EngineBackend::scaled_dot_product_attention`] under autodiff.
-#[derive(Debug)]
-struct AttentionBackward;
-
-impl<B: EngineBackend> Backward<B, 3> for AttentionBackward {
-    type State = AttentionState<B>;
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_q, node_k, node_v] = ops.parents;
-        let grad_output = grads.consume::<B>(&ops.node);
-        let state = ops.state;
-        let q = float::<B>(state.q);
-        let k = float::<B>(state.k);
-        let block_rows = block_rows_of(&q, &k);
-        let (grad_q, grad_k, grad_v) = attention_backward::<B>(
-            q,
-            k,
-            float(state.v),
-            float(state.output),
-            float(grad_output),
-            state.dropout.as_ref(),
-            block_rows,
-        );
-        for (node, grad) in [(node_q, grad_q), (node_k, grad_k), (node_v, grad_v)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad.into_primitive().tensor());
-            }
-        }
-    }
-}
-
 /// An integer scalar in the backend's integer type.
 fn int<B: Backend>(value: i64) -> B::IntElem {
     value.elem()
 }
 
 /// Wraps a float primitive as a 4-D tensor.
-fn float<B: Backend>(primitive: FloatTensor<B>) -> Tensor<B, 4> {
+pub(super) fn float<B: Backend>(primitive: FloatTensor<B>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
@@ -585,7 +401,7 @@ pub fn rows_per_block(batch: usize, heads: usize, queries: usize, keys: usize) -
 }
 
 /// [`rows_per_block`] for attention of `q` over `k`.
-fn block_rows_of<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>) -> usize {
+pub(super) fn block_rows_of<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>) -> usize {
     let [batch, heads, queries, _] = q.dims();
     rows_per_block(batch, heads, queries, k.dims()[2])
 }

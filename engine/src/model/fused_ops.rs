@@ -17,52 +17,15 @@
 //! - GELU `x·Φ(x)`: `dx = dy·(Φ(x) + x·φ(x))`;
 //! - SwiGLU `a·σ(a)·b`: `da = dy·b·σ(a)(1 + a(1 − σ(a)))`, `db = dy·a·σ(a)`.
 //!
-//! Backends without kernels of their own compute these with burn's ops (the `*_with_ops`
-//! functions here); burn-flex runs them as parallel, vectorised kernels (`cpu_rows`).
+//! This file holds the formulas: for backends without kernels of their own, with burn's ops (the
+//! `*_with_ops` functions), and as plain f32 row loops ([`rows`]) that burn-flex runs in parallel,
+//! vectorised (`cpu_rows`). The graph nodes are in `autodiff_nodes.rs`, the model's calls in
+//! [`super::fused`].
 
-use super::attention::EngineBackend;
-use burn::nn::LayerNorm;
 use burn::tensor::TensorMetadata;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
-
-/// The epsilon of burn's `LayerNormConfig` default, which the ViT blocks' LayerNorms are built
-/// with (burn keeps a LayerNorm's epsilon private).
-pub const VIT_LAYER_NORM_EPS: f64 = 1e-5;
-
-/// `norm.forward(x)` as one graph node (its epsilon must be [`VIT_LAYER_NORM_EPS`]); a LayerNorm
-/// without a bias runs burn's own forward.
-///
-/// # Shapes
-/// - x: `[..., dim]` → `[..., dim]`
-pub fn layer_norm<B: EngineBackend, const D: usize>(norm: &LayerNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    let Some(beta) = norm.beta.as_ref() else {
-        return norm.forward(x);
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm_node(
-        primitive(x),
-        primitive(norm.gamma.val()),
-        primitive(beta.val()),
-        VIT_LAYER_NORM_EPS,
-    )))
-}
-
-/// RMSNorm, `x / √(mean(x²) + eps) · weight` over the last axis, as one graph node.
-///
-/// # Shapes
-/// - x: `[..., dim]`, weight `[dim]` → `[..., dim]`
-pub fn rms_norm<B: EngineBackend, const D: usize>(
-    x: Tensor<B, D>,
-    weight: Option<Tensor<B, 1>>,
-    eps: f64,
-) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::rms_norm_node(
-        primitive(x),
-        weight.map(primitive),
-        eps,
-    )))
-}
 
 /// The gradients of a LayerNorm: input, weight (γ) and bias (β).
 pub type LayerNormGrads<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
@@ -76,19 +39,6 @@ fn float<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
 
 fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> FloatTensor<B> {
     tensor.into_primitive().tensor()
-}
-
-/// The exact (erf) GELU as one graph node ([`EngineBackend::gelu_node`]).
-pub fn gelu<B: EngineBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::gelu_node(primitive(x))))
-}
-
-/// SwiGLU's gate `silu(gate) · up` as one graph node ([`EngineBackend::swiglu_node`]).
-pub fn swiglu<B: EngineBackend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::swiglu_node(
-        primitive(gate),
-        primitive(up),
-    )))
 }
 
 /// `silu(gate) · up` with burn's ops.

@@ -7,6 +7,7 @@
 
 use super::attention::EngineBackend;
 use super::fast_math;
+use super::fused;
 use super::fused_ops::{self, rows};
 use super::llama_tests::max_diff;
 use burn::backend::{Autodiff, Flex};
@@ -34,6 +35,9 @@ fn values(count: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// A float64 forward pass of one row given the parameters.
+type RowForward = dyn Fn(&[f64], &[f64]) -> Vec<f64>;
+
 /// LayerNorm of one row in float64.
 fn layer_norm_f64(row: &[f64], gamma: &[f64], beta: &[f64]) -> Vec<f64> {
     let n = row.len() as f64;
@@ -54,12 +58,7 @@ fn rms_norm_f64(row: &[f64], weight: &[f64]) -> Vec<f64> {
 }
 
 /// `Σ upstream · f(x, params)` over every row, in float64.
-fn weighted_sum(
-    x: &[f64],
-    params: &[f64],
-    upstream: &[f32],
-    forward: &dyn Fn(&[f64], &[f64]) -> Vec<f64>,
-) -> f64 {
+fn weighted_sum(x: &[f64], params: &[f64], upstream: &[f32], forward: &RowForward) -> f64 {
     x.chunks(DIM)
         .zip(upstream.chunks(DIM))
         .map(|(row, up)| {
@@ -77,7 +76,7 @@ fn numeric_gradients(
     x: &[f32],
     params: &[f32],
     upstream: &[f32],
-    forward: &dyn Fn(&[f64], &[f64]) -> Vec<f64>,
+    forward: &RowForward,
 ) -> (Vec<f64>, Vec<f64>) {
     let h = 1e-5;
     let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
@@ -241,7 +240,7 @@ fn the_layer_norm_node_matches_burns_layer_norm_under_autodiff() {
     let run = |fused: bool| {
         let x = random_input(3).detach().require_grad();
         let y = match fused {
-            true => fused_ops::layer_norm(&norm, x.clone()),
+            true => fused::layer_norm(&norm, x.clone()),
             false => norm.forward(x.clone()),
         };
         let grads = (y.clone() * upstream.clone()).sum().backward();
@@ -282,7 +281,7 @@ fn the_rms_norm_node_matches_the_written_out_norm_under_autodiff() {
             let x = random_input(4).detach().require_grad();
             let w = with_weight.then(|| weight.clone());
             let y = match fused {
-                true => fused_ops::rms_norm(x.clone(), w, EPS),
+                true => fused::rms_norm(x.clone(), w, EPS),
                 false => {
                     let r = x
                         .clone()
@@ -326,7 +325,7 @@ fn the_gelu_node_matches_burns_gelu_under_autodiff() {
     let run = |fused: bool| {
         let x = random_input(5).detach().require_grad();
         let y = match fused {
-            true => fused_ops::gelu(x.clone()),
+            true => fused::gelu(x.clone()),
             false => activation::gelu(x.clone()),
         };
         let grads = (y.clone() * upstream.clone()).sum().backward();
@@ -344,7 +343,7 @@ fn the_gelu_node_matches_burns_gelu_under_autodiff() {
         max_diff(&fused.1, &written.1)
     );
     // Without autodiff, the plain backend's node gives the same values.
-    let plain = vec_of(fused_ops::gelu(random_input(5).inner()));
+    let plain = vec_of(fused::gelu(random_input(5).inner()));
     assert!(max_diff(&plain, &fused.0) == 0.0);
 }
 
@@ -414,7 +413,7 @@ fn the_swiglu_node_matches_the_written_out_gate_under_autodiff() {
         let gate = random_input(13).detach().require_grad();
         let up = random_input(14).detach().require_grad();
         let y = match fused {
-            true => fused_ops::swiglu(gate.clone(), up.clone()),
+            true => fused::swiglu(gate.clone(), up.clone()),
             false => activation::silu(gate.clone()) * up.clone(),
         };
         let grads = (y.clone() * upstream.clone()).sum().backward();

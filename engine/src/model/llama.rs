@@ -135,7 +135,7 @@ impl<B: EngineBackend> LlamaBlock<B> {
         let h = rms_norm(x.clone(), Some(self.input_norm.clone()), self.eps);
         let x = x + self.o.forward(self.attention(h));
         let h = rms_norm(x.clone(), Some(self.post_norm.clone()), self.eps);
-        let swiglu = super::fused_ops::swiglu(self.gate.forward(h.clone()), self.up.forward(h));
+        let swiglu = super::fused::swiglu(self.gate.forward(h.clone()), self.up.forward(h));
         let x = x + self.down.forward(swiglu);
         if self.final_norm {
             rms_norm(x, None, self.eps)
@@ -186,10 +186,10 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, group: usize) -> Tensor<B, 4> {
 }
 
 /// RMSNorm: `x / √(mean(x²) + eps) · weight` over the last axis, one graph node
-/// ([`super::fused_ops::rms_norm`]).
+/// ([`super::fused::rms_norm`]).
 ///
 /// # Shapes
 /// - x: `[batch, tokens, hidden]`, weight `[hidden]`
 pub fn rms_norm<B: EngineBackend>(x: Tensor<B, 3>, weight: Option<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
-    super::fused_ops::rms_norm(x, weight, eps)
+    super::fused::rms_norm(x, weight, eps)
 }

@@ -2,6 +2,7 @@
 //! blocks, and model statistics (parameters and FLOPs).
 
 pub mod attention;
+mod autodiff_nodes;
 mod bridge_mlp;
 mod config;
 mod config_limits;
@@ -9,8 +10,8 @@ mod cpu_kernels;
 mod cpu_rows;
 mod dropout;
 mod fast_math;
+pub mod fused;
 pub mod fused_loss;
-mod fused_nodes;
 pub mod fused_ops;
 pub mod init;
 mod layer_norm_block;

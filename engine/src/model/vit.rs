@@ -5,7 +5,7 @@
 
 use super::attention::{self, EngineBackend};
 use super::dropout::Dropout;
-use super::fused_ops;
+use super::fused;
 use super::init;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
@@ -85,7 +85,7 @@ impl<B: EngineBackend> VitBlock<B> {
         // `nn.MultiheadAttention`'s in_proj): slicing the small weight rather than the
         // activations keeps their backward from zero-filling and adding three activation-sized
         // tensors.
-        let normed = fused_ops::layer_norm(&self.norm1, x.clone());
+        let normed = fused::layer_norm(&self.norm1, x.clone());
         let weight = self.qkv.weight.val();
         let bias = self.qkv.bias.as_ref().map(|b| b.val());
         let take = |i: usize| {
@@ -130,8 +130,8 @@ impl<B: EngineBackend> VitBlock<B> {
     /// # Shapes
     /// - x: `[batch, tokens, dim]` → `[batch, tokens, dim]`
     fn mlp(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let hidden = self.dropout.forward(fused_ops::gelu(
-            self.fc1.forward(fused_ops::layer_norm(&self.norm2, x.clone())),
+        let hidden = self.dropout.forward(fused::gelu(
+            self.fc1.forward(fused::layer_norm(&self.norm2, x.clone())),
         ));
         x + self.dropout.forward(self.fc2.forward(hidden))
     }
