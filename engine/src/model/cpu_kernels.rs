@@ -271,11 +271,11 @@ pub fn segmentation_loss(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Deterministic values in `[lo, hi)` (a 64-bit LCG), so the tests need no RNG crate.
-    fn values(count: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
+    pub(crate) fn values(count: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
         let mut state = seed;
         (0..count)
             .map(|_| {

@@ -6,6 +6,7 @@
 //! - the vectorised GELU against libm's float64 `erf` (3e-7, its derivative 5e-7, times max(1, |x|)).
 
 use super::attention::EngineBackend;
+use super::cpu_kernels::tests::values;
 use super::fast_math;
 use super::fused;
 use super::fused_ops::{self, rows};
@@ -21,19 +22,6 @@ type A = Autodiff<Flex>;
 const ROWS: usize = 6;
 const DIM: usize = 7;
 const EPS: f64 = 1e-5;
-
-/// Deterministic values in `[lo, hi)` (a 64-bit LCG).
-fn values(count: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..count)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            lo + (hi - lo) * ((state >> 40) as f32 / (1u64 << 24) as f32)
-        })
-        .collect()
-}
 
 /// A float64 forward pass of one row given the parameters.
 type RowForward = dyn Fn(&[f64], &[f64]) -> Vec<f64>;
