@@ -231,7 +231,7 @@ pub mod rows {
         }
     }
 
-    /// The LayerNorm backward of rows of `dim` values: `dx` (written into `grad`'s copy), `dγ`, `dβ`.
+    /// The LayerNorm backward of rows of `dim` values: `dx` (a new buffer), `dγ` and `dβ`.
     ///
     /// # Panics
     /// If the lengths disagree.
