@@ -8,7 +8,8 @@
 # Usage:  tools/gpu-check.sh                  # on the GPU machine
 #         DRY_RUN=1 tools/gpu-check.sh        # the same steps on the CPU with tiny settings
 # Environment: MVL (the binary; default target/release/mvl, then ./mvl), OUT (the output folder;
-# default gpu-check-out), DEVICE (cuda; wgpu works for ours only), PYTHON (python3).
+# default gpu-check-out), DEVICE (cuda; wgpu works for ours only), PYTHON (python3), TORCH_DEVICE
+# (the PyTorch side of a dry run: cpu, or cuda for a quick first look on a GPU machine).
 #
 # Every step runs under its own time limit and the script goes on after a failure; each step's
 # JSON (or, for commands that print text, a JSON record of exit code, seconds and log file) is
@@ -38,7 +39,7 @@ if [ "$dry_run" = 1 ]; then
     # The logic of every step on the CPU in about a minute: a 16³ preset (64 tokens), one timed
     # iteration, a 16³ phantom task, one epoch.
     device="${DEVICE:-cpu}"
-    torch_device=cpu
+    torch_device="${TORCH_DEVICE:-cpu}"
     preset="$work/tiny.toml"
     cat > "$preset" <<'TOML'
 [model]
@@ -128,19 +129,23 @@ step() {
     records+=("{\"step\": \"$name\", \"exit_code\": $code, \"seconds\": $seconds, \"json\": \"${json}\", \"log\": \"$name.log\"}")
 }
 
-# 1. Ours: f32 and bf16, each batch.
+# 1. Ours: f32 and bf16, each batch. The first step also compiles (NVRTC) and autotunes the
+# kernels, so it gets twice the time.
+first_limit=$((limit_bench * 2))
 for dtype in f32 bf16; do
     for batch in "${batches[@]}"; do
-        step "ours-$dtype-b$batch" "$limit_bench" "ours-$dtype-b$batch.json" -- \
+        step "ours-$dtype-b$batch" "$first_limit" "ours-$dtype-b$batch.json" -- \
             "$mvl" bench --config "$bench_preset" --device "$device" --batch "$batch" --dtype "$dtype" \
             "${bench_iters[@]}" --json
+        first_limit="$limit_bench"
     done
     step "estimate-$dtype-b${batches[-1]}" 30 "estimate-$dtype-b${batches[-1]}.json" -- \
         "$mvl" bench --config "$bench_preset" --batch "${batches[-1]}" --dtype "$dtype" --estimate --json
 done
 
-# 2. PyTorch reference (SDPA attention): fp32 and bf16 autocast, the same batches.
-for mode in fp32 bf16-autocast; do
+# 2. PyTorch reference (SDPA attention): fp32, fp32 with TF32 matmuls, and bf16 autocast, the same
+# batches.
+for mode in fp32 tf32 bf16-autocast; do
     for batch in "${batches[@]}"; do
         step "torch-$mode-b$batch" "$limit_bench" "torch-$mode-b$batch.json" -- \
             "$python" engine/benches/reference/bench.py --config "$bench_preset" --device "$torch_device" \

@@ -12,7 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> eframe::Result {
     engine::allocator::keep_freed_memory();
-    engine::device::configure_compute_threads(1);
+    engine::device::configure_compute_threads(0, true);
+    engine::kernel_cache::configure_kernel_caches();
     let request = match OpenRequest::from_args(std::env::args_os().skip(1)) {
         Ok(request) => request,
         Err(message) => {

@@ -155,20 +155,65 @@ fn has_library(dir: &Path, prefix: &str) -> bool {
 }
 
 /// Sizes the global thread pool the CPU backend computes on: the machine's cores less
-/// `reserved_cores` (at least one thread), unless `RAYON_NUM_THREADS` says otherwise. The app
-/// keeps one core for its window; the command line uses every core (demo-cpu on 2 cores, one
-/// against two compute threads: bench train step 47 → 38 ms/sample, the demo `mvl train`
-/// 144.9 → 136.2 s; docs/PERFORMANCE.md). Call once, first thing in `main`; later calls do nothing.
-pub fn configure_compute_threads(reserved_cores: usize) {
-    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+/// `reserved_cores` (at least one thread), unless `RAYON_NUM_THREADS` says otherwise. With
+/// `background`, the pool's threads run at a lower scheduling priority than the rest of the
+/// process ([`BACKGROUND_NICENESS`]), and so does every thread that calls
+/// [`enter_background_priority`] (the app's worker): the app computes on every core, and its
+/// window still gets a core the moment it needs one. One compute thread against two on 2 cores:
+/// demo-cpu bench train step 47 → 38 ms/sample, the demo `mvl train` 144.9 → 136.2 s
+/// (docs/PERFORMANCE.md). Call once, first thing in `main`; later calls do nothing.
+pub fn configure_compute_threads(reserved_cores: usize, background: bool) {
+    BACKGROUND_COMPUTE.store(background, std::sync::atomic::Ordering::Relaxed);
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() && !background {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| cores.saturating_sub(reserved_cores).max(1));
     // An error means the pool already exists (a second call, or a test harness): keep it.
     let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores.saturating_sub(reserved_cores).max(1))
+        .num_threads(threads)
         .thread_name(|i| format!("compute-{i}"))
+        .start_handler(move |_| {
+            if background {
+                enter_background_priority();
+            }
+        })
         .build_global();
+}
+
+/// The nice value of background compute threads: the kernel's scheduler gives a thread at nice
+/// 0 about nine times the CPU share of one at nice 10 when both want to run.
+pub const BACKGROUND_NICENESS: i32 = 10;
+
+static BACKGROUND_COMPUTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lowers the calling thread to [`BACKGROUND_NICENESS`] when [`configure_compute_threads`] asked
+/// for background compute (threads it creates afterwards inherit it); otherwise does nothing.
+/// Returns whether the thread now runs at background priority.
+pub fn enter_background_priority() -> bool {
+    BACKGROUND_COMPUTE.load(std::sync::atomic::Ordering::Relaxed)
+        && set_this_thread_niceness(BACKGROUND_NICENESS)
+}
+
+/// Sets the calling thread's nice value (Linux: nice is a per-thread attribute). Raising it needs
+/// no privilege; lowering it back does. Elsewhere, does nothing and returns false.
+#[cfg(target_os = "linux")]
+pub fn set_this_thread_niceness(niceness: i32) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: setpriority(PRIO_PROCESS, 0, n) changes the scheduling priority of the calling
+    // thread only; it takes plain integers and touches no memory of ours.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, niceness) };
+    result == 0
+}
+
+/// Sets the calling thread's nice value (Linux only; does nothing here).
+#[cfg(not(target_os = "linux"))]
+pub fn set_this_thread_niceness(_niceness: i32) -> bool {
+    false
 }
 
 /// Finds the pieces the CUDA backend needs, or says which is missing.
@@ -197,7 +242,17 @@ pub fn detect_cuda() -> Result<String, String> {
 /// `None` prefers CUDA, then a hardware wgpu adapter, then the CPU. Software adapters (Mesa's
 /// lavapipe, llvmpipe) are used only when asked for: they are slower than the CPU backend.
 pub fn choose_device(requested: Option<DeviceKind>) -> Result<DeviceChoice, String> {
-    let choice = |kind, reason: String| Ok(DeviceChoice { kind, reason });
+    let choice = |kind, reason: String| {
+        // A GPU's first run compiles and tunes its kernels for minutes: say so, and where they
+        // are kept.
+        let reason = match kind {
+            DeviceKind::Cpu => reason,
+            DeviceKind::Cuda | DeviceKind::Wgpu => {
+                format!("{reason}; {}", crate::kernel_cache::kernel_caches().describe())
+            }
+        };
+        Ok(DeviceChoice { kind, reason })
+    };
     match requested {
         Some(DeviceKind::Cpu) => choice(DeviceKind::Cpu, "CPU: requested".into()),
         Some(DeviceKind::Cuda) => match detect_cuda() {
@@ -438,5 +493,35 @@ mod tests {
                 assert!(choice.reason.starts_with("CPU: "));
             }
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_set_to_background_niceness_reads_so_in_proc_and_others_do_not() {
+        // The kernel's own view (/proc/thread-self/stat, field 19) rather than our bookkeeping.
+        fn niceness_of_this_thread() -> i64 {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let after = &stat[stat.rfind(')').expect("comm") + 2..];
+            after
+                .split_whitespace()
+                .nth(16)
+                .expect("field 19")
+                .parse()
+                .expect("number")
+        }
+        let before = niceness_of_this_thread();
+        let lowered = std::thread::spawn(move || {
+            assert!(set_this_thread_niceness(before as i32 + 5));
+            niceness_of_this_thread()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(lowered, before + 5);
+        assert_eq!(
+            niceness_of_this_thread(),
+            before,
+            "only the calling thread changes"
+        );
     }
 }

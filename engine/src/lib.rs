@@ -14,6 +14,7 @@ pub mod edit;
 pub mod error;
 pub mod fault;
 pub mod infer;
+pub mod kernel_cache;
 pub mod memory;
 pub mod mesh;
 pub mod metrics;

@@ -190,6 +190,8 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("mvl-worker".into())
             .spawn(move || {
+                // Background priority when the app asked for it: the window keeps a core.
+                crate::device::enter_background_priority();
                 while let Ok(command) = commands.recv() {
                     if matches!(command, Command::Shutdown) {
                         break;

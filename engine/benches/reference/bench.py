@@ -6,7 +6,8 @@ Usage:
   python3 engine/benches/reference/bench.py --config configs/official-code.toml --device cuda \
       --batch 4 --mode bf16-autocast
 
---mode fp32 runs in float32 (TF32 matmuls disabled); bf16-autocast runs the forward under
+--mode fp32 runs in float32 (TF32 matmuls disabled); tf32 is float32 with TF32 tensor-core
+matmuls allowed (PyTorch's `allow_tf32`); bf16-autocast runs the forward under
 torch.autocast(bfloat16) with float32 weights and optimiser. Times are medians of --iters timed
 iterations after --warmup untimed ones. Peak memory: torch.cuda.max_memory_allocated on CUDA
 (and max_memory_reserved as peak_reserved_bytes); the process's VmHWM on the CPU.
@@ -76,7 +77,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
-    parser.add_argument("--mode", choices=["fp32", "bf16-autocast"], default="fp32")
+    parser.add_argument("--mode", choices=["fp32", "tf32", "bf16-autocast"], default="fp32")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
@@ -93,9 +94,9 @@ def main():
     config = load_preset(args.config)
     stats = closed_form_stats(config)
     torch.manual_seed(config["seed"])
-    # fp32 means fp32: no TF32 tensor-core matmuls (burn's f32 CUDA path does not use them either).
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    # fp32 means fp32: no TF32 tensor-core matmuls unless --mode tf32 asks for them.
+    torch.backends.cuda.matmul.allow_tf32 = args.mode == "tf32"
+    torch.backends.cudnn.allow_tf32 = args.mode == "tf32"
     device = torch.device(args.device)
     model = MedVisionLlama(config).to(device)
     trainable, frozen = parameter_counts(model)
@@ -151,7 +152,7 @@ def main():
                           else f"CPU, {torch.get_num_threads()} threads") + f"; torch {torch.__version__}",
         "preset": config["name"],
         "batch": args.batch,
-        "dtype": "f32" if args.mode == "fp32" else "bf16-autocast",
+        "dtype": {"fp32": "f32", "tf32": "tf32"}.get(args.mode, "bf16-autocast"),
         "tokens": stats["tokens"],
         "flops_per_sample": flops,
         "trainable_params": trainable,

@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     engine::allocator::keep_freed_memory();
-    engine::device::configure_compute_threads(0);
+    engine::device::configure_compute_threads(0, false);
+    engine::kernel_cache::configure_kernel_caches();
     engine::cli::run(std::env::args_os(), &mut engine::cli::Output::stdout())
 }
