@@ -19,6 +19,10 @@ use engine::train::{Subset, TrainEvent, TrainOptions};
 use engine::worker::{CaseJob, Command as WorkerCommand, Event, Worker};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How soon after a worker event the window redraws (events arriving meanwhile share the frame).
+const WORKER_REPAINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The worker and what it is doing for the app.
 #[derive(Default)]
@@ -66,8 +70,13 @@ impl ModelJobs {
         }
         if self.worker.is_none() {
             let waker = waker.clone();
-            let worker =
-                Worker::spawn(choice.kind, move || waker.request_repaint()).map_err(|e| e.to_string())?;
+            // At most a few frames a second from the worker: a training step sends an event
+            // every ~0.1 s on the CPU, and a frame drawn for each took a core from training on
+            // a 2-core machine with software rendering (session 15).
+            let worker = Worker::spawn(choice.kind, move || {
+                waker.request_repaint_after(WORKER_REPAINT_INTERVAL)
+            })
+            .map_err(|e| e.to_string())?;
             self.worker = Some((choice.kind, worker));
         }
         self.device_reason = Some(choice.reason);
