@@ -84,6 +84,15 @@ fn find_cubecl_config(dir: &Path) -> Option<PathBuf> {
         .find(|file| file.is_file())
 }
 
+/// `plan`, unless its folder cannot be created (a read-only home, a file in the way): then
+/// cubecl's defaults, so that a GPU run still works, only without the cache.
+pub fn with_usable_folder(plan: KernelCaches) -> KernelCaches {
+    match &plan {
+        KernelCaches::Folder(dir) if std::fs::create_dir_all(dir).is_err() => KernelCaches::CubeclDefaults,
+        _ => plan,
+    }
+}
+
 /// The cubecl configuration that keeps compiled kernels (CUDA's PTX, wgpu's shaders) and
 /// autotune results in `dir`; everything else as cubecl's defaults.
 pub fn config_with_cache_folder(mut config: CubeClRuntimeConfig, dir: &Path) -> CubeClRuntimeConfig {
@@ -99,11 +108,11 @@ pub fn configure_kernel_caches() -> &'static KernelCaches {
     CONFIGURED.get_or_init(|| {
         let working_dir = std::env::current_dir().ok();
         let override_dir = std::env::var(KERNEL_CACHE_ENV).ok();
-        let plan = plan_kernel_caches(
+        let plan = with_usable_folder(plan_kernel_caches(
             working_dir.as_deref(),
             override_dir.as_deref(),
             dirs::cache_dir().as_deref(),
-        );
+        ));
         if let KernelCaches::Folder(dir) = &plan {
             let mut storage = CubeClRuntimeConfig::storage().lock();
             if storage.is_none() {
@@ -161,6 +170,18 @@ mod tests {
             ))
         );
         assert_eq!(plan_kernel_caches(None, None, None), KernelCaches::CubeclDefaults);
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_created_falls_back_to_cubecls_defaults() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let file = root.path().join("a-file");
+        std::fs::write(&file, "").expect("write");
+        let blocked = KernelCaches::Folder(file.join("kernels"));
+        assert_eq!(with_usable_folder(blocked), KernelCaches::CubeclDefaults);
+        let fine = KernelCaches::Folder(root.path().join("cache").join("kernels"));
+        assert_eq!(with_usable_folder(fine.clone()), fine);
+        assert!(root.path().join("cache").join("kernels").is_dir());
     }
 
     #[test]
