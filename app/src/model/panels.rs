@@ -357,17 +357,29 @@ fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<ModelComm
     ui.separator();
     ui.heading("Dice before and after");
     let format = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.3}"));
-    let pairs: Vec<(f64, f64)> = jobs
-        .outcomes
-        .iter()
-        .filter_map(|o| Some((o.before?, o.after?)))
-        .collect();
-    if !pairs.is_empty() {
+    // After a fine-tune on corrected cases, those (scored on their corrected labels, which the
+    // model was trained on) and the others are averaged apart.
+    let any_trained_on = jobs.outcomes.iter().any(|o| o.trained_on);
+    for trained_on in [true, false] {
+        let pairs: Vec<(f64, f64)> = jobs
+            .outcomes
+            .iter()
+            .filter(|o| o.trained_on == trained_on)
+            .filter_map(|o| Some((o.before?, o.after?)))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
         let n = pairs.len() as f64;
         let before = pairs.iter().map(|p| p.0).sum::<f64>() / n;
         let after = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+        let which = match (any_trained_on, trained_on) {
+            (true, true) => "corrected cases (trained on)",
+            (true, false) => "other cases",
+            _ => "cases",
+        };
         ui.strong(format!(
-            "mean over {} cases: {before:.3} before, {after:.3} after",
+            "mean over {} {which}: {before:.3} before, {after:.3} after",
             pairs.len()
         ));
     }
@@ -389,11 +401,12 @@ fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<ModelComm
         .show(ui, |ui| {
             egui::Grid::new("outcomes-grid")
                 .striped(true)
-                .num_columns(3)
+                .num_columns(4)
                 .show(ui, |ui| {
                     ui.strong("Case");
                     ui.strong("before");
                     ui.strong("after");
+                    ui.label("");
                     ui.end_row();
                     for outcome in &jobs.outcomes {
                         if let Some(error) = &outcome.error {
@@ -411,6 +424,11 @@ fn outcomes_ui(ui: &mut egui::Ui, jobs: &ModelJobs, commands: &mut Vec<ModelComm
                         }
                         ui.monospace(format(outcome.before));
                         ui.monospace(format(outcome.after));
+                        if outcome.trained_on {
+                            ui.weak("corrected, trained on");
+                        } else {
+                            ui.label("");
+                        }
                         ui.end_row();
                     }
                 });

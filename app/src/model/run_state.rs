@@ -80,8 +80,6 @@ pub struct RunView {
     pub options: TrainOptions,
     /// The preset's name.
     pub preset: String,
-    /// Whether its predictions go to the corrected cases too (no for a corrected-cases run).
-    pub predict_corrected: bool,
     /// How it stands.
     pub state: RunState,
     /// `(epoch, step, steps)` of the last progress event.
@@ -128,6 +126,9 @@ pub struct CaseOutcome {
     pub after: Option<f64>,
     /// Why the case failed, if it did.
     pub error: Option<String>,
+    /// Whether the model that predicted it was fine-tuned on this case's corrected label (its
+    /// "after" is then a score on a training case).
+    pub trained_on: bool,
 }
 
 /// The mean Dice over the classes that have one.

@@ -159,12 +159,7 @@ impl ModelJobs {
             label_overrides,
             allow_test_cases: false,
         };
-        self.launch(
-            ctx,
-            options,
-            preset.name.to_string(),
-            choices.cases != CaseChoice::Corrected,
-        )
+        self.launch(ctx, options, preset.name.to_string())
     }
 
     /// Continues the stopped run on screen from its `last/` checkpoint.
@@ -172,8 +167,8 @@ impl ModelJobs {
         let run = self.run.as_ref().ok_or("no run to resume")?;
         let mut options = run.options.clone();
         options.resume = true;
-        let (preset, predict_corrected) = (run.preset.clone(), run.predict_corrected);
-        self.launch(ctx, options, preset, predict_corrected)
+        let preset = run.preset.clone();
+        self.launch(ctx, options, preset)
     }
 
     fn launch(
@@ -181,7 +176,6 @@ impl ModelJobs {
         ctx: &eframe::egui::Context,
         options: TrainOptions,
         preset: String,
-        predict_corrected: bool,
     ) -> Result<(), String> {
         self.send(
             ctx,
@@ -195,7 +189,6 @@ impl ModelJobs {
         let mut run = RunView {
             options,
             preset,
-            predict_corrected,
             state: RunState::Running,
             position: None,
             epochs: (1, 1),
@@ -221,13 +214,10 @@ impl ModelJobs {
         }
     }
 
-    /// Predicts the cases of `source` with the current checkpoint into the app's predictions folder.
-    pub fn predict(
-        &mut self,
-        ctx: &eframe::egui::Context,
-        source: &Source,
-        only_uncorrected: bool,
-    ) -> Result<(), String> {
+    /// Predicts every case of `source` with the current checkpoint into the app's predictions
+    /// folder (the corrected cases too: after a fine-tune on them, their Dice before and after is
+    /// what the user wants to see, marked as training cases).
+    pub fn predict(&mut self, ctx: &eframe::egui::Context, source: &Source) -> Result<(), String> {
         let checkpoint = self
             .checkpoint
             .clone()
@@ -236,7 +226,6 @@ impl ModelJobs {
         let cases: Vec<CaseJob> = source
             .cases
             .iter()
-            .filter(|c| !(only_uncorrected && c.corrected.is_some()))
             .map(|c| CaseJob {
                 id: c.id.clone(),
                 image: c.image.clone(),

@@ -41,7 +41,6 @@ impl ModelJobs {
                     self.checkpoint = Some(best);
                 }
                 self.runs = list_runs(&run.options.data);
-                let predict_corrected = run.predict_corrected;
                 let message = format!(
                     "training {}: best validation Dice {:.3} after {} epoch(s)",
                     if summary.stopped { "stopped" } else { "finished" },
@@ -53,7 +52,7 @@ impl ModelJobs {
                 if !summary.stopped
                     && self.checkpoint.is_some()
                     && let Some(source) = source.filter(|s| task_folder(s).ok() == Some(run_task))
-                    && let Err(message) = self.predict(ctx, source, !predict_corrected)
+                    && let Err(message) = self.predict(ctx, source)
                 {
                     outcomes.push(Outcome::Notice(Err(message)));
                 }
@@ -69,11 +68,18 @@ impl ModelJobs {
                 uncertainty,
             } => {
                 self.job = Some(Job::Predicting { done, total });
+                // Trained on: the current model is the on-screen run's best checkpoint, and that
+                // run took this case's corrected label.
+                let trained_on = self.run.as_ref().is_some_and(|run| {
+                    run.options.label_overrides.contains_key(&id)
+                        && self.checkpoint.as_deref() == Some(run.options.out.join("best").as_path())
+                });
                 self.outcomes.push(CaseOutcome {
                     id: id.clone(),
                     before: before.as_ref().and_then(mean_dice),
                     after: after.as_ref().and_then(mean_dice),
                     error: scoring_problem,
+                    trained_on,
                 });
                 outcomes.push(Outcome::Predicted {
                     id,
@@ -120,6 +126,7 @@ impl ModelJobs {
                         before: None,
                         after: None,
                         error: Some(error),
+                        trained_on: false,
                     });
                 }
                 Some(Job::Training) => {

@@ -24,7 +24,6 @@ fn progress_counts_resumed_epochs_only() {
     let mut run = RunView {
         options,
         preset: "demo-cpu".into(),
-        predict_corrected: true,
         state: RunState::Running,
         position: Some((6, 2, 4)),
         epochs: (5, 8),

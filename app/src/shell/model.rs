@@ -29,7 +29,7 @@ impl Studio {
             ModelCommand::Stop => self.jobs.stop(),
             ModelCommand::PredictAll => {
                 let source = self.source.clone().ok_or("open a task first")?;
-                self.jobs.predict(&ctx, &source, false)?;
+                self.jobs.predict(&ctx, &source)?;
             }
             ModelCommand::Capture => {
                 let view = self.view.as_ref().ok_or("open a case first")?;

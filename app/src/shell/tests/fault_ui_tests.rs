@@ -124,6 +124,7 @@ fn a_long_refusal_of_a_prediction_job_wraps_inside_the_side_panel() -> anyhow::R
             before: None,
             after: None,
             error: Some(message.to_string()),
+            trained_on: false,
         });
     harness.state_mut().tab = crate::shell::Tab::Training;
     frames(harness, 3);

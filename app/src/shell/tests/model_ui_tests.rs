@@ -321,7 +321,7 @@ fn activation_maps_show_over_the_views_and_side_by_side() -> anyhow::Result<()> 
 }
 
 #[test]
-fn fine_tuning_on_a_corrected_case_repredicts_the_others_with_dice_before_and_after() -> anyhow::Result<()> {
+fn fine_tuning_on_a_corrected_case_repredicts_every_case_and_marks_the_trained_one() -> anyhow::Result<()> {
     let mut fixture = open_task(6)?;
     let harness = &mut fixture.harness;
     train_one_epoch(harness)?;
@@ -379,10 +379,11 @@ fn fine_tuning_on_a_corrected_case_repredicts_the_others_with_dice_before_and_af
         Some(true)
     );
     assert_eq!(run.options.label_overrides.len(), 1);
-    // The others were predicted again: each has a Dice before (the first model) and after.
-    let others: Vec<&String> = reopened.cases.iter().skip(1).map(|c| &c.id).collect();
+    // Every case was predicted again, the corrected one too: each has a Dice before (the first
+    // model) and after, and only the corrected one is marked as trained on.
+    let all: Vec<&String> = reopened.cases.iter().map(|c| &c.id).collect();
     let predicted: Vec<&String> = studio.jobs.outcomes.iter().map(|o| &o.id).collect();
-    assert_eq!(predicted, others);
+    assert_eq!(predicted, all);
     assert!(
         studio
             .jobs
@@ -390,7 +391,17 @@ fn fine_tuning_on_a_corrected_case_repredicts_the_others_with_dice_before_and_af
             .iter()
             .all(|o| o.before.is_some() && o.after.is_some())
     );
+    let trained_on: Vec<&String> = studio
+        .jobs
+        .outcomes
+        .iter()
+        .filter(|o| o.trained_on)
+        .map(|o| &o.id)
+        .collect();
+    assert_eq!(trained_on, vec![&first.id]);
     harness.get_by_label("Dice before and after");
+    harness.get_by_label("corrected, trained on");
+    harness.get_by_label_contains("mean over 1 corrected cases (trained on)");
     Ok(())
 }
 
