@@ -21,7 +21,10 @@ pub const KERNEL_CACHE_ENV: &str = "MVL_KERNEL_CACHE";
 
 /// The configuration files cubecl reads from the working folder or any folder above it; when
 /// one is there, the user configured cubecl and the engine leaves it alone.
-const CUBECL_CONFIG_FILES: [&str; 4] = ["cubecl.toml", "CubeCL.toml", "burn.toml", "Burn.toml"];
+const CUBECL_CONFIG_FILES: [&str; 2] = ["cubecl.toml", "CubeCL.toml"];
+
+/// burn's configuration files, which configure cubecl only through a `[cubecl]` table.
+const BURN_CONFIG_FILES: [&str; 2] = ["burn.toml", "Burn.toml"];
 
 /// What [`configure_kernel_caches`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +79,25 @@ pub fn plan_kernel_caches(
     }
 }
 
-/// The cubecl configuration file cubecl itself would read: the first of its names in `dir`
-/// or the nearest folder above it.
+/// The cubecl configuration file cubecl itself would read: in `dir` or the nearest folder above
+/// it, a `cubecl.toml`, or else a `burn.toml` with a `[cubecl]` table.
 fn find_cubecl_config(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .flat_map(|folder| CUBECL_CONFIG_FILES.iter().map(move |name| folder.join(name)))
-        .find(|file| file.is_file())
+    let configures_cubecl = |file: &Path| {
+        std::fs::read_to_string(file)
+            .is_ok_and(|text| text.lines().any(|l| l.trim_start().starts_with("[cubecl")))
+    };
+    dir.ancestors().find_map(|folder| {
+        let own = CUBECL_CONFIG_FILES
+            .iter()
+            .map(|name| folder.join(name))
+            .find(|f| f.is_file());
+        own.or_else(|| {
+            BURN_CONFIG_FILES
+                .iter()
+                .map(|name| folder.join(name))
+                .find(|f| f.is_file() && configures_cubecl(f))
+        })
+    })
 }
 
 /// `plan`, unless its folder cannot be created (a read-only home, a file in the way): then
@@ -144,9 +160,19 @@ mod tests {
         std::fs::write(root.path().join("cubecl.toml"), "").expect("write");
         let plan = plan_kernel_caches(Some(&nested), Some("/elsewhere"), Some(Path::new("/cache")));
         assert_eq!(plan, KernelCaches::UserConfig(root.path().join("cubecl.toml")));
-        // burn.toml's [cubecl] section counts as well.
+        // A burn.toml counts only with a [cubecl] table (cubecl reads nothing else from it).
         std::fs::remove_file(root.path().join("cubecl.toml")).expect("rm");
-        std::fs::write(nested.join("burn.toml"), "").expect("write");
+        std::fs::write(nested.join("burn.toml"), "[other]\nx = 1\n").expect("write");
+        let plan = plan_kernel_caches(Some(&nested), None, Some(Path::new("/cache")));
+        assert_eq!(
+            plan,
+            KernelCaches::Folder(PathBuf::from("/cache/medvisionllama-studio/kernels"))
+        );
+        std::fs::write(
+            nested.join("burn.toml"),
+            "[cubecl.autotune]\nlevel = \"minimal\"\n",
+        )
+        .expect("write");
         let plan = plan_kernel_caches(Some(&nested), None, Some(Path::new("/cache")));
         assert_eq!(plan, KernelCaches::UserConfig(nested.join("burn.toml")));
     }
