@@ -34,7 +34,8 @@ pub enum KernelCaches {
     /// A cubecl configuration file (this one) decides.
     UserConfig(PathBuf),
     /// No folder could be chosen (no cache folder on this system, or the override is empty):
-    /// cubecl's defaults apply, so kernels are compiled again by every run.
+    /// cubecl's defaults apply: kernels are compiled again by every run, and autotune choices
+    /// go to the `target/` of the Cargo project the process runs in, else the user's cache.
     CubeclDefaults,
 }
 
@@ -51,7 +52,7 @@ impl KernelCaches {
                 file.display()
             ),
             Self::CubeclDefaults => {
-                "GPU kernels are compiled and tuned on first use (minutes) and not kept between runs".into()
+                "GPU kernels are compiled on first use (minutes) and again by every run".into()
             }
         }
     }
@@ -109,8 +110,9 @@ pub fn with_usable_folder(plan: KernelCaches) -> KernelCaches {
     }
 }
 
-/// The cubecl configuration that keeps compiled kernels (CUDA's PTX, wgpu's shaders) and
-/// autotune results in `dir`; everything else as cubecl's defaults.
+/// The cubecl configuration that keeps compiled kernels (CUDA's PTX; the WGSL backend stores
+/// none, checked on lavapipe) and autotune results in `dir`; everything else as cubecl's
+/// defaults.
 pub fn config_with_cache_folder(mut config: CubeClRuntimeConfig, dir: &Path) -> CubeClRuntimeConfig {
     config.compilation.cache = Some(CacheConfig::File(dir.to_path_buf()));
     config.autotune.cache = CacheConfig::File(dir.to_path_buf());
