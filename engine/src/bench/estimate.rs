@@ -23,6 +23,8 @@
 //! token and head (the softmax's log-sum-exp). Transient buffers inside one operation (a GEMM's
 //! workspace, one N² gradient during the backward pass of written-out attention) are not counted,
 //! nor the CUDA context (≈ 0.5 GiB): the measured peak is higher than the estimate by about that.
+//! On the CPU backend an attention whose weights fit in one block of scores also keeps those
+//! weights (at most 16 MiB each, `model::attention::SCORE_BLOCK_ELEMENTS`); GPU backends do not.
 
 use crate::model::{ModelConfig, ModelKind, model_stats};
 use serde::Serialize;

@@ -11,6 +11,9 @@
 //! output. Its backward recomputes the scores one block of query rows at a time (FlashAttention's
 //! recomputation, Dao et al. 2022, with the row-wise identity `Σⱼ Pᵢⱼ dPᵢⱼ = Σₖ dOᵢₖ Oᵢₖ`), so no
 //! `N × N` tensor outlives a block of at most [`SCORE_BLOCK_ELEMENTS`] values.
+//! On the CPU an attention whose weights fit in one such block keeps them from the forward pass
+//! instead (the same bound, no recomputed `q kᵀ` and softmax:
+//! [`EngineBackend::KEEPS_SMALL_ATTENTION_WEIGHTS`]).
 //!
 //! Attention dropout (the official code's `nn.MultiheadAttention(dropout=0.2)`) is a mask drawn
 //! from a counter-based hash of (seed, batch·head, query, key): the forward and the backward pass
@@ -18,10 +21,10 @@
 //! the mask is never stored either.
 
 use super::fused_loss::LossSpec;
-use super::fused_ops::{self, LayerNormGrads, RmsNormGrads};
-use super::{cpu_kernels, cpu_rows, patches};
+use super::fused_ops::{self, LayerNormGrads, LinearGrads, RmsNormGrads};
+use super::{cpu_kernels, cpu_linear, cpu_rows, patches};
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{ActivationOps, AttentionModuleOptions, FloatTensor, IntTensor};
+use burn::tensor::ops::{ActivationOps, AttentionModuleOptions, FloatTensor, IntTensor, ModuleOps};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorPrimitive, activation};
 use std::ops::Range;
 
@@ -51,6 +54,12 @@ pub struct DropoutMask<B: Backend> {
 /// The default methods are right for any backend without autodiff; burn's `Autodiff` overrides
 /// them with one graph node (autodiff_nodes.rs) and the block-recomputing backward.
 pub trait EngineBackend: Backend {
+    /// Whether training keeps the weights of an attention small enough for one block
+    /// ([`fits_one_block`]) instead of recomputing them in backward: on the CPU the recomputed
+    /// `q kᵀ` product and softmax cost more than the memory; GPU backends keep their fused
+    /// forward kernel and recompute.
+    const KEEPS_SMALL_ATTENTION_WEIGHTS: bool = false;
+
     /// `softmax(q kᵀ / √d) v`, with attention dropout when `dropout` is given.
     ///
     /// # Shapes
@@ -115,6 +124,34 @@ pub trait EngineBackend: Backend {
         patch: usize,
     ) -> FloatTensor<Self> {
         patches::unpatchify_primitive::<Self>(tokens, batch, channels, grid, patch)
+    }
+
+    /// A linear layer, `x · weight + bias` over the last axis (burn's `linear`); one graph node
+    /// under autodiff, whose backward is [`EngineBackend::linear_backward`].
+    ///
+    /// # Shapes
+    /// - x: `[..., d_in]`, weight `[d_in, d_out]`, bias `[d_out]` → `[..., d_out]`
+    fn linear_node(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        <Self as ModuleOps<Self>>::linear(x, weight, bias)
+    }
+
+    /// The gradients of [`EngineBackend::linear_node`] for the gradient `grad` of its output:
+    /// the input's when `weight` is given, the weight's when `x` is given, the bias's when
+    /// `bias_grad`.
+    ///
+    /// # Shapes
+    /// - x: `[..., d_in]`, weight `[d_in, d_out]`, grad `[..., d_out]` → (`[..., d_in]`, `[d_in, d_out]`, `[d_out]`)
+    fn linear_backward(
+        x: Option<FloatTensor<Self>>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        bias_grad: bool,
+    ) -> LinearGrads<Self> {
+        fused_ops::linear_backward_with_ops::<Self>(x, weight, grad, bias_grad)
     }
 
     /// LayerNorm over the last axis with weight `gamma` and bias `beta`; one graph node under
@@ -261,6 +298,8 @@ impl<B> EngineAutodiffBackend for B where
 /// and the parallel, vectorised row kernels of [`cpu_kernels`] is faster (issue 11) and as
 /// memory-bounded.
 impl EngineBackend for burn::backend::Flex {
+    const KEEPS_SMALL_ATTENTION_WEIGHTS: bool = true;
+
     fn scaled_dot_product_attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
@@ -287,6 +326,29 @@ impl EngineBackend for burn::backend::Flex {
         cpu_kernels::grad_scores_rows(weights, grad_weights, row_dot).unwrap_or_else(|inputs| {
             let (w, g, d) = *inputs;
             grad_scores_with_ops::<Self>(w, g, d)
+        })
+    }
+
+    fn linear_node(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        cpu_linear::linear(x, weight, bias).unwrap_or_else(|inputs| {
+            let (x, weight, bias) = *inputs;
+            <Self as ModuleOps<Self>>::linear(x, weight, bias)
+        })
+    }
+
+    fn linear_backward(
+        x: Option<FloatTensor<Self>>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        bias_grad: bool,
+    ) -> LinearGrads<Self> {
+        cpu_linear::linear_backward(x, weight, grad, bias_grad).unwrap_or_else(|inputs| {
+            let (x, weight, grad) = *inputs;
+            fused_ops::linear_backward_with_ops::<Self>(x, weight, grad, bias_grad)
         })
     }
 
@@ -443,20 +505,68 @@ pub fn attention_in_blocks<B: EngineBackend>(
         .step_by(step)
         .map(|start| {
             let rows = start..(start + step).min(queries);
-            let weights = weights_of_rows(&q, &k_t, rows.clone());
-            let weights = match dropout {
-                Some(d) => {
-                    // The mask is built in the default float type; the weights may be bf16.
-                    let mask = dropout_mask::<B>(d, [batch, heads, queries, keys], rows, &q.device());
-                    let dtype = weights.dtype();
-                    weights * mask.cast(dtype)
-                }
-                None => weights,
-            };
-            weights.matmul(v.clone())
+            rows_output(&q, &k_t, &v, dropout, [batch, heads, queries, keys], rows).0
         })
         .collect();
     Tensor::cat(blocks, 2)
+}
+
+/// The output of query rows `rows` and their weights before dropout.
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k_t: `[batch, heads, head_dim, keys]`, v:
+///   `[batch, heads, keys, head_dim]`; `dims` = `[batch, heads, queries, keys]`
+/// - returns (`[batch, heads, rows, head_dim]`, `[batch, heads, rows, keys]`)
+fn rows_output<B: EngineBackend>(
+    q: &Tensor<B, 4>,
+    k_t: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+    dropout: Option<&DropoutMask<B>>,
+    dims: [usize; 4],
+    rows: Range<usize>,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let weights = weights_of_rows(q, k_t, rows.clone());
+    let used = match dropout {
+        Some(d) => {
+            // The mask is built in the default float type; the weights may be bf16.
+            let mask = dropout_mask::<B>(d, dims, rows, &q.device());
+            let dtype = weights.dtype();
+            weights.clone() * mask.cast(dtype)
+        }
+        None => weights.clone(),
+    };
+    (used.matmul(v.clone()), weights)
+}
+
+/// Whether attention of `q` over `k` is small enough that its weights (before dropout) fit in
+/// one block of [`SCORE_BLOCK_ELEMENTS`]: then keeping them for the backward pass costs no
+/// more memory than recomputing them would hold at once.
+pub(super) fn fits_one_block<B: Backend>(q: &Tensor<B, 4>, k: &Tensor<B, 4>) -> bool {
+    block_rows_of(q, k) >= q.dims()[2]
+}
+
+/// Attention in one block, with its weights before dropout (what [`attention_backward`] takes
+/// as `kept_weights`).
+///
+/// # Shapes
+/// - q: `[batch, heads, queries, head_dim]`, k and v: `[batch, heads, keys, head_dim]`
+/// - returns (`[batch, heads, queries, head_dim]`, `[batch, heads, queries, keys]`)
+pub fn attention_keeping_weights<B: EngineBackend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    dropout: Option<&DropoutMask<B>>,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, heads, queries, _] = q.dims();
+    let keys = k.dims()[2];
+    rows_output(
+        &q,
+        &k.swap_dims(2, 3),
+        &v,
+        dropout,
+        [batch, heads, queries, keys],
+        0..queries,
+    )
 }
 
 /// Gradients of attention with respect to q, k and v, recomputing the weights `block_rows`
@@ -466,9 +576,14 @@ pub fn attention_in_blocks<B: EngineBackend>(
 /// all ones without dropout): `dv = (P ⊙ M)ᵀ dO`, `dP = (dO vᵀ) ⊙ M`,
 /// `dS = P ⊙ (dP − D)` with `D = rowsum(dO ⊙ O)`, `dq = dS k s`, `dk = dSᵀ q s`.
 ///
+/// `kept_weights`, the weights of all query rows when the forward pass kept them
+/// ([`attention_keeping_weights`]), replace the recomputation: one block of all rows.
+///
 /// # Shapes
 /// - q, output, grad_output: `[batch, heads, queries, head_dim]`; k, v: `[batch, heads, keys, head_dim]`
+/// - kept_weights: `[batch, heads, queries, keys]`
 /// - returns (dq, dk, dv) shaped like (q, k, v)
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward<B: EngineBackend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -477,11 +592,16 @@ pub fn attention_backward<B: EngineBackend>(
     grad_output: Tensor<B, 4>,
     dropout: Option<&DropoutMask<B>>,
     block_rows: usize,
+    kept_weights: Option<Tensor<B, 4>>,
 ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
     let [batch, heads, queries, head_dim] = q.dims();
     let keys = k.dims()[2];
     let scale = 1.0 / (head_dim as f64).sqrt();
-    let step = block_rows.max(1);
+    let step = match kept_weights {
+        Some(_) => queries.max(1),
+        None => block_rows.max(1),
+    };
+    let mut kept_weights = kept_weights;
     let row_dot = (grad_output.clone() * output).sum_dim(3); // D: [batch, heads, queries, 1]
     let k_t = k.clone().swap_dims(2, 3);
     let v_t = v.clone().swap_dims(2, 3);
@@ -491,7 +611,10 @@ pub fn attention_backward<B: EngineBackend>(
     let mut grad_q_blocks = Vec::new();
     for start in (0..queries).step_by(step) {
         let rows = start..(start + step).min(queries);
-        let weights = weights_of_rows(&q, &k_t, rows.clone());
+        let weights = match kept_weights.take() {
+            Some(weights) => weights,
+            None => weights_of_rows(&q, &k_t, rows.clone()),
+        };
         let mask = dropout.map(|d| {
             dropout_mask::<B>(d, [batch, heads, queries, keys], rows.clone(), &q.device()).cast(q.dtype())
         });

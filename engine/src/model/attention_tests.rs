@@ -1,14 +1,17 @@
 //! The memory-bounded attention against attention written out with burn's own autodiff: same
-//! outputs (1e-5), same gradients (1e-4), in one block and in many, with and without dropout;
+//! outputs (1e-5), same gradients (1e-4), in one block and in many, with and without dropout,
+//! with the weights kept from the forward pass and recomputed;
 //! the dropout mask against its statistics and against itself in another blocking.
 
 use super::attention::{
-    DropoutMask, EngineBackend, attention, attention_backward, attention_in_blocks, dropout_mask,
+    DropoutMask, EngineBackend, SCORE_BLOCK_ELEMENTS, attention, attention_backward, attention_in_blocks,
+    dropout_mask,
 };
+use super::init;
 use super::llama_tests::max_diff;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Int, Tensor, TensorPrimitive, activation};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive, activation};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -17,9 +20,11 @@ type A = Autodiff<Flex>;
 const DIMS_Q: [usize; 4] = [2, 3, 37, 8];
 const DIMS_KV: [usize; 4] = [2, 3, 29, 8];
 
+/// Standard normal values from `seed` (not the backend's generator, which tests running at the
+/// same time would reseed).
 fn random<Bk: Backend>(dims: [usize; 4], seed: u64) -> Tensor<Bk, 4> {
-    Bk::seed(&Default::default(), seed);
-    Tensor::random(dims, Distribution::Normal(0.0, 1.0), &Default::default())
+    let values = init::normal_values(seed, dims.iter().product(), 1.0);
+    Tensor::from_data(TensorData::new(values, dims), &Default::default())
 }
 
 fn values<Bk: Backend>(tensor: Tensor<Bk, 4>) -> Vec<f32> {
@@ -75,10 +80,36 @@ fn fused_inference_equals_written_out_attention() {
     );
 }
 
+/// On the CPU this attention fits one block, so the node keeps its weights from the forward
+/// pass ([`EngineBackend::KEEPS_SMALL_ATTENTION_WEIGHTS`]).
 #[test]
-fn recomputing_backward_equals_autodiff_of_written_out_attention() {
+fn attention_node_keeping_its_weights_equals_autodiff_of_written_out_attention() {
     let ours = gradients(|q, k, v| attention(q, k, v, 0.0));
     let reference = gradients(|q, k, v| written_out(q, k, v, None));
+    for (name, (a, b)) in ["q", "k", "v"].iter().zip(ours.iter().zip(&reference)) {
+        assert!(max_diff(a, b) < 1e-4, "d{name}: {}", max_diff(a, b));
+    }
+}
+
+/// 2049 × 2049 scores are just over one block of [`SCORE_BLOCK_ELEMENTS`]: the node keeps no
+/// weights and its backward recomputes them in two blocks of rows.
+#[test]
+fn attention_node_over_one_block_recomputes_and_equals_autodiff_of_written_out_attention() {
+    let tokens = 2049;
+    assert!(tokens * tokens > SCORE_BLOCK_ELEMENTS && 2048 * 2048 <= SCORE_BLOCK_ELEMENTS);
+    let dims = [1, 1, tokens, 4];
+    let run = |attend: &dyn Fn(Tensor<A, 4>, Tensor<A, 4>, Tensor<A, 4>) -> Tensor<A, 4>| {
+        let (q, k, v) = (
+            random::<A>(dims, 1).require_grad(),
+            random::<A>(dims, 2).require_grad(),
+            random::<A>(dims, 3).require_grad(),
+        );
+        let loss = (attend(q.clone(), k.clone(), v.clone()) * random::<A>(dims, 4)).sum();
+        let grads = loss.backward();
+        [q, k, v].map(|t| values(t.grad(&grads).expect("input takes part in the loss")))
+    };
+    let ours = run(&|q, k, v| attention(q, k, v, 0.0));
+    let reference = run(&|q, k, v| written_out(q, k, v, None));
     for (name, (a, b)) in ["q", "k", "v"].iter().zip(ours.iter().zip(&reference)) {
         assert!(max_diff(a, b) < 1e-4, "d{name}: {}", max_diff(a, b));
     }
@@ -113,7 +144,7 @@ fn backward_in_blocks_of_a_few_rows_equals_autodiff_with_and_without_dropout() {
                 .map(|d| dropout_mask::<B>(d, [2, 3, 37, 29], 0..37, &Default::default())),
         );
         assert!(max_diff(&values(output.clone()), &values(forward_reference)) < 1e-5);
-        let (dq, dk, dv) = attention_backward(q, k, v, output, grad_out, inner_dropout.as_ref(), 5);
+        let (dq, dk, dv) = attention_backward(q, k, v, output, grad_out, inner_dropout.as_ref(), 5, None);
         for (name, (a, b)) in ["q", "k", "v"]
             .iter()
             .zip([values(dq), values(dk), values(dv)].iter().zip(&reference))

@@ -2,13 +2,17 @@
 //!
 //! - attention: the forward is the inner backend's, the node keeps q, k, v and the output, and
 //!   the backward recomputes the scores block by block ([`attention_backward`], attention.rs);
+//!   a backend that keeps small attention weights (the CPU) computes them once in forward and
+//!   keeps them when they fit in one block;
 //! - the fused training loss: its gradient, computed with the loss, is attached to each
 //!   channel's logits by a node that hands it back;
+//! - linear layers: [`super::autodiff_linear`];
 //! - LayerNorm, RMSNorm, GELU and SwiGLU's gate ([`super::fused_ops`]): the inner backend's
 //!   forward, a node that keeps the inputs, and the inner backend's gradient hook in backward.
 
 use super::attention::{
-    DropoutMask, EngineBackend, FusedLoss, LossInputs, attention_backward, block_rows_of, float,
+    DropoutMask, EngineBackend, FusedLoss, LossInputs, attention_backward, attention_keeping_weights,
+    block_rows_of, fits_one_block, float,
 };
 use super::fused_loss::LossSpec;
 use burn::backend::Autodiff;
@@ -38,23 +42,51 @@ impl<B: EngineBackend, C: CheckpointStrategy> EngineBackend for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let output = forward(
-                    q.primitive.clone(),
-                    k.primitive.clone(),
-                    v.primitive.clone(),
-                    dropout.clone(),
-                );
+                let (inner_q, inner_k) = (float::<B>(q.primitive.clone()), float::<B>(k.primitive.clone()));
+                let (output, weights) =
+                    match B::KEEPS_SMALL_ATTENTION_WEIGHTS && fits_one_block(&inner_q, &inner_k) {
+                        true => {
+                            let (output, weights) = attention_keeping_weights::<B>(
+                                inner_q,
+                                inner_k,
+                                float(v.primitive.clone()),
+                                dropout.as_ref(),
+                            );
+                            (
+                                output.into_primitive().tensor(),
+                                Some(weights.into_primitive().tensor()),
+                            )
+                        }
+                        false => (
+                            forward(
+                                q.primitive.clone(),
+                                k.primitive.clone(),
+                                v.primitive.clone(),
+                                dropout.clone(),
+                            ),
+                            None,
+                        ),
+                    };
                 let state = AttentionState {
                     q: q.primitive,
                     k: k.primitive,
                     v: v.primitive,
                     output: output.clone(),
                     dropout,
+                    weights,
                 };
                 prep.finish(state, output)
             }
             OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive, k.primitive, v.primitive, dropout)),
         }
+    }
+
+    fn linear_node(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        super::autodiff_linear::linear::<B, C>(x, weight, bias)
     }
 
     fn layer_norm_node(
@@ -158,7 +190,9 @@ impl<B: Backend> Backward<B, 1> for PrecomputedGradient {
     }
 }
 
-/// What the backward pass needs: the inputs and the output (O(N) values each), not the scores.
+/// What the backward pass needs: the inputs and the output (O(N) values each), and the
+/// weights only when they fit in one block of scores
+/// ([`EngineBackend::KEEPS_SMALL_ATTENTION_WEIGHTS`]).
 #[derive(Debug, Clone)]
 struct AttentionState<B: Backend> {
     q: FloatTensor<B>,
@@ -166,6 +200,7 @@ struct AttentionState<B: Backend> {
     v: FloatTensor<B>,
     output: FloatTensor<B>,
     dropout: Option<DropoutMask<B>>,
+    weights: Option<FloatTensor<B>>,
 }
 
 /// The graph node of [`EngineBackend::scaled_dot_product_attention`] under autodiff.
@@ -190,6 +225,7 @@ impl<B: EngineBackend> Backward<B, 3> for AttentionBackward {
             float(grad_output),
             state.dropout.as_ref(),
             block_rows,
+            state.weights.map(float::<B>),
         );
         for (node, grad) in [(node_q, grad_q), (node_k, grad_k), (node_v, grad_v)] {
             if let Some(node) = node {

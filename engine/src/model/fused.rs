@@ -1,13 +1,42 @@
-//! The model's calls of the fused ops ([`super::fused_ops`]): LayerNorm, RMSNorm, the exact GELU
-//! and SwiGLU's gate, each one node of the autodiff graph, on any [`EngineBackend`].
+//! The model's calls of the fused ops ([`super::fused_ops`]): linear layers, LayerNorm, RMSNorm,
+//! the exact GELU and SwiGLU's gate, each one node of the autodiff graph, on any [`EngineBackend`].
 
 use super::attention::EngineBackend;
-use burn::nn::LayerNorm;
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
 fn primitive<B: EngineBackend, const D: usize>(tensor: Tensor<B, D>) -> FloatTensor<B> {
     tensor.into_primitive().tensor()
+}
+
+/// `x · weight + bias` over the last axis (burn's `module::linear`) as one graph node
+/// ([`EngineBackend::linear_node`]).
+///
+/// # Shapes
+/// - x: `[..., d_in]`, weight `[d_in, d_out]`, bias `[d_out]` → `[..., d_out]`
+pub fn linear_with<B: EngineBackend, const D: usize>(
+    x: Tensor<B, D>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, D> {
+    if D == 1 {
+        // As burn's `linear`: a vector is one row.
+        return linear_with(x.unsqueeze::<2>(), weight, bias).squeeze_dim(0);
+    }
+    Tensor::from_primitive(TensorPrimitive::Float(B::linear_node(
+        primitive(x),
+        primitive(weight),
+        bias.map(primitive),
+    )))
+}
+
+/// `layer.forward(x)` as one graph node.
+///
+/// # Shapes
+/// - x: `[..., d_in]` → `[..., d_out]`
+pub fn linear<B: EngineBackend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    linear_with(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
 /// The epsilon of burn's `LayerNormConfig` default, which the ViT blocks' LayerNorms are built

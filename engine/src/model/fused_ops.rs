@@ -33,6 +33,14 @@ pub type LayerNormGrads<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 /// The gradients of an RMSNorm: input and weight (None without a weight).
 pub type RmsNormGrads<B> = (FloatTensor<B>, Option<FloatTensor<B>>);
 
+/// The gradients of a linear layer `x · W + b`: the input's (shaped like the input), the
+/// weight's (`[d_in, d_out]`) and the bias's (`[d_out]`), each only where asked for.
+pub type LinearGrads<B> = (
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+);
+
 fn float<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(tensor))
 }
@@ -173,6 +181,22 @@ pub fn rms_norm_backward_with_ops<B: Backend>(
     let mean_gx = (g.clone() * x.clone()).mean_dim(1);
     let dx = (g - x * inverse.clone().powi_scalar(2) * mean_gx) * inverse;
     (B::float_reshape(primitive(dx), shape), dweight)
+}
+
+/// [`super::EngineBackend::linear_backward`] with the backend's own `linear_*_backward` ops.
+pub fn linear_backward_with_ops<B: Backend>(
+    x: Option<FloatTensor<B>>,
+    weight: Option<FloatTensor<B>>,
+    grad: FloatTensor<B>,
+    bias_grad: bool,
+) -> LinearGrads<B> {
+    let grad_x = weight.map(|w| B::linear_x_backward(w, grad.clone()));
+    let grad_weight = x.map(|x| B::linear_weight_backward(x, grad.clone()));
+    (
+        grad_x,
+        grad_weight,
+        bias_grad.then(|| B::linear_bias_backward(grad)),
+    )
 }
 
 /// Row kernels of the CPU backend, on plain f32 slices.

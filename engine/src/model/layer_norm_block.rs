@@ -28,13 +28,15 @@ pub struct BiasedLinear<B: Backend> {
     bias: Tensor<B, 1>,
 }
 
-impl<B: Backend> BiasedLinear<B> {
+impl<B: EngineBackend> BiasedLinear<B> {
     /// # Shapes
     /// - x: `[batch, tokens, in]` → `[batch, tokens, out]`
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.linear.forward(x) + self.bias.clone().unsqueeze::<3>()
     }
+}
 
+impl<B: Backend> BiasedLinear<B> {
     fn frozen_count(&self) -> usize {
         self.linear.frozen_count() + self.bias.shape().num_elements()
     }

@@ -2,9 +2,11 @@
 //! low-rank update, computed as `xW + s·(xA)B` — W + s·AB is never materialised, so a 4096-wide
 //! layer costs r·(in + out) extra values, not in·out.
 
+use super::attention::EngineBackend;
+use super::fused::linear_with as linear;
 use super::init;
 use burn::module::{Module, Param};
-use burn::tensor::{Tensor, backend::Backend, module::linear};
+use burn::tensor::{Tensor, backend::Backend};
 
 /// The trainable low-rank pair: A is `[in, r]` (Kaiming-uniform), B is `[r, out]` (zeros), so a
 /// fresh adapter changes nothing.
@@ -38,17 +40,19 @@ impl<B: Backend> LoraAdapter<B> {
         }
     }
 
+    /// Trainable values.
+    pub fn param_count(&self) -> usize {
+        self.a.val().shape().num_elements() + self.b.val().shape().num_elements()
+    }
+}
+
+impl<B: EngineBackend> LoraAdapter<B> {
     /// `s·(xA)B`.
     ///
     /// # Shapes
     /// - x: `[batch, tokens, in]` → `[batch, tokens, out]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         linear(linear(x, self.a.val(), None), self.b.val(), None).mul_scalar(self.scaling)
-    }
-
-    /// Trainable values.
-    pub fn param_count(&self) -> usize {
-        self.a.val().shape().num_elements() + self.b.val().shape().num_elements()
     }
 }
 
@@ -65,7 +69,7 @@ pub struct FrozenLinear<B: Backend> {
     pub adapter: Option<LoraAdapter<B>>,
 }
 
-impl<B: Backend> FrozenLinear<B> {
+impl<B: EngineBackend> FrozenLinear<B> {
     /// `xW + s·(xA)B + bias`.
     ///
     /// # Shapes
@@ -90,7 +94,9 @@ impl<B: Backend> FrozenLinear<B> {
             None => base,
         }
     }
+}
 
+impl<B: Backend> FrozenLinear<B> {
     /// Frozen values.
     pub fn frozen_count(&self) -> usize {
         self.weight.shape().num_elements()

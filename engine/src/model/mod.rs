@@ -2,11 +2,13 @@
 //! blocks, and model statistics (parameters and FLOPs).
 
 pub mod attention;
+mod autodiff_linear;
 mod autodiff_nodes;
 mod bridge_mlp;
 mod config;
 mod config_limits;
 mod cpu_kernels;
+mod cpu_linear;
 mod cpu_rows;
 mod dropout;
 mod fast_math;
@@ -44,6 +46,8 @@ mod attention_tests;
 mod fused_ops_tests;
 #[cfg(test)]
 mod layer_norm_block_tests;
+#[cfg(test)]
+mod linear_tests;
 #[cfg(test)]
 pub(crate) mod llama_tests;
 #[cfg(test)]

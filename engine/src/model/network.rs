@@ -54,7 +54,7 @@ impl<B: EngineBackend> Mapper<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         match (&self.lora, &self.linear) {
             (Some(lora), _) => lora.forward(x),
-            (None, Some(linear)) => linear.forward(x),
+            (None, Some(linear)) => super::fused::linear(linear, x),
             (None, None) => x,
         }
     }
@@ -343,7 +343,7 @@ impl<B: EngineBackend> MedVisionLlama<B> {
     pub fn forward_patches(&self, patches: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
         let mut captured = Captured::default();
         let tokens = self.body(
-            self.patch_embed.forward(patches),
+            super::fused::linear(&self.patch_embed, patches),
             CaptureRequest::default(),
             &mut captured,
         );
@@ -355,7 +355,7 @@ impl<B: EngineBackend> MedVisionLlama<B> {
             .map(|c| {
                 let range = c * voxels..(c + 1) * voxels;
                 let [dim, _] = weight.dims();
-                burn::tensor::module::linear(
+                super::fused::linear_with(
                     tokens.clone(),
                     weight.clone().slice([0..dim, range.clone()]),
                     bias.clone().map(|b| b.slice([range])),
@@ -377,12 +377,12 @@ impl<B: EngineBackend> MedVisionLlama<B> {
         let grid = [nz / self.patch, ny / self.patch, nx / self.patch];
         let mut captured = Captured::default();
         let tokens = self.body(
-            self.patch_embed.forward(patchify(x, self.patch)),
+            super::fused::linear(&self.patch_embed, patchify(x, self.patch)),
             request,
             &mut captured,
         );
         let logits = unpatchify(
-            self.head.forward(tokens),
+            super::fused::linear(&self.head, tokens),
             batch,
             self.out_channels,
             grid,

@@ -9,7 +9,7 @@ use super::fused;
 use super::init;
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::{Tensor, activation, backend::Backend, module};
+use burn::tensor::{Tensor, activation, backend::Backend};
 
 /// A trainable linear layer with PyTorch's default initialisation, deterministic per seed.
 pub fn torch_linear<B: Backend>(d_in: usize, d_out: usize, seed: u64, device: &B::Device) -> Linear<B> {
@@ -92,7 +92,7 @@ impl<B: EngineBackend> VitBlock<B> {
             let columns = i * dim..(i + 1) * dim;
             let w = weight.clone().slice([0..dim, columns.clone()]);
             let b = bias.clone().map(|b| b.slice([columns]));
-            module::linear(normed.clone(), w, b)
+            fused::linear_with(normed.clone(), w, b)
                 .reshape([batch, tokens, self.heads, head_dim])
                 .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
         };
@@ -103,7 +103,7 @@ impl<B: EngineBackend> VitBlock<B> {
             let attended = attention::attention(q, k, v, self.dropout.rate_now::<B>(&x.device()))
                 .swap_dims(1, 2)
                 .reshape([batch, tokens, dim]);
-            return (self.mlp(x + self.proj.forward(attended)), None);
+            return (self.mlp(x + fused::linear(&self.proj, attended)), None);
         }
         let scores = q
             .mul_scalar(1.0 / (head_dim as f64).sqrt())
@@ -122,7 +122,7 @@ impl<B: EngineBackend> VitBlock<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, tokens, dim]);
-        (self.mlp(x + self.proj.forward(attended)), captured)
+        (self.mlp(x + fused::linear(&self.proj, attended)), captured)
     }
 
     /// The MLP half: `x + MLP(LN(x))`.
@@ -130,10 +130,11 @@ impl<B: EngineBackend> VitBlock<B> {
     /// # Shapes
     /// - x: `[batch, tokens, dim]` → `[batch, tokens, dim]`
     fn mlp(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let hidden = self.dropout.forward(fused::gelu(
-            self.fc1.forward(fused::layer_norm(&self.norm2, x.clone())),
-        ));
-        x + self.dropout.forward(self.fc2.forward(hidden))
+        let hidden = self.dropout.forward(fused::gelu(fused::linear(
+            &self.fc1,
+            fused::layer_norm(&self.norm2, x.clone()),
+        )));
+        x + self.dropout.forward(fused::linear(&self.fc2, hidden))
     }
 }
 
