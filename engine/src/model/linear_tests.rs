@@ -163,8 +163,8 @@ fn node_results(
 fn the_node_equals_burns_linear_under_autodiff_with_frozen_parts_and_without_bias() {
     for with_bias in [true, false] {
         for tracked in [[true, true], [true, false], [false, true]] {
-            let ours = node_results(|x, w, b| linear_with(x, w, b), with_bias, tracked);
-            let burns = node_results(|x, w, b| module::linear(x, w, b), with_bias, tracked);
+            let ours = node_results(linear_with, with_bias, tracked);
+            let burns = node_results(module::linear, with_bias, tracked);
             for (what, (a, b)) in ["output", "dx", "dw", "db"].iter().zip(ours.iter().zip(&burns)) {
                 match (a, b) {
                     (Some(a), Some(b)) => {
