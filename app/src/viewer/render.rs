@@ -4,7 +4,7 @@
 
 use crate::common::label::Label;
 use crate::common::slice_geometry::{Axis, gather_label_slice, gather_slice, slice_size};
-use crate::viewer::slice_pixels::{Blender, GreyRamp, hide_labels, paint};
+use crate::viewer::slice_pixels::{Blender, GreyRamp, hide_labels, in_bands, paint};
 use eframe::egui::{Color32, ColorImage};
 use engine::volume::Volume;
 use std::collections::{BTreeMap, BTreeSet};
@@ -310,19 +310,21 @@ pub fn render_slice(
     if let Some(heat) = layers.heat.filter(|h| h.volume.shape() == shape) {
         gather_slice(heat.volume.channel(0), shape, axis, slice, &mut values);
         let blender = Blender::new(heat.opacity);
-        // Neighbouring voxels often hold the same value: reuse the last colour.
-        let mut last: Option<(u32, Color32)> = None;
-        for (pixel, &value) in pixels.iter_mut().zip(&values) {
-            let colour = match last {
-                Some((bits, colour)) if bits == value.to_bits() => colour,
-                _ => {
-                    let colour = heat.colour(value);
-                    last = Some((value.to_bits(), colour));
-                    colour
-                }
-            };
-            *pixel = blender.blend(*pixel, colour);
-        }
+        in_bands(&mut pixels, &values, size[0], |pixels, values| {
+            // Neighbouring voxels often hold the same value: reuse the last colour.
+            let mut last: Option<(u32, Color32)> = None;
+            for (pixel, &value) in pixels.iter_mut().zip(values) {
+                let colour = match last {
+                    Some((bits, colour)) if bits == value.to_bits() => colour,
+                    _ => {
+                        let colour = heat.colour(value);
+                        last = Some((value.to_bits(), colour));
+                        colour
+                    }
+                };
+                *pixel = blender.blend(*pixel, colour);
+            }
+        });
     }
     if !overlays.enabled {
         return ColorImage::new(size, pixels);

@@ -406,6 +406,47 @@ fn fast_rendering_matches_the_per_pixel_definition_on_every_axis_and_slice() {
     assert_eq!(compared, 2 * 2 * (5 + 6 + 7) * 8);
 }
 
+/// A slice large enough to be coloured on several threads (`slice_pixels::in_bands`): the
+/// axial slice of a 301 × 263 × 3 volume (79,163 pixels, rows not a multiple of any band count)
+/// with a heat map under the overlays, against the per-pixel definition.
+#[test]
+fn a_large_slice_coloured_in_bands_matches_the_per_pixel_definition() {
+    let shape = [301, 263, 3];
+    let image = volume(shape, |x, y, z| ((x * 7 + y * 13 + z * 3) % 400) as f32 - 150.0);
+    let truth = label(shape, |x, y, _| f32::from((x / 40 + y / 30) % 3 == 0));
+    let predicted = label(
+        shape,
+        |x, y, _| if (x / 35 + y / 25) % 4 == 0 { 2.0 } else { 0.0 },
+    );
+    let heat = Heat {
+        volume: std::sync::Arc::new(volume(shape, |x, y, z| {
+            (x as f32 * 0.037 - y as f32 * 0.021 + z as f32 * 0.13).sin() * 1.3
+        })),
+        low: -1.0,
+        high: 1.0,
+        colormap: engine::infer::Colormap::Viridis,
+        opacity: 0.6,
+    };
+    let layers = SliceLayers {
+        image: &image,
+        ground_truth: Some(&truth),
+        prediction: Some(&predicted),
+        heat: Some(&heat),
+    };
+    let mut overlays = OverlaySettings::default();
+    overlays.difference.visible = true;
+    let fast = render_slice(layers, Axis::Axial, 1, SOFT_TISSUE, &overlays);
+    assert!(
+        fast.pixels.len() >= 1 << 16,
+        "the slice must be large enough to be threaded"
+    );
+    let expected = reference_render(layers, Axis::Axial, 1, SOFT_TISSUE, &overlays);
+    assert!(
+        fast.pixels == expected,
+        "the banded colours differ from the per-pixel definition"
+    );
+}
+
 #[test]
 fn hidden_labels_become_background_and_others_stay() {
     use crate::viewer::slice_pixels::hide_labels;

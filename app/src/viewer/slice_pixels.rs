@@ -62,6 +62,39 @@ impl Blender {
     }
 }
 
+/// Slices with at least this many pixels are coloured on several threads.
+const MIN_THREADED_PIXELS: usize = 1 << 16;
+/// At most this many threads colour one slice.
+const MAX_COLOUR_THREADS: usize = 8;
+
+/// Runs `work` over matching bands of `pixels` and `values` (whole rows of `columns`), on
+/// several threads when the slice is large (one per core, at most [`MAX_COLOUR_THREADS`]),
+/// on the calling thread otherwise. A sagittal activation map's per-pixel colours were most of
+/// that slice's time on one thread (issue 14).
+pub fn in_bands<T: Sync>(
+    pixels: &mut [Color32],
+    values: &[T],
+    columns: usize,
+    work: impl Fn(&mut [Color32], &[T]) + Sync,
+) {
+    let rows = pixels.len().min(values.len()) / columns.max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_COLOUR_THREADS)
+        .min(rows.max(1));
+    if threads <= 1 || pixels.len() < MIN_THREADED_PIXELS {
+        work(pixels, values);
+        return;
+    }
+    let band = rows.div_ceil(threads) * columns;
+    std::thread::scope(|scope| {
+        for (pixels, values) in pixels.chunks_mut(band).zip(values.chunks(band)) {
+            let work = &work;
+            scope.spawn(move || work(pixels, values));
+        }
+    });
+}
+
 /// Sets hidden label values to background (0), through a table of the values up to the
 /// slice's largest.
 pub fn hide_labels(labels: &mut [u16], hidden: &BTreeSet<u32>) {
