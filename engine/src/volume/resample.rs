@@ -127,7 +127,11 @@ impl Sampler<'_> {
         // Inside, p ≥ −0.5: a negative position rounds to the first voxel.
         let index = |axis: usize| {
             let q = p[axis];
-            let rounded = if q > 0.0 { round_non_negative(q) as usize } else { 0 };
+            let rounded = if q > 0.0 {
+                round_non_negative(q) as usize
+            } else {
+                0
+            };
             rounded.min(self.shape[axis] - 1)
         };
         self.value(index(0), index(1), index(2))
@@ -195,8 +199,16 @@ mod tests {
         values.extend((30..53).map(|e| 2f64.powi(e) + 0.5));
         values.extend((30..53).map(|e| 2f64.powi(e) - 0.5));
         for x in values {
-            assert_eq!(floor_non_negative(x).to_bits(), x.floor().to_bits(), "floor {x:e}");
-            assert_eq!(round_non_negative(x).to_bits(), x.round().to_bits(), "round {x:e}");
+            assert_eq!(
+                floor_non_negative(x).to_bits(),
+                x.floor().to_bits(),
+                "floor {x:e}"
+            );
+            assert_eq!(
+                round_non_negative(x).to_bits(),
+                x.round().to_bits(),
+                "round {x:e}"
+            );
         }
     }
 
