@@ -7,7 +7,7 @@ use crate::model::ModelConfig;
 use crate::model::patches::{patchify_values, split_channels};
 use crate::rng::Rng;
 use crate::volume::Volume;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// How many prepared batches may wait for the trainer.
 const BATCHES_AHEAD: usize = 2;
@@ -68,23 +68,46 @@ pub fn prefetch<'scope>(
 ) -> Receiver<HostBatch> {
     let (sender, receiver) = sync_channel(BATCHES_AHEAD);
     scope.spawn(move || {
-        let mut rng = augment_seed.map(Rng::new);
-        for chunk in order.chunks(batch_size.max(1)) {
-            let prepared: Vec<_> = chunk
-                .iter()
-                .map(|i| {
-                    let sample = &samples[*i];
-                    match rng.as_mut() {
-                        Some(rng) => augment(sample, rng),
-                        None => (sample.image.clone(), sample.label.clone()),
-                    }
-                })
-                .collect();
-            let batch = host_batch(prepared.iter().map(|(image, label)| (image, Some(label))), config);
-            if sender.send(batch).is_err() {
-                return; // the trainer stopped listening
-            }
+        // The resampling inside `augment` and `host_batch` is written with rayon; run on the
+        // shared pool, its tasks interleave with the training step's parallel kernels and hold
+        // them up. On a pool of its own (this thread's one helper) it stays beside them.
+        let own_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "batches".into())
+            .build();
+        let prepare = || prepare_batches(&sender, samples, &order, batch_size, config, augment_seed);
+        match own_pool {
+            Ok(pool) => pool.install(prepare),
+            Err(_) => prepare(),
         }
     });
     receiver
+}
+
+/// Augments and cuts the batches of `order` and sends them until the receiver is gone.
+fn prepare_batches(
+    sender: &SyncSender<HostBatch>,
+    samples: &[Sample],
+    order: &[usize],
+    batch_size: usize,
+    config: &ModelConfig,
+    augment_seed: Option<u64>,
+) {
+    let mut rng = augment_seed.map(Rng::new);
+    for chunk in order.chunks(batch_size.max(1)) {
+        let prepared: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                let sample = &samples[*i];
+                match rng.as_mut() {
+                    Some(rng) => augment(sample, rng),
+                    None => (sample.image.clone(), sample.label.clone()),
+                }
+            })
+            .collect();
+        let batch = host_batch(prepared.iter().map(|(image, label)| (image, Some(label))), config);
+        if sender.send(batch).is_err() {
+            return; // the trainer stopped listening
+        }
+    }
 }
