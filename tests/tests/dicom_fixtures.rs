@@ -160,6 +160,8 @@ fn bad_series_are_refused_with_the_reason_and_the_file() {
         ("bad_truncated", "truncated"),
         ("bad_truncated_real", "MR_truncated.dcm"),
         ("bad_huge", "more than the limit"),
+        // Found by the dicom fuzz target: dicom-pixeldata asserted on BitsStored 0.
+        ("bad_bits_stored", "BitsStored 0"),
         ("pydicom_unsupported", "JPEG-LS"),
         ("unsupported_jpeg12", "12-bit"),
     ];

@@ -116,6 +116,17 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
         )));
     }
     let bits_stored = int_of(&object, tags::BITS_STORED).unwrap_or(bits_allocated);
+    if bits_stored == 0 || bits_stored > bits_allocated {
+        // dicom-pixeldata asserts 1 ≤ BitsStored ≤ 32 inside its modality LUT (a panic, found
+        // by the dicom fuzz target): refuse it here, as the standard requires ≤ BitsAllocated.
+        return Err(DicomError::Read {
+            path: path.to_path_buf(),
+            reason: format!(
+                "BitsStored {bits_stored} with BitsAllocated {bits_allocated}: it must be 1 to \
+                 BitsAllocated; the file is damaged — export it again"
+            ),
+        });
+    }
     if bits_stored > 8 && JPEG_DCT_SYNTAXES.contains(&clean_uid(&syntax)) {
         return Err(unsupported(format!(
             "{} with {bits_stored}-bit samples: the pure-Rust JPEG decoder reads 8-bit DCT JPEG \
