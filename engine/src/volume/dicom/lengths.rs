@@ -17,6 +17,25 @@
 /// A declared length up to this many bytes is never refused: dicom-rs allocating it is harmless.
 pub const HARMLESS_LENGTH: u64 = 64 << 20;
 
+/// The most decoded bytes per compressed byte a file may claim once its pixels exceed
+/// [`HARMLESS_LENGTH`]. Lossless codecs reach 2–4 on CT and MR, lossy JPEG and JPEG 2000 tens;
+/// only a constant image goes far beyond, and a damaged or hostile header (a frame count or a size
+/// mutated upwards) claims thousands. Deflate itself reaches 1032 on a run of one byte.
+pub const MAX_EXPANSION: u64 = 256;
+
+/// Whether `decoded` bytes may come from `compressed` bytes: always up to [`HARMLESS_LENGTH`]
+/// (what a decoder may allocate without harm), otherwise at most [`MAX_EXPANSION`] times.
+pub fn check_expansion(decoded: u64, compressed: u64) -> Result<(), String> {
+    if decoded <= HARMLESS_LENGTH || decoded <= compressed.saturating_mul(MAX_EXPANSION) {
+        return Ok(());
+    }
+    Err(format!(
+        "{decoded} decoded bytes would be {:.0} times the compressed size, more than the \
+         {MAX_EXPANSION} any real scan reaches; the file is damaged — export the series again",
+        decoded as f64 / compressed.max(1) as f64
+    ))
+}
+
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
@@ -95,7 +114,8 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
     }
     let encoding = match syntax.as_str() {
         DEFLATED => {
-            let inflated = inflate(bytes.get(at..).unwrap_or_default());
+            let inflated = inflate(bytes.get(at..).unwrap_or_default())
+                .map_err(|e| format!("the deflated data set: {e}"))?;
             let explicit_le = Encoding {
                 explicit: true,
                 big_endian: false,
@@ -119,16 +139,28 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
     walk_data_set(bytes, at, encoding)
 }
 
-/// The raw-deflate stream `deflated` inflated: at most [`INFLATED_LIMIT`] bytes, and what came
-/// out before any error in the stream.
-fn inflate(deflated: &[u8]) -> Vec<u8> {
+/// The raw-deflate stream `deflated` inflated, and what came out before any error in the
+/// stream. Refused when it would inflate beyond [`check_expansion`]'s bound (capped at
+/// [`INFLATED_LIMIT`]): dicom-rs inflates the whole data set into memory, so a small file must not
+/// unfold into gigabytes (deflate reaches at most 1032 to 1, on a run of one byte).
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    let compressed = deflated.len() as u64;
+    let limit = INFLATED_LIMIT.min(HARMLESS_LENGTH.max(compressed.saturating_mul(MAX_EXPANSION)));
     let mut inflated = Vec::new();
     // An error leaves the bytes inflated before it in the buffer: they are walked.
     let _ = flate2::read::DeflateDecoder::new(deflated)
-        .take(INFLATED_LIMIT)
+        .take(limit + 1)
         .read_to_end(&mut inflated);
-    inflated
+    let size = inflated.len() as u64;
+    if size > limit {
+        return Err(format!(
+            "its {compressed} bytes inflate to more than {limit} (the most a file may unfold to: \
+             {MAX_EXPANSION} times its size, at least {HARMLESS_LENGTH} bytes, at most \
+             {INFLATED_LIMIT}); the file is damaged — export it again"
+        ));
+    }
+    Ok(inflated)
 }
 
 /// Walks a data set's elements from `at` in `encoding` (see the module description).

@@ -154,3 +154,39 @@ fn harmless_overlong_lengths_and_raw_fragments_are_left_to_dicom_rs() {
     pixels.extend(tag_only(0xE0DD, 0));
     assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.5", &pixels)).is_ok());
 }
+
+#[test]
+fn expansion_is_bounded_only_beyond_the_harmless_length() {
+    // Closed form: decoded ≤ HARMLESS_LENGTH, or decoded ≤ MAX_EXPANSION × compressed.
+    assert!(check_expansion(HARMLESS_LENGTH, 0).is_ok());
+    assert!(check_expansion(HARMLESS_LENGTH + 1, 0).is_err());
+    let compressed = 1_000_000;
+    assert!(check_expansion(compressed * MAX_EXPANSION, compressed).is_ok());
+    let refused = check_expansion(compressed * MAX_EXPANSION + 1, compressed).expect_err("one byte over");
+    assert!(refused.contains("times the compressed size"), "{refused}");
+    assert!(check_expansion(u64::MAX, u64::MAX).is_ok(), "no overflow");
+}
+
+/// A deflated data set holding one OB element of `zeros` zero bytes.
+fn deflated_zeros(zeros: usize) -> Vec<u8> {
+    use std::io::Write;
+    let element = explicit(0x0009, 0x0010, b"OB", &vec![0u8; zeros], None);
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&element).expect("deflate in memory");
+    file_with(DEFLATED, &encoder.finish().expect("deflate in memory"))
+}
+
+#[test]
+fn a_deflated_data_set_that_unfolds_into_far_more_is_refused_before_dicom_rs_inflates_it() {
+    // 96 MiB of zeros deflate to about 100 kB (deflate's ratio on a run is about 1030): dicom-rs
+    // would inflate it whole into memory. Under HARMLESS_LENGTH the same ratio passes.
+    let bomb = deflated_zeros(96 << 20);
+    assert!((96u64 << 20) > bomb.len() as u64 * MAX_EXPANSION);
+    let refused = check_declared_lengths(&bomb).expect_err("a deflate bomb");
+    assert!(
+        refused.contains("deflated") && refused.contains("inflate to more than 67108864"),
+        "{refused}"
+    );
+    let small = deflated_zeros(1 << 20);
+    assert!(check_declared_lengths(&small).is_ok());
+}

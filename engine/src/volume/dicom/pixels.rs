@@ -2,6 +2,9 @@
 //! transfer syntax, the pixel format and the size the header claims.
 
 use super::DicomError;
+use super::lengths::check_expansion;
+#[cfg(test)]
+use super::lengths::MAX_EXPANSION;
 use crate::volume::MAX_VOXELS;
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
@@ -149,9 +152,20 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
             path: path.to_path_buf(),
         });
     };
-    if pixel_data.value().fragments().is_none() {
+    let needed = voxels * bits_allocated / 8;
+    if let Some(fragments) = pixel_data.value().fragments() {
+        // Compressed: the decoder allocates and fills every frame the header claims, so a tiny
+        // stream must not claim a huge image (a decompression bomb, or a damaged header).
+        let compressed: u64 = fragments.iter().map(|f| f.len() as u64).sum();
+        check_expansion(needed, compressed).map_err(|reason| DicomError::Read {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{columns}×{rows}×{frames} pixels of {bits_allocated} bits from {compressed}                  bytes of {}: {reason}",
+                syntax_name(&syntax)
+            ),
+        })?;
+    } else {
         // Uncompressed: the bytes must all be there (decoders slice them by the header's sizes).
-        let needed = voxels * bits_allocated / 8;
         let have = pixel_data.value().to_bytes().map(|b| b.len() as u64).unwrap_or(0);
         if have < needed {
             return Err(DicomError::Read {
@@ -227,5 +241,43 @@ mod tests {
         assert!(message.contains("1.2.840.10008.1.2.4.201"), "{message}");
         assert_eq!(syntax_name("1.2.840.10008.1.2.2"), "Explicit VR Big Endian");
         assert!(syntax_name("1.2.3.4").contains("unknown"));
+    }
+
+    #[test]
+    fn a_compressed_file_claiming_a_far_larger_image_is_refused_before_decoding() {
+        // The committed RLE slice with Rows and Columns raised to 8192: 128 MiB of 16-bit pixels
+        // from a few kilobytes of RLE, far beyond MAX_EXPANSION (RLE itself reaches 64).
+        let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/dicom/oblique_rle/IM0000.dcm");
+        let mut bytes = std::fs::read(&fixture).expect("committed fixture");
+        let compressed = bytes.len() as u64;
+        for element in [0x10u8, 0x11] {
+            // (0028,0010) Rows and (0028,0011) Columns, explicit VR little endian US.
+            let header = [0x28, 0x00, element, 0x00, b'U', b'S', 2, 0];
+            let at = bytes
+                .windows(header.len())
+                .position(|w| w == header)
+                .expect("Rows and Columns in the fixture")
+                + header.len();
+            bytes[at..at + 2].copy_from_slice(&8192u16.to_le_bytes());
+        }
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("IM0000.dcm");
+        std::fs::write(&path, &bytes).expect("write the patched file");
+        let message = decode_into(&path, &mut []).expect_err("a decompression bomb").to_string();
+        assert!(
+            message.contains("8192×8192×1 pixels of 16 bits")
+                && message.contains("times the compressed size")
+                && message.contains("IM0000.dcm"),
+            "{message}"
+        );
+        assert!(8192 * 8192 * 2 > compressed * MAX_EXPANSION);
+        // The same file as committed passes the checks and decodes.
+        let mut slice = vec![0f32; {
+            let object = OpenFileOptions::new().open_file(&fixture).expect("fixture opens");
+            (int_of(&object, tags::ROWS).expect("rows") * int_of(&object, tags::COLUMNS).expect("columns"))
+                as usize
+        }];
+        decode_into(&fixture, &mut [(0, (1.0, 0.0), slice.as_mut_slice())]).expect("the committed slice decodes");
     }
 }
