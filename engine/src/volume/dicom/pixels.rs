@@ -3,8 +3,6 @@
 
 use super::DicomError;
 use super::lengths::check_expansion;
-#[cfg(test)]
-use super::lengths::MAX_EXPANSION;
 use crate::volume::MAX_VOXELS;
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
@@ -220,6 +218,7 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::lengths::MAX_EXPANSION;
     use super::*;
 
     #[test]
@@ -264,7 +263,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("IM0000.dcm");
         std::fs::write(&path, &bytes).expect("write the patched file");
-        let message = decode_into(&path, &mut []).expect_err("a decompression bomb").to_string();
+        let message = decode_into(&path, &mut [])
+            .expect_err("a decompression bomb")
+            .to_string();
         assert!(
             message.contains("8192×8192×1 pixels of 16 bits")
                 && message.contains("times the compressed size")
@@ -273,11 +274,11 @@ mod tests {
         );
         assert!(8192 * 8192 * 2 > compressed * MAX_EXPANSION);
         // The same file as committed passes the checks and decodes.
-        let mut slice = vec![0f32; {
-            let object = OpenFileOptions::new().open_file(&fixture).expect("fixture opens");
-            (int_of(&object, tags::ROWS).expect("rows") * int_of(&object, tags::COLUMNS).expect("columns"))
-                as usize
-        }];
-        decode_into(&fixture, &mut [(0, (1.0, 0.0), slice.as_mut_slice())]).expect("the committed slice decodes");
+        let object = OpenFileOptions::new().open_file(&fixture).expect("fixture opens");
+        let rows = int_of(&object, tags::ROWS).expect("rows");
+        let columns = int_of(&object, tags::COLUMNS).expect("columns");
+        let mut slice = vec![0f32; (rows * columns) as usize];
+        decode_into(&fixture, &mut [(0, (1.0, 0.0), slice.as_mut_slice())])
+            .expect("the committed slice decodes");
     }
 }
