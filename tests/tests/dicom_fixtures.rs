@@ -162,6 +162,9 @@ fn bad_series_are_refused_with_the_reason_and_the_file() {
         ("bad_huge", "more than the limit"),
         // Found by the dicom fuzz target: dicom-pixeldata asserted on BitsStored 0.
         ("bad_bits_stored", "BitsStored 0"),
+        // Found by the dicom fuzz target: dicom-rs's RLE adapter indexed past a fragment whose
+        // header announced 512 segments (a panic inside it).
+        ("fuzz_rle_header", "RLE header announcing 512 segments"),
         ("pydicom_unsupported", "JPEG-LS"),
         ("unsupported_jpeg12", "12-bit"),
     ];

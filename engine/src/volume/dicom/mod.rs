@@ -6,6 +6,7 @@
 mod geometry;
 mod lengths;
 mod pixels;
+mod rle;
 mod scan;
 
 pub use geometry::{Plane, SPACING_TOLERANCE, SliceStack, stack_slices};

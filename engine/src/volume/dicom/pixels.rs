@@ -26,6 +26,8 @@ pub const SUPPORTED_SYNTAXES: [(&str, &str); 11] = [
     ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
 ];
 
+/// RLE Lossless, whose fragments are checked before dicom-rs decodes them ([`super::rle`]).
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// JPEG-LS transfer syntaxes start with this: they deserve a specific hint.
 const JPEG_LS_PREFIX: &str = "1.2.840.10008.1.2.4.8";
 /// DCT-based JPEG (Baseline and Extended): jpeg-decoder reads 8-bit samples only.
@@ -162,6 +164,17 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
                 syntax_name(&syntax)
             ),
         })?;
+        if clean_uid(&syntax) == RLE_LOSSLESS {
+            let segments = (bits_allocated / 8) as usize;
+            for (i, fragment) in fragments.iter().enumerate() {
+                super::rle::check_fragment(fragment, segments, (rows * columns) as usize).map_err(
+                    |reason| DicomError::Read {
+                        path: path.to_path_buf(),
+                        reason: format!("frame {}: {reason}; the file is damaged — export it again", i + 1),
+                    },
+                )?;
+            }
+        }
     } else {
         // Uncompressed: the bytes must all be there (decoders slice them by the header's sizes).
         let have = pixel_data.value().to_bytes().map(|b| b.len() as u64).unwrap_or(0);
