@@ -165,6 +165,9 @@ fn bad_series_are_refused_with_the_reason_and_the_file() {
         // Found by the dicom fuzz target: dicom-rs's RLE adapter indexed past a fragment whose
         // header announced 512 segments (a panic inside it).
         ("fuzz_rle_header", "RLE header announcing 512 segments"),
+        // Found by the dicom fuzz target: dicom-rs's JPEG adapter copied a 331 872-byte frame
+        // into the 96 bytes the header's Rows and Columns make room for (a panic inside it).
+        ("fuzz_jpeg_size", "the JPEG stream in fragment 1 is"),
         ("pydicom_unsupported", "JPEG-LS"),
         ("unsupported_jpeg12", "12-bit"),
     ];

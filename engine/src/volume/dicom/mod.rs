@@ -4,6 +4,7 @@
 //! ([`geometry`]), and stacks the rescaled slices.
 
 mod geometry;
+mod jpeg;
 mod lengths;
 mod pixels;
 mod rle;

@@ -26,6 +26,14 @@ pub const SUPPORTED_SYNTAXES: [(&str, &str); 11] = [
     ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
 ];
 
+/// The syntaxes dicom-rs decodes with jpeg-decoder, whose frames are checked first
+/// ([`super::jpeg`]).
+const JPEG_SYNTAXES: [&str; 4] = [
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+];
 /// RLE Lossless, whose fragments are checked before dicom-rs decodes them ([`super::rle`]).
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// JPEG-LS transfer syntaxes start with this: they deserve a specific hint.
@@ -164,6 +172,14 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
                 syntax_name(&syntax)
             ),
         })?;
+        if JPEG_SYNTAXES.contains(&clean_uid(&syntax)) {
+            super::jpeg::check_frames(fragments, columns, rows, bits_allocated).map_err(|reason| {
+                DicomError::Read {
+                    path: path.to_path_buf(),
+                    reason: format!("{reason}; the file is damaged — export it again"),
+                }
+            })?;
+        }
         if clean_uid(&syntax) == RLE_LOSSLESS {
             let segments = (bits_allocated / 8) as usize;
             for (i, fragment) in fragments.iter().enumerate() {
