@@ -11,7 +11,9 @@
 //! length holds implicit VR little endian (§6.2.2). A deflated data set is inflated first (up to
 //! [`INFLATED_LIMIT`], and as far as the stream is sound) and walked there, its lengths measured
 //! against the inflated bytes (the fuzzer's third find: 767 bytes whose inflated data set
-//! declared a 2 GB element). When the walk meets something it cannot follow and no length is
+//! declared a 2 GB element); a stream that breaks off is refused after that walk, since dicom-rs
+//! reads it in smaller pieces and may see element headers the guard lost with the error (the
+//! fifth find: 4 GB reserved for one). When the walk meets something it cannot follow and no length is
 //! dangerous, it stops and leaves the verdict to dicom-rs.
 
 /// A declared length up to this many bytes is never refused: dicom-rs allocating it is harmless.
@@ -114,14 +116,23 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
     }
     let encoding = match syntax.as_str() {
         DEFLATED => {
-            let inflated = inflate(bytes.get(at..).unwrap_or_default())
+            let (inflated, damage) = inflate(bytes.get(at..).unwrap_or_default())
                 .map_err(|e| format!("the deflated data set: {e}"))?;
             let explicit_le = Encoding {
                 explicit: true,
                 big_endian: false,
             };
-            return walk_data_set(&inflated, 0, explicit_le)
-                .map_err(|e| format!("in the deflated data set: {e}"));
+            walk_data_set(&inflated, 0, explicit_le).map_err(|e| format!("in the deflated data set: {e}"))?;
+            // A stream that breaks off: dicom-rs reads on in smaller pieces than the guard and
+            // may get an element header the guard never saw (the fuzzer's fifth find: 4 GB
+            // reserved for an element whose header lay in the bytes lost with the error).
+            return match damage {
+                Some(error) => Err(format!(
+                    "the deflated data set is damaged after {} bytes ({error}); export the file again",
+                    inflated.len()
+                )),
+                None => Ok(()),
+            };
         }
         IMPLICIT_LE => Encoding {
             explicit: false,
@@ -139,19 +150,21 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
     walk_data_set(bytes, at, encoding)
 }
 
-/// The raw-deflate stream `deflated` inflated, and what came out before any error in the
-/// stream. Refused when it would inflate beyond [`check_expansion`]'s bound (capped at
+/// The raw-deflate stream `deflated` inflated as far as it is sound, with the error that ended
+/// it, if any. Refused when it would inflate beyond [`check_expansion`]'s bound (capped at
 /// [`INFLATED_LIMIT`]): dicom-rs inflates the whole data set into memory, so a small file must not
 /// unfold into gigabytes (deflate reaches at most 1032 to 1, on a run of one byte).
-fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
+fn inflate(deflated: &[u8]) -> Result<(Vec<u8>, Option<std::io::Error>), String> {
     use std::io::Read;
     let compressed = deflated.len() as u64;
     let limit = INFLATED_LIMIT.min(HARMLESS_LENGTH.max(compressed.saturating_mul(MAX_EXPANSION)));
     let mut inflated = Vec::new();
-    // An error leaves the bytes inflated before it in the buffer: they are walked.
-    let _ = flate2::read::DeflateDecoder::new(deflated)
+    // An error leaves the bytes inflated before it in the buffer: they are walked, then the
+    // error is reported.
+    let damage = flate2::read::DeflateDecoder::new(deflated)
         .take(limit + 1)
-        .read_to_end(&mut inflated);
+        .read_to_end(&mut inflated)
+        .err();
     let size = inflated.len() as u64;
     if size > limit {
         return Err(format!(
@@ -160,7 +173,7 @@ fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
              {INFLATED_LIMIT}); the file is damaged — export it again"
         ));
     }
-    Ok(inflated)
+    Ok((inflated, damage))
 }
 
 /// Walks a data set's elements from `at` in `encoding` (see the module description).

@@ -190,3 +190,14 @@ fn a_deflated_data_set_that_unfolds_into_far_more_is_refused_before_dicom_rs_inf
     let small = deflated_zeros(1 << 20);
     assert!(check_declared_lengths(&small).is_ok());
 }
+
+#[test]
+fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
+    // The fuzzer's out-of-memory of session 17: 867 bytes, deflated; the stream breaks off after
+    // 227 sound bytes (zlib: "invalid distance too far back"), the last element (0020,2E0D)
+    // having an unknown VR and a 4-byte length of 4 164 434 231. Inflating all at once loses
+    // those bytes with the error, dicom-rs read them: the fuzz binary reached 4.1 GB resident.
+    let bytes = std::fs::read(fixtures().join("fuzz_deflated_oom/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("a damaged deflate stream");
+    assert!(refused.contains("deflated data set is damaged"), "{refused}");
+}
