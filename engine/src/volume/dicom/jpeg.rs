@@ -96,11 +96,11 @@ mod tests {
     fn frame_headers_must_describe_the_dicom_image() {
         // A baseline 8-bit 16×12 frame, whole in one fragment and split over two.
         let whole = header(0xC0, 8, 16, 12);
-        assert!(check_frames(&[whole.clone()], 16, 12, 8).is_ok());
+        assert!(check_frames(std::slice::from_ref(&whole), 16, 12, 8).is_ok());
         let (a, b) = whole.split_at(11);
         assert!(check_frames(&[a.to_vec(), b.to_vec()], 16, 12, 8).is_ok());
         // What the fuzzer found: the stream is larger than the header's image.
-        let refused = check_frames(&[whole.clone()], 4, 3, 8).expect_err("larger");
+        let refused = check_frames(std::slice::from_ref(&whole), 4, 3, 8).expect_err("larger");
         assert!(
             refused.contains("16×12 of 8 bits") && refused.contains("4×3 of 8 bits"),
             "{refused}"
@@ -108,7 +108,7 @@ mod tests {
         // Smaller, and the wrong sample size (lossless 16-bit where the header says 8).
         assert!(check_frames(&[whole], 32, 12, 8).is_err());
         let lossless = header(0xC3, 16, 16, 12);
-        assert!(check_frames(&[lossless.clone()], 16, 12, 16).is_ok());
+        assert!(check_frames(std::slice::from_ref(&lossless), 16, 12, 16).is_ok());
         assert!(
             check_frames(&[lossless], 16, 12, 8)
                 .expect_err("bits")
