@@ -122,7 +122,8 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
                 explicit: true,
                 big_endian: false,
             };
-            walk_data_set(&inflated, 0, explicit_le).map_err(|e| format!("in the deflated data set: {e}"))?;
+            walk_data_set(&inflated, 0, explicit_le, &mut MAX_BRANCHES.clone())
+                .map_err(|e| format!("in the deflated data set: {e}"))?;
             // A stream that breaks off: dicom-rs reads on in smaller pieces than the guard and
             // may get an element header the guard never saw (the fuzzer's fifth find: 4 GB
             // reserved for an element whose header lay in the bytes lost with the error).
@@ -147,7 +148,7 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
             big_endian: false,
         },
     };
-    walk_data_set(bytes, at, encoding)
+    walk_data_set(bytes, at, encoding, &mut MAX_BRANCHES.clone())
 }
 
 /// The raw-deflate stream `deflated` inflated as far as it is sound, with the error that ended
@@ -176,9 +177,28 @@ fn inflate(deflated: &[u8]) -> Result<(Vec<u8>, Option<std::io::Error>), String>
     Ok((inflated, damage))
 }
 
+/// How many times one file's walk may also follow a value from its end (below).
+const MAX_BRANCHES: usize = 64;
+
 /// Walks a data set's elements from `at` in `encoding` (see the module description).
-fn walk_data_set(bytes: &[u8], mut at: usize, mut encoding: Encoding) -> Result<(), String> {
-    let mut open: Vec<Open> = Vec::new();
+///
+/// A defined-length value that begins with an item but is not an explicit SQ (an unknown VR, a
+/// UN, or a private tag in implicit VR) may be read by dicom-rs either as a sequence or as bytes:
+/// the walk steps into it and, up to `branches` times per file, also walks on from its end (the
+/// fuzzer's sixth find: dicom-rs skipped such a value and reserved 3.7 GB for the element after
+/// it, which the walk inside the value never met).
+fn walk_data_set(bytes: &[u8], at: usize, encoding: Encoding, branches: &mut usize) -> Result<(), String> {
+    walk_from(bytes, at, encoding, Vec::new(), branches)
+}
+
+/// [`walk_data_set`] from `at` inside the undefined-length values `open`.
+fn walk_from(
+    bytes: &[u8],
+    mut at: usize,
+    mut encoding: Encoding,
+    mut open: Vec<Open>,
+    branches: &mut usize,
+) -> Result<(), String> {
     while let Some(header) = read_header(bytes, at, encoding) {
         check(bytes, at, &header)?;
         let start = at + header.size;
@@ -221,11 +241,14 @@ fn walk_data_set(bytes: &[u8], mut at: usize, mut encoding: Encoding) -> Result<
         let holds_items = header.length >= 8
             && read_header(bytes, start, encoding)
                 .is_some_and(|inner| (inner.group, inner.element) == (0xFFFE, 0xE000));
-        at = if holds_items && (header.group, header.element) != (0x7FE0, 0x0010) {
-            start
-        } else {
-            end
-        };
+        let step_in = holds_items && (header.group, header.element) != (0x7FE0, 0x0010);
+        if step_in && header.vr != Some(*b"SQ") && *branches > 0 {
+            *branches -= 1;
+            // Walk on from the end as if the value were bytes, in this level's encoding, with
+            // the same values still open around it.
+            walk_from(bytes, end, encoding, open.clone(), branches)?;
+        }
+        at = if step_in { start } else { end };
     }
     Ok(())
 }

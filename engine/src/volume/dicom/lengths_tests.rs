@@ -201,3 +201,14 @@ fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
     let refused = check_declared_lengths(&bytes).expect_err("a damaged deflate stream");
     assert!(refused.contains("deflated data set is damaged"), "{refused}");
 }
+
+#[test]
+fn an_element_after_a_value_that_holds_items_is_checked_both_ways() {
+    // The fuzzer's sixth find (2 131 bytes, explicit VR little endian): (5352,5192) of an unknown
+    // VR and 164 bytes that begin with an item, then (5130,0000) declaring 3 758 161 918 bytes.
+    // dicom-rs read the first as bytes and reserved the second (3.7 GB resident); walking into
+    // the first, the guard lost step and never met the second.
+    let bytes = std::fs::read(fixtures().join("fuzz_un_items/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    assert!(refused.contains("(5130,0000)"), "{refused}");
+}
