@@ -168,27 +168,23 @@ pub fn decode_into(path: &Path, targets: &mut [(u32, (f64, f64), &mut [f32])]) -
         check_expansion(needed, compressed).map_err(|reason| DicomError::Read {
             path: path.to_path_buf(),
             reason: format!(
-                "{columns}×{rows}×{frames} pixels of {bits_allocated} bits from {compressed}                  bytes of {}: {reason}",
+                "{columns}×{rows}×{frames} pixels of {bits_allocated} bits from {compressed} \
+                 bytes of {}: {reason}",
                 syntax_name(&syntax)
             ),
         })?;
+        let damaged = |reason: String| DicomError::Read {
+            path: path.to_path_buf(),
+            reason: format!("{reason}; the file is damaged — export it again"),
+        };
         if JPEG_SYNTAXES.contains(&clean_uid(&syntax)) {
-            super::jpeg::check_frames(fragments, columns, rows, bits_allocated).map_err(|reason| {
-                DicomError::Read {
-                    path: path.to_path_buf(),
-                    reason: format!("{reason}; the file is damaged — export it again"),
-                }
-            })?;
+            super::jpeg::check_frames(fragments, columns, rows, bits_allocated).map_err(damaged)?;
         }
         if clean_uid(&syntax) == RLE_LOSSLESS {
             let segments = (bits_allocated / 8) as usize;
             for (i, fragment) in fragments.iter().enumerate() {
-                super::rle::check_fragment(fragment, segments, (rows * columns) as usize).map_err(
-                    |reason| DicomError::Read {
-                        path: path.to_path_buf(),
-                        reason: format!("frame {}: {reason}; the file is damaged — export it again", i + 1),
-                    },
-                )?;
+                super::rle::check_fragment(fragment, segments, (rows * columns) as usize)
+                    .map_err(|reason| damaged(format!("frame {}: {reason}", i + 1)))?;
             }
         }
     } else {
