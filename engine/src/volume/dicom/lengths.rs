@@ -12,9 +12,9 @@
 //! [`INFLATED_LIMIT`], and as far as the stream is sound) and walked there, its lengths measured
 //! against the inflated bytes (the fuzzer's third find: 767 bytes whose inflated data set
 //! declared a 2 GB element); a stream that breaks off is refused after that walk, since dicom-rs
-//! reads it in smaller pieces and may see element headers the guard lost with the error (the
-//! fifth find: 4 GB reserved for one). When the walk meets something it cannot follow and no length is
-//! dangerous, it stops and leaves the verdict to dicom-rs.
+//! reads it in smaller pieces and may see element headers the guard lost with the error (fixture
+//! `fuzz_deflated_oom`: 4 GB reserved for one). When the walk meets something it cannot follow
+//! and no length is dangerous, it stops and leaves the verdict to dicom-rs.
 
 /// A declared length up to this many bytes is never refused: dicom-rs allocating it is harmless.
 pub const HARMLESS_LENGTH: u64 = 64 << 20;
@@ -122,10 +122,9 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
                 explicit: true,
                 big_endian: false,
             };
-            walk_data_set(&inflated, 0, explicit_le, &mut MAX_BRANCHES.clone())
-                .map_err(|e| format!("in the deflated data set: {e}"))?;
+            walk_data_set(&inflated, 0, explicit_le).map_err(|e| format!("in the deflated data set: {e}"))?;
             // A stream that breaks off: dicom-rs reads on in smaller pieces than the guard and
-            // may get an element header the guard never saw (the fuzzer's fifth find: 4 GB
+            // may get an element header the guard never saw (fixture `fuzz_deflated_oom`: 4 GB
             // reserved for an element whose header lay in the bytes lost with the error).
             return match damage {
                 Some(error) => Err(format!(
@@ -148,7 +147,7 @@ pub fn check_declared_lengths(bytes: &[u8]) -> Result<(), String> {
             big_endian: false,
         },
     };
-    walk_data_set(bytes, at, encoding, &mut MAX_BRANCHES.clone())
+    walk_data_set(bytes, at, encoding)
 }
 
 /// The raw-deflate stream `deflated` inflated as far as it is sound, with the error that ended
@@ -184,14 +183,16 @@ const MAX_BRANCHES: usize = 64;
 ///
 /// A defined-length value that begins with an item but is not an explicit SQ (an unknown VR, a
 /// UN, or a private tag in implicit VR) may be read by dicom-rs either as a sequence or as bytes:
-/// the walk steps into it and, up to `branches` times per file, also walks on from its end (the
-/// fuzzer's sixth find: dicom-rs skipped such a value and reserved 3.7 GB for the element after
-/// it, which the walk inside the value never met).
-fn walk_data_set(bytes: &[u8], at: usize, encoding: Encoding, branches: &mut usize) -> Result<(), String> {
-    walk_from(bytes, at, encoding, Vec::new(), branches)
+/// the walk steps into it and, up to [`MAX_BRANCHES`] times per file, also walks on from its end
+/// (fixture `fuzz_un_items`: dicom-rs skipped such a value and reserved 3.7 GB for the element
+/// after it, which the walk inside the value never met).
+fn walk_data_set(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), String> {
+    let mut branches = MAX_BRANCHES;
+    walk_from(bytes, at, encoding, Vec::new(), &mut branches)
 }
 
-/// [`walk_data_set`] from `at` inside the undefined-length values `open`.
+/// [`walk_data_set`] from `at` inside the undefined-length values `open`, with `branches` walks
+/// from a value's end left.
 fn walk_from(
     bytes: &[u8],
     mut at: usize,

@@ -193,7 +193,7 @@ fn a_deflated_data_set_that_unfolds_into_far_more_is_refused_before_dicom_rs_inf
 
 #[test]
 fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
-    // The fuzzer's out-of-memory of session 17: 867 bytes, deflated; the stream breaks off after
+    // Found by the dicom fuzz target (out of memory): 867 bytes, deflated; the stream breaks off after
     // 227 sound bytes (zlib: "invalid distance too far back"), the last element (0020,2E0D)
     // having an unknown VR and a 4-byte length of 4 164 434 231. Inflating all at once loses
     // those bytes with the error, dicom-rs read them: the fuzz binary reached 4.1 GB resident.
@@ -204,7 +204,7 @@ fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
 
 #[test]
 fn an_element_after_a_value_that_holds_items_is_checked_both_ways() {
-    // The fuzzer's sixth find (2 131 bytes, explicit VR little endian): (5352,5192) of an unknown
+    // Found by the dicom fuzz target (out of memory; 2 131 bytes, explicit VR little endian): (5352,5192) of an unknown
     // VR and 164 bytes that begin with an item, then (5130,0000) declaring 3 758 161 918 bytes.
     // dicom-rs read the first as bytes and reserved the second (3.7 GB resident); walking into
     // the first, the guard lost step and never met the second.
