@@ -7,8 +7,9 @@
 //! The walk follows the encodings of the standard (PS3.5 §7): the file meta group in explicit
 //! VR little endian, then the data set in the transfer syntax's encoding; sequences and items
 //! of undefined length are stepped into, as are defined-length values that begin with an item;
-//! the fragments of encapsulated pixel data are skipped by their lengths; a UN of undefined
-//! length holds implicit VR little endian (§6.2.2). A deflated data set is inflated first (up to
+//! the fragments of encapsulated pixel data are skipped by their lengths; the items of a UN of
+//! undefined length are walked in the data set's encoding, as dicom-rs 0.10 reads them (PS3.5
+//! §6.2.2 would have implicit VR little endian there). A deflated data set is inflated first (up to
 //! [`INFLATED_LIMIT`], and as far as the stream is sound) and walked there, its lengths measured
 //! against the inflated bytes (the fuzzer's third find: 767 bytes whose inflated data set
 //! declared a 2 GB element); a stream that breaks off is refused after that walk, since dicom-rs
@@ -62,8 +63,6 @@ struct Encoding {
 struct Open {
     /// Encapsulated pixel data: items are fragments of raw bytes.
     fragments: bool,
-    /// The encoding outside it (a UN switches to implicit VR little endian inside).
-    outer: Encoding,
 }
 
 /// Checks the declared lengths of a DICOM file's elements (see the module description).
@@ -196,7 +195,7 @@ fn walk_data_set(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), Stri
 fn walk_from(
     bytes: &[u8],
     mut at: usize,
-    mut encoding: Encoding,
+    encoding: Encoding,
     mut open: Vec<Open>,
     branches: &mut usize,
 ) -> Result<(), String> {
@@ -208,9 +207,7 @@ fn walk_from(
             match header.element {
                 // Sequence delimiter: the undefined-length value ends.
                 0xE0DD => {
-                    if let Some(closed) = open.pop() {
-                        encoding = closed.outer;
-                    }
+                    open.pop();
                     at = start;
                 }
                 // An item: a fragment's bytes are skipped, a data set's elements walked.
@@ -220,23 +217,19 @@ fn walk_from(
             continue;
         }
         if header.length == UNDEFINED {
-            let pixel_data = (header.group, header.element) == (0x7FE0, 0x0010);
+            // Pixel data holds fragments; any other value of undefined length (an SQ, or an OB or
+            // UN read as one) holds items of elements in the same encoding: dicom-rs 0.10 reads a
+            // UN's items on in the data set's encoding, not in the implicit VR little endian of
+            // PS3.5 §6.2.2 (test `a_un_of_undefined_length_is_walked_as_dicom_rs_reads_it`: an
+            // OB inside declaring 4 GB, which dicom-rs reserved and a walk in implicit VR read as
+            // 20 kB).
             open.push(Open {
-                fragments: pixel_data,
-                outer: encoding,
+                fragments: (header.group, header.element) == (0x7FE0, 0x0010),
             });
-            if header
-                .vr
-                .is_some_and(|vr| !SHORT_VRS.contains(&&vr) && &vr != b"SQ" && !pixel_data)
-            {
-                encoding = Encoding {
-                    explicit: false,
-                    big_endian: false,
-                };
-            }
             at = start;
             continue;
         }
+        check_whole_values(at, &header, encoding)?;
         let end = start + header.length as usize;
         // A defined-length sequence (known in implicit VR only by its first item) is walked.
         let holds_items = header.length >= 8
@@ -308,6 +301,53 @@ fn read_header(bytes: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
             length: u32::from(u16_at(at + 6)?),
             size: 8,
         })
+    }
+}
+
+/// The bytes of one value of a binary VR, which dicom-rs reads in whole values: it reads
+/// `length / size` of them and counts `length` bytes as read, so a remainder leaves the stream
+/// behind by that many bytes and every later element header is read from the wrong place
+/// (fixture `fuzz_odd_us`: Bits Allocated as 35 bytes of US, and the next header dicom-rs read
+/// one byte early declared 4 GB, which it reserved).
+fn value_size(vr: [u8; 2]) -> Option<usize> {
+    match &vr {
+        b"US" | b"SS" | b"OW" => Some(2),
+        b"AT" | b"UL" | b"SL" | b"FL" | b"OF" | b"OL" => Some(4),
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => Some(8),
+        _ => None,
+    }
+}
+
+/// The VR dicom-rs gives an element without an explicit one: from the standard dictionary, OW for
+/// pixel and overlay data, UN for tags it does not know.
+fn implicit_vr(group: u16, element: u16) -> [u8; 2] {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    if (group, element) == (0x7FE0, 0x0010) || (group >> 8 == 0x60 && element == 0x3000) {
+        return *b"OW";
+    }
+    dicom_object::StandardDataDictionary
+        .by_tag(dicom_core::Tag(group, element))
+        .map_or(*b"UN", |entry| entry.vr().relaxed().to_bytes())
+}
+
+/// Refuses an element of a binary VR whose length is not a whole number of its values (see
+/// [`value_size`]).
+fn check_whole_values(at: usize, header: &Header, encoding: Encoding) -> Result<(), String> {
+    let vr = match header.vr {
+        Some(vr) => vr,
+        None if !encoding.explicit => implicit_vr(header.group, header.element),
+        None => return Ok(()),
+    };
+    match value_size(vr) {
+        Some(size) if header.length as usize % size != 0 => Err(format!(
+            "element ({:04X},{:04X}) at byte {at} is {} of {} bytes, not a whole number of its \
+             {size}-byte values; the file is damaged — export it again",
+            header.group,
+            header.element,
+            String::from_utf8_lossy(&vr),
+            header.length
+        )),
+        _ => Ok(()),
     }
 }
 

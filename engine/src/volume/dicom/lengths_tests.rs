@@ -212,3 +212,100 @@ fn an_element_after_a_value_that_holds_items_is_checked_both_ways() {
     let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
     assert!(refused.contains("(5130,0000)"), "{refused}");
 }
+
+#[test]
+fn a_binary_value_of_a_partial_length_is_refused_before_dicom_rs_loses_step() {
+    // The fuzzer's seventh find (1 285 bytes, JPEG Baseline): Bits Allocated (0028,0100) as US of
+    // 35 bytes. dicom-rs read 17 values, counted 35 bytes, read the next header one byte early
+    // and reserved the 4 294 901 759 bytes it declared (4.3 GB peak, heaptrack); the guard,
+    // walking from the right byte, met only a harmless length.
+    let bytes = std::fs::read(fixtures().join("fuzz_odd_us/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("35 bytes of US");
+    assert!(
+        refused.contains("(0028,0100)") && refused.contains("US of 35 bytes") && refused.contains("2-byte"),
+        "{refused}"
+    );
+
+    // Explicit VR: every binary VR by its value size; byte and text VRs take any length.
+    for (vr, size) in [
+        (b"US", 2),
+        (b"SS", 2),
+        (b"OW", 2),
+        (b"UL", 4),
+        (b"FL", 4),
+        (b"AT", 4),
+        (b"FD", 8),
+        (b"OV", 8),
+    ] {
+        let whole = file_with(
+            "1.2.840.10008.1.2.1",
+            &explicit(0x0009, 0x1001, vr, &vec![0; 2 * size], None),
+        );
+        assert!(
+            check_declared_lengths(&whole).is_ok(),
+            "{vr:?} of {} bytes",
+            2 * size
+        );
+        let partial = file_with(
+            "1.2.840.10008.1.2.1",
+            &explicit(0x0009, 0x1001, vr, &vec![0; 2 * size + 1], None),
+        );
+        let refused = check_declared_lengths(&partial).expect_err("a partial value");
+        assert!(refused.contains(&format!("{size}-byte")), "{refused}");
+    }
+    for vr in [b"OB", b"UN", b"LO", b"DS"] {
+        let odd = file_with(
+            "1.2.840.10008.1.2.1",
+            &explicit(0x0009, 0x1001, vr, &[b'1'; 3], None),
+        );
+        assert!(check_declared_lengths(&odd).is_ok(), "{vr:?} of 3 bytes");
+    }
+
+    // Implicit VR: the VR comes from the dictionary, as dicom-rs takes it. Rows (0028,0010) is
+    // US; a private tag is UN; pixel data is OW.
+    let implicit = |group: u16, element: u16, length: usize| {
+        let mut out = Vec::new();
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend((length as u32).to_le_bytes());
+        out.extend(vec![0u8; length]);
+        file_with(IMPLICIT_LE, &out)
+    };
+    assert!(check_declared_lengths(&implicit(0x0028, 0x0010, 2)).is_ok());
+    let refused = check_declared_lengths(&implicit(0x0028, 0x0010, 3)).expect_err("Rows of 3 bytes");
+    assert!(
+        refused.contains("(0028,0010)") && refused.contains("US of 3"),
+        "{refused}"
+    );
+    assert!(check_declared_lengths(&implicit(0x0009, 0x1001, 3)).is_ok());
+    assert!(check_declared_lengths(&implicit(0x7FE0, 0x0010, 5)).is_err());
+}
+
+#[test]
+fn a_un_of_undefined_length_is_walked_as_dicom_rs_reads_it() {
+    // Explicit VR little endian: (0009,1001) UN of undefined length, an item of undefined length,
+    // then an OB declaring 4 043 309 055 bytes with 4 left. dicom-rs 0.10 reads the item's
+    // elements explicitly and reserved the 4 GB (3.95 GB peak resident); read in implicit VR, as
+    // PS3.5 §6.2.2 has it, the same bytes declare 20 290 bytes, which is harmless.
+    let mut data_set = explicit(0x0008, 0x0060, b"CS", b"MR", None);
+    data_set.extend(explicit(0x0009, 0x1001, b"UN", &[], Some(UNDEFINED)));
+    data_set.extend(tag_only(0xE000, UNDEFINED));
+    data_set.extend(explicit(0x0009, 0x1002, b"OB", b"abcd", Some(0xF0FF_FFFF)));
+    let refused = check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &data_set)).expect_err("4 GB");
+    assert!(
+        refused.contains("(0009,1002)") && refused.contains("4043309055"),
+        "{refused}"
+    );
+
+    // The same structure with a sound OB and the delimiters passes, and what follows the
+    // sequence is walked again: a 4 GB element after it is refused.
+    let mut sound = explicit(0x0009, 0x1001, b"UN", &[], Some(UNDEFINED));
+    sound.extend(tag_only(0xE000, UNDEFINED));
+    sound.extend(explicit(0x0009, 0x1002, b"OB", b"abcd", None));
+    sound.extend(tag_only(0xE00D, 0));
+    sound.extend(tag_only(0xE0DD, 0));
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &sound)).is_ok());
+    sound.extend(explicit(0x0010, 0x0020, b"UT", b"ab", Some(0xF0FF_FFFF)));
+    let refused = check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &sound)).expect_err("after");
+    assert!(refused.contains("(0010,0020)"), "{refused}");
+}
