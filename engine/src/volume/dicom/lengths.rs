@@ -4,18 +4,23 @@
 //! will, and refuses a declared length that is both beyond the end of the file and larger than
 //! [`HARMLESS_LENGTH`]: such a file is damaged, and parsing it could only exhaust memory.
 //!
-//! The walk follows the encodings of the standard (PS3.5 §7): the file meta group in explicit
-//! VR little endian, then the data set in the transfer syntax's encoding; sequences and items
-//! of undefined length are stepped into, as are defined-length values that begin with an item;
-//! the fragments of encapsulated pixel data are skipped by their lengths; the items of a UN of
-//! undefined length are walked in the data set's encoding, as dicom-rs 0.10 reads them (PS3.5
-//! §6.2.2 would have implicit VR little endian there). A deflated data set is inflated first (up to
+//! The walk reads the file as dicom-rs 0.10 does, not as the standard describes it, since what
+//! matters is what dicom-rs will allocate: the file meta group in explicit VR little endian, then
+//! the data set in the transfer syntax's encoding, with the state dicom-rs's `DataSetReader`
+//! keeps (see [`walk_data_set`]; the fuzzer found each place where an earlier, standard-minded
+//! walk and dicom-rs parted: a value beginning with an item that dicom-rs read as bytes, fixture
+//! `fuzz_un_items`; a stray item, `fuzz_stray_item`). dicom-rs reads the items of a UN of
+//! undefined length in the data set's encoding (PS3.5 §6.2.2 would have implicit VR little
+//! endian) and reads binary values in whole values, counting the declared length as read, so a
+//! partial value makes it read every later header from the wrong byte (fixture `fuzz_odd_us`):
+//! such a value, and a basic offset table that is not whole 4-byte offsets, are refused.
+//! A deflated data set is inflated first (up to
 //! [`INFLATED_LIMIT`], and as far as the stream is sound) and walked there, its lengths measured
 //! against the inflated bytes (the fuzzer's third find: 767 bytes whose inflated data set
 //! declared a 2 GB element); a stream that breaks off is refused after that walk, since dicom-rs
 //! reads it in smaller pieces and may see element headers the guard lost with the error (fixture
-//! `fuzz_deflated_oom`: 4 GB reserved for one). When the walk meets something it cannot follow
-//! and no length is dangerous, it stops and leaves the verdict to dicom-rs.
+//! `fuzz_deflated_oom`: 4 GB reserved for one). Where dicom-rs would stop with an error, the walk
+//! stops and leaves the verdict to it.
 
 /// A declared length up to this many bytes is never refused: dicom-rs allocating it is harmless.
 pub const HARMLESS_LENGTH: u64 = 64 << 20;
@@ -58,11 +63,14 @@ struct Encoding {
     big_endian: bool,
 }
 
-/// What an undefined-length value being walked is, until its sequence delimiter.
-#[derive(Clone, Copy)]
+/// A sequence or an item the walk is inside, as dicom-rs's reader stacks them.
 struct Open {
-    /// Encapsulated pixel data: items are fragments of raw bytes.
-    fragments: bool,
+    /// An item (else a sequence).
+    item: bool,
+    /// Of encapsulated pixel data: its items are fragments of raw bytes.
+    pixel_data: bool,
+    /// Where it ends, for a defined length (the byte after its last).
+    end: Option<usize>,
 }
 
 /// Checks the declared lengths of a DICOM file's elements (see the module description).
@@ -175,76 +183,180 @@ fn inflate(deflated: &[u8]) -> Result<(Vec<u8>, Option<std::io::Error>), String>
     Ok((inflated, damage))
 }
 
-/// How many times one file's walk may also follow a value from its end (below).
-const MAX_BRANCHES: usize = 64;
-
-/// Walks a data set's elements from `at` in `encoding` (see the module description).
+/// Walks a data set's elements from `at` in `encoding` as dicom-rs 0.10's `DataSetReader` reads
+/// them (see the module description), checking each declared length, until the end of the
+/// bytes or the first place where dicom-rs would stop with an error.
 ///
-/// A defined-length value that begins with an item but is not an explicit SQ (an unknown VR, a
-/// UN, or a private tag in implicit VR) may be read by dicom-rs either as a sequence or as bytes:
-/// the walk steps into it and, up to [`MAX_BRANCHES`] times per file, also walks on from its end
-/// (fixture `fuzz_un_items`: dicom-rs skipped such a value and reserved 3.7 GB for the element
-/// after it, which the walk inside the value never met).
-fn walk_data_set(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), String> {
-    let mut branches = MAX_BRANCHES;
-    walk_from(bytes, at, encoding, Vec::new(), &mut branches)
-}
-
-/// [`walk_data_set`] from `at` inside the undefined-length values `open`, with `branches` walks
-/// from a value's end left.
-fn walk_from(
-    bytes: &[u8],
-    mut at: usize,
-    encoding: Encoding,
-    mut open: Vec<Open>,
-    branches: &mut usize,
-) -> Result<(), String> {
-    while let Some(header) = read_header(bytes, at, encoding) {
-        check(bytes, at, &header)?;
-        let start = at + header.size;
-        let in_fragments = open.last().is_some_and(|o| o.fragments);
-        if header.group == 0xFFFE {
-            match header.element {
-                // Sequence delimiter: the undefined-length value ends.
-                0xE0DD => {
-                    open.pop();
-                    at = start;
+/// dicom-rs keeps a stack of the sequences and items it is in and a flag for whether an item
+/// header comes next; a defined-length sequence or item ends when the bytes read reach its end
+/// exactly (beyond it, dicom-rs stops). An item header met where an element is expected is read
+/// as an element of bytes, or of undefined length as a sequence (fixture `fuzz_stray_item`:
+/// a 152-byte item after the pixel data, which dicom-rs skipped as bytes and a walk stepping into
+/// it lost step, missing an element declaring 4.2 GB). The walk keeps the same state.
+fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), String> {
+    let mut open: Vec<Open> = Vec::new();
+    // An item header is expected next (dicom-rs's `in_sequence`).
+    let mut in_sequence = false;
+    // A defined-length sequence or item may end here (`delimiter_check_pending`).
+    let mut check_ends = false;
+    // The next pixel-data item is the basic offset table.
+    let mut offset_table_next = false;
+    loop {
+        if check_ends {
+            if let Some(Open {
+                item, end: Some(end), ..
+            }) = open.last()
+            {
+                match end.cmp(&at) {
+                    std::cmp::Ordering::Equal => {
+                        in_sequence = *item;
+                        open.pop();
+                        continue;
+                    }
+                    std::cmp::Ordering::Less => return Ok(()),
+                    std::cmp::Ordering::Greater => {}
                 }
-                // An item: a fragment's bytes are skipped, a data set's elements walked.
-                0xE000 if header.length != UNDEFINED && in_fragments => at = start + header.length as usize,
-                _ => at = start,
+            }
+            check_ends = false;
+        }
+        if in_sequence {
+            let Some(header) = read_item_header(bytes, at, encoding) else {
+                return Ok(());
+            };
+            check(bytes, at, &header)?;
+            at += header.size;
+            match header.element {
+                0xE000 => {
+                    let Some(pixel_data) = open.last().map(|o| o.pixel_data) else {
+                        return Ok(());
+                    };
+                    in_sequence = false;
+                    open.push(Open {
+                        item: true,
+                        pixel_data,
+                        end: defined(header.length).map(|length| at + length),
+                    });
+                    check_ends = header.length == 0;
+                }
+                0xE00D => {
+                    open.pop();
+                    in_sequence = true;
+                    check_ends = true;
+                }
+                _ => {
+                    open.pop();
+                    in_sequence = false;
+                    check_ends = true;
+                }
             }
             continue;
         }
-        if header.length == UNDEFINED {
-            // Pixel data holds fragments; any other value of undefined length (an SQ, or an OB or
-            // UN read as one) holds items of elements in the same encoding: dicom-rs 0.10 reads a
-            // UN's items on in the data set's encoding, not in the implicit VR little endian of
-            // PS3.5 §6.2.2 (test `a_un_of_undefined_length_is_walked_as_dicom_rs_reads_it`: an
-            // OB inside declaring 4 GB, which dicom-rs reserved and a walk in implicit VR read as
-            // 20 kB).
-            open.push(Open {
-                fragments: (header.group, header.element) == (0x7FE0, 0x0010),
-            });
-            at = start;
+        if let Some(Open {
+            item: true,
+            pixel_data: true,
+            end,
+            ..
+        }) = open.last()
+        {
+            // A fragment, or the basic offset table, which dicom-rs reads as 4-byte offsets.
+            let Some(end) = *end else { return Ok(()) };
+            if offset_table_next && (end - at) % 4 != 0 {
+                return Err(format!(
+                    "the basic offset table at byte {at} is {} bytes, not a whole number of \
+                     4-byte offsets; the file is damaged — export it again",
+                    end - at
+                ));
+            }
+            offset_table_next = false;
+            at = end;
+            check_ends = true;
             continue;
         }
-        check_whole_values(at, &header, encoding)?;
-        let end = start + header.length as usize;
-        // A defined-length sequence (known in implicit VR only by its first item) is walked.
-        let holds_items = header.length >= 8
-            && read_header(bytes, start, encoding)
-                .is_some_and(|inner| (inner.group, inner.element) == (0xFFFE, 0xE000));
-        let step_in = holds_items && (header.group, header.element) != (0x7FE0, 0x0010);
-        if step_in && header.vr != Some(*b"SQ") && *branches > 0 {
-            *branches -= 1;
-            // Walk on from the end as if the value were bytes, in this level's encoding, with
-            // the same values still open around it.
-            walk_from(bytes, end, encoding, open.clone(), branches)?;
+        let Some(header) = read_header(bytes, at, encoding) else {
+            return Ok(());
+        };
+        check(bytes, at, &header)?;
+        let start = at + header.size;
+        let tag = (header.group, header.element);
+        let vr = match header.vr {
+            Some(vr) => Some(vr),
+            None if !encoding.explicit && header.group != 0xFFFE => Some(implicit_vr(tag.0, tag.1)),
+            None => None,
+        };
+        at = start;
+        if vr == Some(*b"SQ") {
+            in_sequence = true;
+            open.push(Open {
+                item: false,
+                pixel_data: false,
+                end: defined(header.length).map(|length| start + length),
+            });
+            check_ends = header.length == 0;
+        } else if tag == (0xFFFE, 0xE00D) {
+            // An item delimiter: outside any sequence dicom-rs ignores it.
+            if open.pop().is_some() {
+                in_sequence = true;
+                check_ends = true;
+            }
+        } else if tag == (0x7FE0, 0x0010) && header.length == UNDEFINED {
+            // Encapsulated pixel data: the item header of the offset table follows at once.
+            open.push(Open {
+                item: false,
+                pixel_data: true,
+                end: None,
+            });
+            let Some(item) = read_item_header(bytes, at, encoding) else {
+                return Ok(());
+            };
+            check(bytes, at, &item)?;
+            at += item.size;
+            match item.element {
+                0xE000 => {
+                    open.push(Open {
+                        item: true,
+                        pixel_data: true,
+                        end: defined(item.length).map(|length| at + length),
+                    });
+                    check_ends = item.length == 0;
+                    offset_table_next = item.length != 0;
+                }
+                0xE0DD => {
+                    open.pop();
+                }
+                _ => return Ok(()),
+            }
+        } else if header.length == UNDEFINED {
+            // Any other value of undefined length: a sequence, whatever its VR, its items in the
+            // same encoding — a UN's too (test `a_un_of_undefined_length_is_walked_as_dicom_rs_reads_it`).
+            in_sequence = true;
+            open.push(Open {
+                item: false,
+                pixel_data: false,
+                end: None,
+            });
+        } else {
+            // A value, read whole: this is where dicom-rs allocates the declared length.
+            check_whole_values(at - header.size, &header, vr)?;
+            at = start + header.length as usize;
+            check_ends = true;
         }
-        at = if step_in { start } else { end };
     }
-    Ok(())
+}
+
+/// A length that is not the undefined length.
+fn defined(length: u32) -> Option<usize> {
+    (length != UNDEFINED).then_some(length as usize)
+}
+
+/// An item or delimiter header as dicom-rs reads it where one is expected: a tag and a 4-byte
+/// length, in any encoding; `None` at the end of the bytes or for any other tag (dicom-rs stops).
+fn read_item_header(bytes: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
+    let implicit = Encoding {
+        explicit: false,
+        big_endian: encoding.big_endian,
+    };
+    read_header(bytes, at, implicit)
+        .filter(|h| h.group == 0xFFFE && matches!(h.element, 0xE000 | 0xE00D | 0xE0DD))
 }
 
 struct Header {
@@ -330,14 +442,10 @@ fn implicit_vr(group: u16, element: u16) -> [u8; 2] {
         .map_or(*b"UN", |entry| entry.vr().relaxed().to_bytes())
 }
 
-/// Refuses an element of a binary VR whose length is not a whole number of its values (see
+/// Refuses an element of a binary VR `vr` whose length is not a whole number of its values (see
 /// [`value_size`]).
-fn check_whole_values(at: usize, header: &Header, encoding: Encoding) -> Result<(), String> {
-    let vr = match header.vr {
-        Some(vr) => vr,
-        None if !encoding.explicit => implicit_vr(header.group, header.element),
-        None => return Ok(()),
-    };
+fn check_whole_values(at: usize, header: &Header, vr: Option<[u8; 2]>) -> Result<(), String> {
+    let Some(vr) = vr else { return Ok(()) };
     match value_size(vr) {
         Some(size) if header.length as usize % size != 0 => Err(format!(
             "element ({:04X},{:04X}) at byte {at} is {} of {} bytes, not a whole number of its \

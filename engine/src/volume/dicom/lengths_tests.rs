@@ -203,7 +203,7 @@ fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
 }
 
 #[test]
-fn an_element_after_a_value_that_holds_items_is_checked_both_ways() {
+fn an_element_after_a_value_that_begins_with_an_item_is_met() {
     // Found by the dicom fuzz target (out of memory; 2 131 bytes, explicit VR little endian): (5352,5192) of an unknown
     // VR and 164 bytes that begin with an item, then (5130,0000) declaring 3 758 161 918 bytes.
     // dicom-rs read the first as bytes and reserved the second (3.7 GB resident); walking into
@@ -308,4 +308,76 @@ fn a_un_of_undefined_length_is_walked_as_dicom_rs_reads_it() {
     sound.extend(explicit(0x0010, 0x0020, b"UT", b"ab", Some(0xF0FF_FFFF)));
     let refused = check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &sound)).expect_err("after");
     assert!(refused.contains("(0010,0020)"), "{refused}");
+}
+
+#[test]
+fn a_stray_item_is_read_as_dicom_rs_reads_it() {
+    // The fuzzer's eighth find (1 336 bytes, JPEG Lossless): the pixel data's reserved bytes
+    // mutated so it has length 0, then (FFFF,FFFF) of 4 bytes and an item of 152 bytes outside
+    // any sequence. dicom-rs read the item as an element of bytes and met, after it, an element
+    // declaring 4 216 820 138 bytes (4.2 GB reserved); a walk stepping into the item lost step.
+    let bytes = std::fs::read(fixtures().join("fuzz_stray_item/IM0000.dcm")).expect("committed fixture");
+    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    assert!(refused.contains("declares 4216820138 bytes"), "{refused}");
+
+    // Built: a stray item of 8 bytes hiding a huge header in its value is skipped, as dicom-rs
+    // does; a stray item of undefined length opens a sequence, whose items are walked.
+    let huge = explicit(0x0010, 0x0010, b"OB", &[], Some(0xF000_0000));
+    let mut skipped = tag_only(0xE000, huge.len() as u32);
+    skipped.extend(&huge);
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &skipped)).is_ok());
+    let mut stepped = tag_only(0xE000, UNDEFINED);
+    stepped.extend(tag_only(0xE000, UNDEFINED));
+    stepped.extend(&huge);
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &stepped)).is_err());
+}
+
+#[test]
+fn defined_length_sequences_end_where_dicom_rs_ends_them() {
+    // A defined-length SQ holding one defined-length item of one element; after the sequence,
+    // an element declaring 4 GB: it is met and refused.
+    let inner = explicit(0x0008, 0x1150, b"UI", b"1.2", None);
+    let mut item = tag_only(0xE000, inner.len() as u32);
+    item.extend(&inner);
+    let mut data_set = explicit(0x0008, 0x1115, b"SQ", &item, None);
+    let sound = data_set.clone();
+    data_set.extend(explicit(0x0010, 0x0010, b"OB", b"ab", Some(0xF000_0000)));
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &sound)).is_ok());
+    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &data_set)).is_err());
+    // In implicit VR the dictionary says (0008,1115) is a sequence.
+    let implicit_element = |group: u16, element: u16, value: &[u8], length: u32| {
+        let mut out = Vec::new();
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend(length.to_le_bytes());
+        out.extend(value);
+        out
+    };
+    let inner = implicit_element(0x0008, 0x1150, b"1.2\0", 4);
+    let mut item = tag_only(0xE000, inner.len() as u32);
+    item.extend(&inner);
+    let mut data_set = implicit_element(0x0008, 0x1115, &item, item.len() as u32);
+    assert!(check_declared_lengths(&file_with(IMPLICIT_LE, &data_set)).is_ok());
+    data_set.extend(implicit_element(0x0010, 0x0010, b"ab", 0xF000_0000));
+    assert!(check_declared_lengths(&file_with(IMPLICIT_LE, &data_set)).is_err());
+}
+
+#[test]
+fn a_basic_offset_table_of_partial_offsets_is_refused() {
+    let pixels = |table: usize| {
+        let mut out = explicit(0x7FE0, 0x0010, b"OB", &[], Some(UNDEFINED));
+        out.extend(tag_only(0xE000, table as u32));
+        out.extend(vec![0u8; table]);
+        out.extend(tag_only(0xE000, 4));
+        out.extend([1, 2, 3, 4]);
+        out.extend(tag_only(0xE0DD, 0));
+        file_with("1.2.840.10008.1.2.5", &out)
+    };
+    assert!(check_declared_lengths(&pixels(0)).is_ok());
+    assert!(check_declared_lengths(&pixels(8)).is_ok());
+    let refused = check_declared_lengths(&pixels(6)).expect_err("6 bytes of offsets");
+    assert!(
+        refused.contains("basic offset table") && refused.contains("6 bytes"),
+        "{refused}"
+    );
 }
