@@ -260,7 +260,7 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
         {
             // A fragment, or the basic offset table, which dicom-rs reads as 4-byte offsets.
             let Some(end) = *end else { return Ok(()) };
-            if offset_table_next && (end - at) % 4 != 0 {
+            if offset_table_next && !(end - at).is_multiple_of(4) {
                 return Err(format!(
                     "the basic offset table at byte {at} is {} bytes, not a whole number of \
                      4-byte offsets; the file is damaged — export it again",
@@ -447,7 +447,7 @@ fn implicit_vr(group: u16, element: u16) -> [u8; 2] {
 fn check_whole_values(at: usize, header: &Header, vr: Option<[u8; 2]>) -> Result<(), String> {
     let Some(vr) = vr else { return Ok(()) };
     match value_size(vr) {
-        Some(size) if header.length as usize % size != 0 => Err(format!(
+        Some(size) if !(header.length as usize).is_multiple_of(size) => Err(format!(
             "element ({:04X},{:04X}) at byte {at} is {} of {} bytes, not a whole number of its \
              {size}-byte values; the file is damaged — export it again",
             header.group,
