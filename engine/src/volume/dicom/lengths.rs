@@ -220,11 +220,9 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
             check_ends = false;
         }
         if in_sequence {
-            let Some(header) = read_item_header(bytes, at, encoding) else {
+            let Some(header) = take_item_header(bytes, &mut at, encoding)? else {
                 return Ok(());
             };
-            check(bytes, at, &header)?;
-            at += header.size;
             match header.element {
                 0xE000 => {
                     let Some(pixel_data) = open.last().map(|o| o.pixel_data) else {
@@ -305,11 +303,9 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
                 pixel_data: true,
                 end: None,
             });
-            let Some(item) = read_item_header(bytes, at, encoding) else {
+            let Some(item) = take_item_header(bytes, &mut at, encoding)? else {
                 return Ok(());
             };
-            check(bytes, at, &item)?;
-            at += item.size;
             match item.element {
                 0xE000 => {
                     open.push(Open {
@@ -346,6 +342,17 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
 /// A length that is not the undefined length.
 fn defined(length: u32) -> Option<usize> {
     (length != UNDEFINED).then_some(length as usize)
+}
+
+/// The item or delimiter header dicom-rs expects at `at`, its length checked, with `at` moved
+/// past it; `None` where dicom-rs would stop (see [`read_item_header`]).
+fn take_item_header(bytes: &[u8], at: &mut usize, encoding: Encoding) -> Result<Option<Header>, String> {
+    let Some(header) = read_item_header(bytes, *at, encoding) else {
+        return Ok(None);
+    };
+    check(bytes, *at, &header)?;
+    *at += header.size;
+    Ok(Some(header))
 }
 
 /// An item or delimiter header as dicom-rs reads it where one is expected: a tag and a 4-byte
