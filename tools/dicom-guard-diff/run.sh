@@ -18,18 +18,20 @@ check() { # files in folder $1
     (cd "$1" && ls | xargs -n 1000 sh -c 'ulimit -v 250000; "$0" "$@" || echo "ABORT in a batch starting at $1 (exit $?)"' "$probe")
 }
 status=0
-report() {
+report() { # folder $1, gaps copied with prefix $2
     while read -r line; do
         echo "$line"
         status=1
         file="$(echo "$line" | sed -n 's/^GAP \([^:]*\):.*/\1/p')"
-        [ -n "$file" ] && cp "$2/$file" "$out/gaps/$3-$file"
-    done < <(check "$2")
+        if [ -n "$file" ]; then
+            cp "$1/$file" "$out/gaps/$2-$file"
+        fi
+    done < <(check "$1")
 }
-report corpus "$corpus" corpus
+report "$corpus" corpus
 for round in $(seq 1 "$rounds"); do
     python3 "$here/mutate.py" "$round" 20000 "$corpus" "$out/mutants"
-    report round "$out/mutants" "r$round"
+    report "$out/mutants" "r$round"
 done
 echo "dicom-guard-diff: $(ls "$corpus" | wc -l) corpus files and $rounds × 20000 mutants checked; $(ls "$out/gaps" | wc -l) gaps (in $out/gaps)"
 exit $status
