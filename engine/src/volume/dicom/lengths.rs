@@ -274,7 +274,7 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
             return Ok(());
         };
         check(bytes, at, &header)?;
-        let start = at + header.size;
+        let (header_at, start) = (at, at + header.size);
         let tag = (header.group, header.element);
         let vr = match header.vr {
             Some(vr) => Some(vr),
@@ -332,7 +332,7 @@ fn walk_data_set(bytes: &[u8], mut at: usize, encoding: Encoding) -> Result<(), 
             });
         } else {
             // A value, read whole: this is where dicom-rs allocates the declared length.
-            check_whole_values(at - header.size, &header, vr)?;
+            check_whole_values(header_at, &header, vr)?;
             at = start + header.length as usize;
             check_ends = true;
         }

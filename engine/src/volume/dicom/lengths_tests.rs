@@ -22,6 +22,22 @@ fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8], length: Option
     out
 }
 
+/// An implicit VR little endian element: tag, 4-byte length (`value`'s unless given), value.
+fn implicit(group: u16, element: u16, value: &[u8], length: Option<u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(group.to_le_bytes());
+    out.extend(element.to_le_bytes());
+    out.extend(length.unwrap_or(value.len() as u32).to_le_bytes());
+    out.extend(value);
+    out
+}
+
+/// Why the guard refuses the committed fixture `folder/IM0000.dcm` (a fuzz finding).
+fn fixture_refusal(folder: &str) -> String {
+    let bytes = std::fs::read(fixtures().join(folder).join("IM0000.dcm")).expect("committed fixture");
+    check_declared_lengths(&bytes).expect_err("a fuzz finding the guard must refuse")
+}
+
 /// An item or delimiter tag with its length (no VR).
 fn tag_only(element: u16, length: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -48,8 +64,7 @@ fn file_with(syntax: &str, data_set: &[u8]) -> Vec<u8> {
 fn the_file_the_fuzzer_found_is_refused_before_dicom_rs_allocates() {
     // A 2 134-byte file whose data set declares an element of gigabytes: dicom-rs zero-filled
     // 4.2 GB for it (peak RSS measured with /usr/bin/time) before failing to read it.
-    let bytes = std::fs::read(fixtures().join("fuzz_declared_length/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    let refused = fixture_refusal("fuzz_declared_length");
     assert!(
         refused.contains("declares") && refused.contains("damaged"),
         "{refused}"
@@ -62,9 +77,7 @@ fn the_meta_group_is_read_to_its_group_length_as_dicom_rs_reads_it() {
     // length. dicom-rs still reads the transfer syntax (big endian) after it and then zero-fills
     // 3.4 GB for element (60FB,8401); a walk that ended the meta group at 0003 read the data set
     // as little endian and missed it.
-    let bytes =
-        std::fs::read(fixtures().join("fuzz_meta_group_length/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    let refused = fixture_refusal("fuzz_meta_group_length");
     assert!(refused.contains("(60FB,8401)"), "{refused}");
 }
 
@@ -74,8 +87,7 @@ fn a_deflated_data_set_is_walked_inflated() {
     // the inflated data set begins with an element of an unknown VR, read as UN with a 4-byte
     // length, declaring far more than the 121 bytes the damaged stream inflates to; dicom-rs
     // grew past the fuzzer's 2 GB limit on it.
-    let bytes = std::fs::read(fixtures().join("fuzz_deflated_length/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the inflated data");
+    let refused = fixture_refusal("fuzz_deflated_length");
     assert!(
         refused.contains("deflated") && refused.contains("(29E7,B29A)"),
         "{refused}"
@@ -129,11 +141,8 @@ fn huge_lengths_are_refused_wherever_they_are_declared() {
     nested.extend(explicit(0x0008, 0x1150, b"UT", b"ab", huge));
     assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &nested)).is_err());
     // Implicit VR: a 4-byte length after the tag.
-    let mut implicit = Vec::new();
-    implicit.extend(0x0010u16.to_le_bytes());
-    implicit.extend(0x0010u16.to_le_bytes());
-    implicit.extend(0xF000_0000u32.to_le_bytes());
-    assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2", &implicit)).is_err());
+    let top_implicit = implicit(0x0010, 0x0010, &[], Some(0xF000_0000));
+    assert!(check_declared_lengths(&file_with(IMPLICIT_LE, &top_implicit)).is_err());
 }
 
 #[test]
@@ -197,19 +206,18 @@ fn the_deflated_file_that_made_dicom_rs_reach_4_gb_is_refused() {
     // 227 sound bytes (zlib: "invalid distance too far back"), the last element (0020,2E0D)
     // having an unknown VR and a 4-byte length of 4 164 434 231. Inflating all at once loses
     // those bytes with the error, dicom-rs read them: the fuzz binary reached 4.1 GB resident.
-    let bytes = std::fs::read(fixtures().join("fuzz_deflated_oom/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a damaged deflate stream");
+    let refused = fixture_refusal("fuzz_deflated_oom");
     assert!(refused.contains("deflated data set is damaged"), "{refused}");
 }
 
 #[test]
 fn an_element_after_a_value_that_begins_with_an_item_is_met() {
-    // Found by the dicom fuzz target (out of memory; 2 131 bytes, explicit VR little endian): (5352,5192) of an unknown
-    // VR and 164 bytes that begin with an item, then (5130,0000) declaring 3 758 161 918 bytes.
+    // Found by the dicom fuzz target (out of memory; 2 131 bytes, explicit VR little endian):
+    // (5352,5192) of an unknown VR and 164 bytes that begin with an item, then (5130,0000)
+    // declaring 3 758 161 918 bytes.
     // dicom-rs read the first as bytes and reserved the second (3.7 GB resident); walking into
     // the first, the guard lost step and never met the second.
-    let bytes = std::fs::read(fixtures().join("fuzz_un_items/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    let refused = fixture_refusal("fuzz_un_items");
     assert!(refused.contains("(5130,0000)"), "{refused}");
 }
 
@@ -219,8 +227,7 @@ fn a_binary_value_of_a_partial_length_is_refused_before_dicom_rs_loses_step() {
     // 35 bytes. dicom-rs read 17 values, counted 35 bytes, read the next header one byte early
     // and reserved the 4 294 901 759 bytes it declared (4.3 GB peak, heaptrack); the guard,
     // walking from the right byte, met only a harmless length.
-    let bytes = std::fs::read(fixtures().join("fuzz_odd_us/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("35 bytes of US");
+    let refused = fixture_refusal("fuzz_odd_us");
     assert!(
         refused.contains("(0028,0100)") && refused.contains("US of 35 bytes") && refused.contains("2-byte"),
         "{refused}"
@@ -263,22 +270,17 @@ fn a_binary_value_of_a_partial_length_is_refused_before_dicom_rs_loses_step() {
 
     // Implicit VR: the VR comes from the dictionary, as dicom-rs takes it. Rows (0028,0010) is
     // US; a private tag is UN; pixel data is OW.
-    let implicit = |group: u16, element: u16, length: usize| {
-        let mut out = Vec::new();
-        out.extend(group.to_le_bytes());
-        out.extend(element.to_le_bytes());
-        out.extend((length as u32).to_le_bytes());
-        out.extend(vec![0u8; length]);
-        file_with(IMPLICIT_LE, &out)
+    let implicit_file = |group: u16, element: u16, length: usize| {
+        file_with(IMPLICIT_LE, &implicit(group, element, &vec![0u8; length], None))
     };
-    assert!(check_declared_lengths(&implicit(0x0028, 0x0010, 2)).is_ok());
-    let refused = check_declared_lengths(&implicit(0x0028, 0x0010, 3)).expect_err("Rows of 3 bytes");
+    assert!(check_declared_lengths(&implicit_file(0x0028, 0x0010, 2)).is_ok());
+    let refused = check_declared_lengths(&implicit_file(0x0028, 0x0010, 3)).expect_err("Rows of 3 bytes");
     assert!(
         refused.contains("(0028,0010)") && refused.contains("US of 3"),
         "{refused}"
     );
-    assert!(check_declared_lengths(&implicit(0x0009, 0x1001, 3)).is_ok());
-    assert!(check_declared_lengths(&implicit(0x7FE0, 0x0010, 5)).is_err());
+    assert!(check_declared_lengths(&implicit_file(0x0009, 0x1001, 3)).is_ok());
+    assert!(check_declared_lengths(&implicit_file(0x7FE0, 0x0010, 5)).is_err());
 }
 
 #[test]
@@ -316,8 +318,7 @@ fn a_stray_item_is_read_as_dicom_rs_reads_it() {
     // mutated so it has length 0, then (FFFF,FFFF) of 4 bytes and an item of 152 bytes outside
     // any sequence. dicom-rs read the item as an element of bytes and met, after it, an element
     // declaring 4 216 820 138 bytes (4.2 GB reserved); a walk stepping into the item lost step.
-    let bytes = std::fs::read(fixtures().join("fuzz_stray_item/IM0000.dcm")).expect("committed fixture");
-    let refused = check_declared_lengths(&bytes).expect_err("a length beyond the file");
+    let refused = fixture_refusal("fuzz_stray_item");
     assert!(refused.contains("declares 4216820138 bytes"), "{refused}");
 
     // Built: a stray item of 8 bytes hiding a huge header in its value is skipped, as dicom-rs
@@ -345,20 +346,12 @@ fn defined_length_sequences_end_where_dicom_rs_ends_them() {
     assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &sound)).is_ok());
     assert!(check_declared_lengths(&file_with("1.2.840.10008.1.2.1", &data_set)).is_err());
     // In implicit VR the dictionary says (0008,1115) is a sequence.
-    let implicit_element = |group: u16, element: u16, value: &[u8], length: u32| {
-        let mut out = Vec::new();
-        out.extend(group.to_le_bytes());
-        out.extend(element.to_le_bytes());
-        out.extend(length.to_le_bytes());
-        out.extend(value);
-        out
-    };
-    let inner = implicit_element(0x0008, 0x1150, b"1.2\0", 4);
+    let inner = implicit(0x0008, 0x1150, b"1.2\0", None);
     let mut item = tag_only(0xE000, inner.len() as u32);
     item.extend(&inner);
-    let mut data_set = implicit_element(0x0008, 0x1115, &item, item.len() as u32);
+    let mut data_set = implicit(0x0008, 0x1115, &item, None);
     assert!(check_declared_lengths(&file_with(IMPLICIT_LE, &data_set)).is_ok());
-    data_set.extend(implicit_element(0x0010, 0x0010, b"ab", 0xF000_0000));
+    data_set.extend(implicit(0x0010, 0x0010, b"ab", Some(0xF000_0000)));
     assert!(check_declared_lengths(&file_with(IMPLICIT_LE, &data_set)).is_err());
 }
 
